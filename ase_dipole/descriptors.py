@@ -1,0 +1,235 @@
+"""λ-SOAP descriptors (λ = 1, polar vectors) with exact derivatives.
+
+The density of each atomic environment is expanded in spherical-Bessel radial
+functions with a Behler–Parrinello cut-off and real spherical harmonics
+(:mod:`ase_dipole.basis`), resolved by neighbour species. The λ = 1 features
+of an atom are Cartesian vectors: the l = 1 density (2-body) and the polar
+products of l and l + 1 densities (3-body), see
+:mod:`ase_dipole.descriptors_numba`. λ = 0 invariants (the power spectrum) are
+available for non-linear kernels.
+
+Besides features and their full gradients (what training needs), the class
+offers the cheap routes prediction needs: for per-species coefficient
+vectors c, the descriptor dipole μ = Σ_j D(X_j)·c_{J(j)}, all Born charges
+Z*_k = ∂μ/∂x_k through an adjoint of the densities, and Ṗ along given
+velocities through the time derivative of the densities.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase.data import atomic_numbers, chemical_symbols
+
+from ase_dipole import basis
+from ase_dipole import descriptors_numba as kernels
+from ase_dipole.neighbours import NeighbourList, neighbour_list
+
+
+@dataclass(frozen=True)
+class _Environment:
+    """Validated structure and its neighbour list."""
+
+    species: np.ndarray  # (N,) int64 index into LambdaSOAP.species
+    neighbours: NeighbourList
+    neighbour_species: np.ndarray  # (P,) int64
+
+
+class LambdaSOAP:
+    """λ = 1 λ-SOAP descriptor of every atom, with derivatives.
+
+    Parameters
+    ----------
+    species : sequence of str or int
+        Chemical symbols or atomic numbers of every species that may occur.
+    cutoff : float, Å
+        Radial cut-off r_c (Behler–Parrinello cosine cut-off).
+    n_max : int
+        Number of radial functions per angular channel.
+    l_max : int
+        Largest angular momentum of the density (>= 1).
+
+    Notes
+    -----
+    Per atom there are ``F = S*n_max + S²*n_max²*l_max`` features (S species),
+    each a Cartesian vector: 1040 for water with the defaults.
+    """
+
+    def __init__(self, species, *, cutoff=5.5, n_max=8, l_max=4):
+        numbers = sorted({atomic_numbers[s] if isinstance(s, str) else int(s) for s in species})
+        if not numbers:
+            raise ValueError("species is empty; give the chemical symbols the model must know")
+        if not cutoff > 0:
+            raise ValueError(f"cutoff must be positive (Å), got {cutoff!r}")
+        if int(n_max) < 1 or int(l_max) < 1:
+            raise ValueError(f"need n_max >= 1 and l_max >= 1, got n_max={n_max}, l_max={l_max}")
+        self.numbers = tuple(numbers)
+        self.species = tuple(chemical_symbols[z] for z in numbers)
+        self.cutoff = float(cutoff)
+        self.n_max = int(n_max)
+        self.l_max = int(l_max)
+        self._species_index = np.full(max(numbers) + 1, -1, dtype=np.int64)
+        self._species_index[list(numbers)] = np.arange(len(numbers))
+        self._norm = basis.harmonic_norms(self.l_max)
+        self._T, self._G = basis.coupling_tensors(self.l_max, self._norm)
+        self._table, self._grid_step = basis.radial_table(self.cutoff, self.n_max, self.l_max)
+
+    @property
+    def hyper_parameters(self):
+        """JSON-able dict; ``LambdaSOAP(**hyper_parameters)`` rebuilds the descriptor."""
+        return {"species": list(self.species), "cutoff": self.cutoff,
+                "n_max": self.n_max, "l_max": self.l_max}
+
+    @property
+    def n_features(self):
+        """Number F of λ = 1 features per atom."""
+        S = len(self.species)
+        return S * self.n_max + S * S * self.n_max * self.n_max * self.l_max
+
+    @property
+    def n_invariants(self):
+        """Number of λ = 0 invariants per atom."""
+        Sn = len(self.species) * self.n_max
+        return Sn + Sn * (Sn + 1) // 2 * (self.l_max + 1)
+
+    def __repr__(self):
+        return (f"LambdaSOAP(species={self.species}, cutoff={self.cutoff}, "
+                f"n_max={self.n_max}, l_max={self.l_max})")
+
+    # -- set-up -----------------------------------------------------------
+    def _environment(self, atoms):
+        numbers = atoms.numbers
+        known = (numbers < len(self._species_index)) & (
+            self._species_index[np.minimum(numbers, len(self._species_index) - 1)] >= 0)
+        if not known.all():
+            unknown = sorted({chemical_symbols[z] for z in numbers[~known]})
+            raise ValueError(f"unknown species {unknown}; this descriptor knows {list(self.species)}")
+        species = self._species_index[numbers]
+        nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+        return _Environment(species=species, neighbours=nl, neighbour_species=species[nl.neighbours])
+
+    def _density(self, env, velocities=None):
+        nl = env.neighbours
+        n_atoms = len(env.species)
+        shape = (n_atoms, len(self.species), self.n_max, (self.l_max + 1) ** 2)
+        rho = np.empty(shape)
+        if velocities is None:
+            rho_dot = np.empty((0,) + shape[1:])
+            relative = np.empty((0, 3))
+        else:
+            rho_dot = np.empty(shape)
+            relative = np.ascontiguousarray(velocities[nl.neighbours] - velocities[nl.centres])
+        kernels.density(nl.offsets, nl.vectors, env.neighbour_species, relative, self._table,
+                        self._grid_step, self.l_max, self._norm, rho, rho_dot)
+        return rho, rho_dot
+
+    def _coefficients(self, coefficients):
+        c = np.ascontiguousarray(coefficients, dtype=float)
+        expected = (len(self.species), self.n_features)
+        if c.shape != expected:
+            raise ValueError(f"coefficients have shape {c.shape}; expected {expected} (species, features)")
+        if not np.all(np.isfinite(c)):
+            raise ValueError("coefficients contain NaN or inf")
+        return c
+
+    # -- features ---------------------------------------------------------
+    def features(self, atoms):
+        """λ = 1 features of every atom, shape (N, 3, F); Cartesian a = x, y, z."""
+        env = self._environment(atoms)
+        rho, _ = self._density(env)
+        D = np.empty((len(atoms), 3, self.n_features))
+        kernels.features(rho, self._T, self._G, self.l_max, D)
+        return D
+
+    def invariants(self, atoms):
+        """λ = 0 invariants (power spectrum) of every atom, shape (N, n_invariants)."""
+        env = self._environment(atoms)
+        rho, _ = self._density(env)
+        P = np.empty((len(atoms), self.n_invariants))
+        kernels.invariants(rho, self.l_max, P)
+        return P
+
+    def summed_features(self, atoms):
+        """``[s, a, f] = Σ_{j of species s} D^a_f(X_j)``, shape (S, 3, F)."""
+        D = self.features(atoms)
+        species = self._species_index[atoms.numbers]
+        out = np.zeros((len(self.species), 3, self.n_features))
+        np.add.at(out, species, D)
+        return out
+
+    def _gradients(self, atoms, group, n_groups):
+        env = self._environment(atoms)
+        nl = env.neighbours
+        rho, _ = self._density(env)
+        S = len(self.species)
+        halves = (len(atoms), self.l_max, 3, S, self.n_max, 2 * self.l_max + 1)
+        H1 = np.empty(halves)
+        H2 = np.empty(halves)
+        kernels.all_half_contractions(rho, self._G, self.l_max, H1, H2)
+        out = np.zeros((len(atoms), 3, 3, n_groups, self.n_features))
+        kernels.feature_gradients(nl.offsets, nl.neighbours, nl.vectors, env.species,
+                                  np.ascontiguousarray(group, dtype=np.int64), H1, H2, self._T,
+                                  self._table, self._grid_step, self.l_max, self._norm, out)
+        return out
+
+    def summed_gradients(self, atoms):
+        """``[k, a, β, s, f] = Σ_{j of species s} ∂D^a_f(X_j)/∂x_kβ`` (1/Å · feature),
+        shape (N, 3, 3, S, F). ``reshape(N*9, S*F)`` gives the design-matrix rows of
+        Z*_k (row ``9k + 3a + β``)."""
+        self._environment(atoms)
+        return self._gradients(atoms, self._species_index[atoms.numbers], len(self.species))
+
+    def feature_gradients(self, atoms):
+        """Per-atom gradients ``[j, k, a, β, f] = ∂D^a_f(X_j)/∂x_kβ``, shape
+        (N, N, 3, 3, F). Memory grows as N²: meant for small systems and tests."""
+        if len(atoms) > 200:
+            raise ValueError(f"feature_gradients is dense in N²; {len(atoms)} atoms is too many, "
+                             "use summed_gradients")
+        out = self._gradients(atoms, np.arange(len(atoms)), len(atoms))
+        return np.ascontiguousarray(out.transpose(3, 0, 1, 2, 4))
+
+    # -- cheap routes for a fitted linear model ----------------------------
+    def _adjoint(self, env, rho, coefficients):
+        S = len(self.species)
+        A = np.empty((len(env.species), 3, S, self.n_max, (self.l_max + 1) ** 2))
+        dipole_by_centre = np.empty((len(env.species), 3))
+        kernels.adjoint(rho, env.species, coefficients, self._T, self._G, self.l_max, A,
+                        dipole_by_centre)
+        return A, dipole_by_centre
+
+    def dipole(self, atoms, coefficients):
+        """Descriptor dipole ``Σ_j D(X_j)·c[s(j)]``, shape (3,), for ``coefficients``
+        of shape (S, F)."""
+        c = self._coefficients(coefficients)
+        env = self._environment(atoms)
+        rho, _ = self._density(env)
+        _, dipole_by_centre = self._adjoint(env, rho, c)
+        return dipole_by_centre.sum(axis=0)
+
+    def dipole_and_born_charges(self, atoms, coefficients):
+        """Descriptor dipole (3,) and its derivatives ``Z[k, a, β] = ∂μ_a/∂x_kβ``,
+        shape (N, 3, 3), by the adjoint route (no feature gradients are formed)."""
+        c = self._coefficients(coefficients)
+        env = self._environment(atoms)
+        nl = env.neighbours
+        rho, _ = self._density(env)
+        A, dipole_by_centre = self._adjoint(env, rho, c)
+        W = np.empty((len(nl.neighbours), 3, 3))
+        kernels.pair_charges(nl.offsets, nl.neighbours, nl.vectors, env.species, A, self._table,
+                             self._grid_step, self.l_max, self._norm, W)
+        Z = np.zeros((len(atoms), 3, 3))
+        kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
+        return dipole_by_centre.sum(axis=0), Z
+
+    def dipole_and_pdot(self, atoms, coefficients, velocities_A_per_fs):
+        """Descriptor dipole (3,) and its time derivative Ṗ = Σ_k Z*_k v_k (3,),
+        in units of the dipole per fs, for velocities (N, 3) in Å/fs."""
+        c = self._coefficients(coefficients)
+        v = np.ascontiguousarray(velocities_A_per_fs, dtype=float)
+        if v.shape != (len(atoms), 3):
+            raise ValueError(f"velocities have shape {v.shape}; expected ({len(atoms)}, 3) in Å/fs")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("velocities contain NaN or inf")
+        env = self._environment(atoms)
+        rho, rho_dot = self._density(env, v)
+        A, dipole_by_centre = self._adjoint(env, rho, c)
+        return dipole_by_centre.sum(axis=0), np.einsum("cabnl,cbnl->a", A, rho_dot)

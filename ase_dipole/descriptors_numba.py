@@ -1,0 +1,404 @@
+"""numba kernels of the λ-SOAP descriptor: arithmetic only, preallocated outputs.
+
+Notation (all kernels): ``S`` neighbour species, ``n_max`` radial functions,
+``L2 = (l_max + 1)**2`` real spherical harmonics with index ``l*l + l + m``.
+The density of centre ``c`` is
+
+    rho[c, b, n, lm] = Σ_{k of species b} g_nl(r_ck) Y_lm(r̂_ck)
+
+and the λ = 1 features of ``c`` (Cartesian component ``a``) are
+
+    D[a, b*n_max + n]                  = Σ_m T[a, m] rho[b, n, 1 + m]            (2-body)
+    D[a, F2 + (((l*S+b)*n_max+n)*S+b')*n_max+n'] = Σ_mm' G[l, a, m, m'] rho[b, n, l, m] rho[b', n', l+1, m']
+
+with ``F2 = S*n_max`` (3-body, l = 0 .. l_max-1, only the polar l' = l + 1).
+``H1[l, a, b', n', m] = Σ_m' G[l, a, m, m'] rho[b', n', l+1, m']`` and
+``H2[l, a, b, n, m'] = Σ_m G[l, a, m, m'] rho[b, n, l, m]`` are the two
+half-contracted densities every derivative needs.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, fastmath=False)
+def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs):
+    """Real spherical harmonics ``Y[lm]`` at the unit vector ``u`` and the
+    gradient ``dY[lm, :]`` of the homogeneous polynomial that equals them on
+    the sphere. ``Q, dQ, cs, dcs`` are scratch arrays."""
+    x = u[0]
+    y = u[1]
+    z = u[2]
+    r2 = x * x + y * y + z * z
+    Q[0, 0] = 1.0
+    dQ[0, 0, :] = 0.0
+    for l in range(1, l_max + 1):
+        Q[l, l] = -(2 * l - 1) * Q[l - 1, l - 1]
+        dQ[l, l, :] = 0.0
+        Q[l, l - 1] = -z * Q[l, l]
+        dQ[l, l - 1, 0] = -z * dQ[l, l, 0]
+        dQ[l, l - 1, 1] = -z * dQ[l, l, 1]
+        dQ[l, l - 1, 2] = -z * dQ[l, l, 2] - Q[l, l]
+        for m in range(l - 2, -1, -1):
+            a = 2 * l - 1
+            b = l + m - 1
+            inv = 1.0 / (l - m)
+            Q[l, m] = (a * z * Q[l - 1, m] - b * r2 * Q[l - 2, m]) * inv
+            for k in range(3):
+                dQ[l, m, k] = (a * z * dQ[l - 1, m, k] - b * r2 * dQ[l - 2, m, k]
+                               - 2.0 * b * u[k] * Q[l - 2, m]) * inv
+            dQ[l, m, 2] += a * Q[l - 1, m] * inv
+    # cs[m, 0] = Re (x + iy)^m, cs[m, 1] = Im (x + iy)^m and their gradients
+    cs[0, 0] = 1.0
+    cs[0, 1] = 0.0
+    dcs[0, :, :] = 0.0
+    for m in range(1, l_max + 1):
+        cs[m, 0] = x * cs[m - 1, 0] - y * cs[m - 1, 1]
+        cs[m, 1] = x * cs[m - 1, 1] + y * cs[m - 1, 0]
+        for k in range(3):
+            dcs[m, 0, k] = x * dcs[m - 1, 0, k] - y * dcs[m - 1, 1, k]
+            dcs[m, 1, k] = x * dcs[m - 1, 1, k] + y * dcs[m - 1, 0, k]
+        dcs[m, 0, 0] += cs[m - 1, 0]
+        dcs[m, 0, 1] -= cs[m - 1, 1]
+        dcs[m, 1, 0] += cs[m - 1, 1]
+        dcs[m, 1, 1] += cs[m - 1, 0]
+    for l in range(l_max + 1):
+        centre = l * l + l
+        Y[centre] = norm[centre] * Q[l, 0]
+        for k in range(3):
+            dY[centre, k] = norm[centre] * dQ[l, 0, k]
+        for m in range(1, l + 1):
+            plus = centre + m
+            minus = centre - m
+            Y[plus] = norm[plus] * Q[l, m] * cs[m, 0]
+            Y[minus] = norm[minus] * Q[l, m] * cs[m, 1]
+            for k in range(3):
+                dY[plus, k] = norm[plus] * (dQ[l, m, k] * cs[m, 0] + Q[l, m] * dcs[m, 0, k])
+                dY[minus, k] = norm[minus] * (dQ[l, m, k] * cs[m, 1] + Q[l, m] * dcs[m, 1, k])
+
+
+@njit(cache=True, fastmath=False)
+def radial(distance, table, grid_step, g, dg):
+    """Radial functions ``g[l, n]`` and derivatives ``dg[l, n]`` (1/Å) at
+    ``distance`` by cubic Hermite interpolation of ``table[2, n_grid, l, n]``
+    (values, derivatives)."""
+    x = distance / grid_step
+    i = int(x)
+    if i >= table.shape[1] - 1:
+        i = table.shape[1] - 2
+    t = x - i
+    t2 = t * t
+    t3 = t2 * t
+    h00 = 2 * t3 - 3 * t2 + 1
+    h10 = t3 - 2 * t2 + t
+    h01 = -2 * t3 + 3 * t2
+    h11 = t3 - t2
+    d00 = (6 * t2 - 6 * t) / grid_step
+    d10 = 3 * t2 - 4 * t + 1
+    d01 = (-6 * t2 + 6 * t) / grid_step
+    d11 = 3 * t2 - 2 * t
+    for l in range(g.shape[0]):
+        for n in range(g.shape[1]):
+            f0 = table[0, i, l, n]
+            f1 = table[0, i + 1, l, n]
+            s0 = table[1, i, l, n]
+            s1 = table[1, i + 1, l, n]
+            g[l, n] = h00 * f0 + h10 * grid_step * s0 + h01 * f1 + h11 * grid_step * s1
+            dg[l, n] = d00 * f0 + d10 * s0 + d01 * f1 + d11 * s1
+
+
+@njit(cache=True, fastmath=False)
+def pair_basis(vector, table, grid_step, l_max, norm, phi, dphi, scratch):
+    """Basis values ``phi[n, lm] = g_nl(r) Y_lm(r̂)`` and, if ``dphi`` has
+    rows, their gradients ``dphi[n, lm, β]`` with respect to the pair vector."""
+    Y, dY, Q, dQ, cs, dcs, g, dg, u = scratch
+    d = np.sqrt(vector[0] ** 2 + vector[1] ** 2 + vector[2] ** 2)
+    for k in range(3):
+        u[k] = vector[k] / d
+    solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs)
+    radial(d, table, grid_step, g, dg)
+    n_max = phi.shape[0]
+    want_gradient = dphi.shape[0] > 0
+    for l in range(l_max + 1):
+        for lm in range(l * l, (l + 1) * (l + 1)):
+            if want_gradient:
+                # gradient of Y_lm(r/|r|): (∇P_lm(u) - l Y_lm u) / |r|
+                gy0 = (dY[lm, 0] - l * Y[lm] * u[0]) / d
+                gy1 = (dY[lm, 1] - l * Y[lm] * u[1]) / d
+                gy2 = (dY[lm, 2] - l * Y[lm] * u[2]) / d
+            for n in range(n_max):
+                phi[n, lm] = g[l, n] * Y[lm]
+                if want_gradient:
+                    a = dg[l, n] * Y[lm]
+                    b = g[l, n]
+                    dphi[n, lm, 0] = a * u[0] + b * gy0
+                    dphi[n, lm, 1] = a * u[1] + b * gy1
+                    dphi[n, lm, 2] = a * u[2] + b * gy2
+
+
+@njit(cache=True, fastmath=False)
+def make_scratch(l_max, n_max):
+    L2 = (l_max + 1) ** 2
+    return (np.empty(L2), np.empty((L2, 3)), np.empty((l_max + 1, l_max + 1)),
+            np.empty((l_max + 1, l_max + 1, 3)), np.empty((l_max + 1, 2)),
+            np.empty((l_max + 1, 2, 3)), np.empty((l_max + 1, n_max)),
+            np.empty((l_max + 1, n_max)), np.empty(3))
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def density(offsets, vectors, neighbour_species, velocities_rel, table, grid_step, l_max,
+            norm, rho, rho_dot):
+    """Neighbour densities ``rho[c, b, n, lm]`` and, if ``rho_dot`` has rows,
+    their time derivatives along the relative velocities (Å/fs) of each pair."""
+    n_centres = rho.shape[0]
+    n_max = rho.shape[2]
+    L2 = rho.shape[3]
+    want_rate = rho_dot.shape[0] > 0
+    for c in prange(n_centres):
+        scratch = make_scratch(l_max, n_max)
+        phi = np.empty((n_max, L2))
+        dphi = np.empty((n_max if want_rate else 0, L2, 3))
+        for b in range(rho.shape[1]):
+            for n in range(n_max):
+                for lm in range(L2):
+                    rho[c, b, n, lm] = 0.0
+                    if want_rate:
+                        rho_dot[c, b, n, lm] = 0.0
+        for p in range(offsets[c], offsets[c + 1]):
+            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
+            b = neighbour_species[p]
+            for n in range(n_max):
+                for lm in range(L2):
+                    rho[c, b, n, lm] += phi[n, lm]
+                    if want_rate:
+                        rho_dot[c, b, n, lm] += (dphi[n, lm, 0] * velocities_rel[p, 0]
+                                                 + dphi[n, lm, 1] * velocities_rel[p, 1]
+                                                 + dphi[n, lm, 2] * velocities_rel[p, 2])
+
+
+@njit(cache=True, fastmath=False)
+def half_contractions(rho_c, G, l_max, H1, H2):
+    """``H1`` and ``H2`` (see module docstring) of one centre."""
+    S = rho_c.shape[0]
+    n_max = rho_c.shape[1]
+    for l in range(l_max):
+        lo = l * l
+        hi = (l + 1) * (l + 1)
+        for a in range(3):
+            for b in range(S):
+                for n in range(n_max):
+                    for m in range(2 * l + 1):
+                        acc = 0.0
+                        for mp in range(2 * l + 3):
+                            acc += G[l, a, m, mp] * rho_c[b, n, hi + mp]
+                        H1[l, a, b, n, m] = acc
+                    for mp in range(2 * l + 3):
+                        acc = 0.0
+                        for m in range(2 * l + 1):
+                            acc += G[l, a, m, mp] * rho_c[b, n, lo + m]
+                        H2[l, a, b, n, mp] = acc
+
+
+@njit(cache=True, fastmath=False)
+def _feature_index(l, b1, n1, b2, n2, S, n_max):
+    return S * n_max + (((l * S + b1) * n_max + n1) * S + b2) * n_max + n2
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def features(rho, T, G, l_max, D):
+    """λ = 1 features ``D[c, a, f]`` from the densities."""
+    n_centres, S, n_max, _ = rho.shape
+    for c in prange(n_centres):
+        H1 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
+        H2 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
+        half_contractions(rho[c], G, l_max, H1, H2)
+        for a in range(3):
+            for b in range(S):
+                for n in range(n_max):
+                    D[c, a, b * n_max + n] = (T[a, 0] * rho[c, b, n, 1] + T[a, 1] * rho[c, b, n, 2]
+                                              + T[a, 2] * rho[c, b, n, 3])
+        for l in range(l_max):
+            lo = l * l
+            for a in range(3):
+                for b1 in range(S):
+                    for n1 in range(n_max):
+                        for b2 in range(S):
+                            for n2 in range(n_max):
+                                acc = 0.0
+                                for m in range(2 * l + 1):
+                                    acc += rho[c, b1, n1, lo + m] * H1[l, a, b2, n2, m]
+                                D[c, a, _feature_index(l, b1, n1, b2, n2, S, n_max)] = acc
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def invariants(rho, l_max, P):
+    """λ = 0 power spectrum ``P[c, q]``: the l = 0 densities, then
+    Σ_m rho[b,n,l,m] rho[b',n',l,m] / sqrt(2l+1) for (b,n) <= (b',n'), l = 0..l_max."""
+    n_centres, S, n_max, _ = rho.shape
+    for c in prange(n_centres):
+        q = 0
+        for b in range(S):
+            for n in range(n_max):
+                P[c, q] = rho[c, b, n, 0]
+                q += 1
+        for l in range(l_max + 1):
+            scale = 1.0 / np.sqrt(2.0 * l + 1.0)
+            for i in range(S * n_max):
+                b1 = i // n_max
+                n1 = i % n_max
+                for j in range(i, S * n_max):
+                    b2 = j // n_max
+                    n2 = j % n_max
+                    acc = 0.0
+                    for lm in range(l * l, (l + 1) * (l + 1)):
+                        acc += rho[c, b1, n1, lm] * rho[c, b2, n2, lm]
+                    P[c, q] = acc * scale
+                    q += 1
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def all_half_contractions(rho, G, l_max, H1, H2):
+    """H1[c], H2[c] for every centre."""
+    for c in prange(rho.shape[0]):
+        half_contractions(rho[c], G, l_max, H1[c], H2[c])
+
+
+@njit(cache=True, fastmath=False)
+def _add_feature_derivative(out, k, group, species_moved, sign_by_l, drho, H1c, H2c, T, l_max):
+    """out[k, a, β, group, f] += ∂D^a_f(centre)/∂x_kβ given the density change
+    ``sign_by_l[l] * drho[n, lm, β]`` of neighbour species ``species_moved``."""
+    S = H1c.shape[2]
+    n_max = H1c.shape[3]
+    b = species_moved
+    for a in range(3):
+        for beta in range(3):
+            for n in range(n_max):
+                out[k, a, beta, group, b * n_max + n] += sign_by_l[1] * (
+                    T[a, 0] * drho[n, 1, beta] + T[a, 1] * drho[n, 2, beta]
+                    + T[a, 2] * drho[n, 3, beta])
+    for l in range(l_max):
+        lo = l * l
+        hi = (l + 1) * (l + 1)
+        s_lo = sign_by_l[l]
+        s_hi = sign_by_l[l + 1]
+        for a in range(3):
+            for beta in range(3):
+                for n1 in range(n_max):
+                    for b2 in range(S):
+                        for n2 in range(n_max):
+                            acc = 0.0
+                            for m in range(2 * l + 1):
+                                acc += drho[n1, lo + m, beta] * H1c[l, a, b2, n2, m]
+                            out[k, a, beta, group, _feature_index(l, b, n1, b2, n2, S, n_max)] += s_lo * acc
+                for b1 in range(S):
+                    for n1 in range(n_max):
+                        for n2 in range(n_max):
+                            acc = 0.0
+                            for mp in range(2 * l + 3):
+                                acc += H2c[l, a, b1, n1, mp] * drho[n2, hi + mp, beta]
+                            out[k, a, beta, group, _feature_index(l, b1, n1, b, n2, S, n_max)] += s_hi * acc
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: each target atom owns its output row
+def feature_gradients(offsets, neighbours, vectors, species, group, H1, H2, T, table,
+                      grid_step, l_max, norm, out):
+    """``out[k, a, β, g, f] = Σ_{centres c in group g} ∂D^a_f(c)/∂x_kβ``.
+
+    For target ``k`` and each pair k→j: the density of ``k`` changes by
+    −∇φ(r_kj) (species of j) and that of ``j`` by +∇φ(r_jk) = (−1)^l·(−∇φ(r_kj))
+    (species of k), so one basis evaluation serves both.
+    """
+    n_atoms = offsets.shape[0] - 1
+    n_max = H1.shape[4]
+    L2 = (l_max + 1) ** 2
+    for k in prange(n_atoms):
+        scratch = make_scratch(l_max, n_max)
+        phi = np.empty((n_max, L2))
+        dphi = np.empty((n_max, L2, 3))
+        plus = np.ones(l_max + 2)
+        parity = np.empty(l_max + 2)
+        for l in range(l_max + 2):
+            parity[l] = 1.0 if l % 2 == 0 else -1.0
+        for p in range(offsets[k], offsets[k + 1]):
+            j = neighbours[p]
+            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
+            for n in range(n_max):
+                for lm in range(L2):
+                    for beta in range(3):
+                        dphi[n, lm, beta] = -dphi[n, lm, beta]
+            _add_feature_derivative(out, k, group[k], species[j], plus, dphi, H1[k], H2[k], T, l_max)
+            _add_feature_derivative(out, k, group[j], species[k], parity, dphi, H1[j], H2[j], T, l_max)
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def adjoint(rho, species, coefficients, T, G, l_max, A, dipole_by_centre):
+    """``A[c, a, b, n, lm] = ∂(Σ_f coefficients[s(c), f] D^a_f(c))/∂rho[c, b, n, lm]``
+    and the descriptor dipole of each centre ``dipole_by_centre[c, a]``."""
+    n_centres, S, n_max, L2 = rho.shape
+    for c in prange(n_centres):
+        w = coefficients[species[c]]
+        H1 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
+        H2 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
+        half_contractions(rho[c], G, l_max, H1, H2)
+        for a in range(3):
+            dipole_by_centre[c, a] = 0.0
+            for b in range(S):
+                for n in range(n_max):
+                    for lm in range(L2):
+                        A[c, a, b, n, lm] = 0.0
+            for b in range(S):
+                for n in range(n_max):
+                    weight = w[b * n_max + n]
+                    for m in range(3):
+                        A[c, a, b, n, 1 + m] += weight * T[a, m]
+                        dipole_by_centre[c, a] += weight * T[a, m] * rho[c, b, n, 1 + m]
+            for l in range(l_max):
+                lo = l * l
+                hi = (l + 1) * (l + 1)
+                for b1 in range(S):
+                    for n1 in range(n_max):
+                        for b2 in range(S):
+                            for n2 in range(n_max):
+                                weight = w[_feature_index(l, b1, n1, b2, n2, S, n_max)]
+                                if weight == 0.0:
+                                    continue
+                                for m in range(2 * l + 1):
+                                    A[c, a, b1, n1, lo + m] += weight * H1[l, a, b2, n2, m]
+                                    dipole_by_centre[c, a] += weight * H1[l, a, b2, n2, m] * rho[c, b1, n1, lo + m]
+                                for mp in range(2 * l + 3):
+                                    A[c, a, b2, n2, hi + mp] += weight * H2[l, a, b1, n1, mp]
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def pair_charges(offsets, neighbours, vectors, species, A, table, grid_step, l_max, norm, W):
+    """``W[p, a, β] = Σ_{n,lm} A[c, a, s(k), n, lm] ∂φ_{n,lm}(r_ck)/∂r_β`` for
+    each pair p = c→k: the contribution of centre c to Z*_k (and −W to Z*_c)."""
+    n_centres = offsets.shape[0] - 1
+    n_max = A.shape[3]
+    L2 = A.shape[4]
+    for c in prange(n_centres):
+        scratch = make_scratch(l_max, n_max)
+        phi = np.empty((n_max, L2))
+        dphi = np.empty((n_max, L2, 3))
+        for p in range(offsets[c], offsets[c + 1]):
+            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
+            b = species[neighbours[p]]
+            for a in range(3):
+                for beta in range(3):
+                    acc = 0.0
+                    for n in range(n_max):
+                        for lm in range(L2):
+                            acc += A[c, a, b, n, lm] * dphi[n, lm, beta]
+                    W[p, a, beta] = acc
+
+
+@njit(cache=True, fastmath=False)
+def scatter_pair_charges(offsets, neighbours, W, Z):
+    """Z[k] += W[p] and Z[c] −= W[p] for every pair p = c→k."""
+    for c in range(offsets.shape[0] - 1):
+        for p in range(offsets[c], offsets[c + 1]):
+            k = neighbours[p]
+            for a in range(3):
+                for beta in range(3):
+                    Z[k, a, beta] += W[p, a, beta]
+                    Z[c, a, beta] -= W[p, a, beta]

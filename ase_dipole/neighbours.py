@@ -1,0 +1,131 @@
+"""Neighbour lists for finite and periodic systems.
+
+Every periodic image within the cut-off is listed, so a cell smaller than
+twice the cut-off (where an atom sees several images of one neighbour, or of
+itself) is handled. The list is full (both i→j and j→i) and in CSR layout.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ase_dipole import neighbours_numba as kernels
+
+
+@dataclass(frozen=True)
+class NeighbourList:
+    """Pairs within the cut-off, grouped by centre atom.
+
+    Attributes
+    ----------
+    offsets : (N + 1,) int64; the pairs of centre ``i`` are ``offsets[i]:offsets[i+1]``
+    neighbours : (P,) int64, index of the neighbour atom of each pair
+    vectors : (P, 3) float64, Å; neighbour position (image included) minus centre
+    """
+
+    offsets: np.ndarray
+    neighbours: np.ndarray
+    vectors: np.ndarray
+
+    @property
+    def centres(self):
+        """(P,) int64, the centre atom of each pair."""
+        return np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+
+
+def _complete_cell(cell, pbc):
+    """A non-singular cell: periodic vectors as given, zero ones replaced by
+    unit vectors orthogonal to the others (they only index non-periodic axes)."""
+    cell = np.array(cell, dtype=float).reshape(3, 3)
+    zero = np.linalg.norm(cell, axis=1) < 1e-8
+    for axis in np.flatnonzero(zero & pbc):
+        raise ValueError(
+            f"periodic boundaries along axis {axis} but cell vector {axis} is zero; "
+            "set atoms.cell or use pbc=False for that axis"
+        )
+    if zero.any():
+        _, singular_values, vt = np.linalg.svd(cell)
+        null_space = vt[singular_values < 1e-8 * max(singular_values.max(), 1.0)]
+        cell[zero] = null_space[: zero.sum()]
+    if abs(np.linalg.det(cell)) < 1e-8:
+        raise ValueError("the cell is singular (its vectors are linearly dependent); fix atoms.cell")
+    return cell
+
+
+def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
+    """Full neighbour list within ``cutoff``.
+
+    Parameters
+    ----------
+    positions : (N, 3) array, Å
+    cell : (3, 3) array, Å, rows are lattice vectors (ignored along non-periodic axes)
+    pbc : bool or (3,) bools
+    cutoff : float, Å
+    min_distance : float, Å; closer pairs raise ``ValueError`` (overlapping atoms)
+
+    Returns
+    -------
+    NeighbourList
+    """
+    positions = np.ascontiguousarray(positions, dtype=float)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise ValueError(f"positions have shape {positions.shape}; expected (N, 3) in Å")
+    if not np.all(np.isfinite(positions)):
+        bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
+        raise ValueError(f"positions of atoms {bad.tolist()} are not finite (NaN or inf)")
+    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+    n_atoms = len(positions)
+    if pbc.any():
+        cell = _complete_cell(cell, pbc)
+        frac = positions @ np.linalg.inv(cell)
+        frac[:, pbc] -= np.floor(frac[:, pbc])
+        volume = abs(np.linalg.det(cell))
+        spacing = np.array([volume / np.linalg.norm(np.cross(cell[(a + 1) % 3], cell[(a + 2) % 3]))
+                            for a in range(3)])
+        reach = np.where(pbc, cutoff / spacing, 0.0)
+        n_images = np.where(pbc, np.ceil(reach).astype(np.int64) + 1, 0).astype(np.int64)
+    else:
+        cell = np.eye(3)
+        frac = positions.copy()
+        reach = np.zeros(3)
+        n_images = np.zeros(3, dtype=np.int64)
+    frac = np.ascontiguousarray(frac)
+    n_ghosts = kernels.count_ghosts(frac, pbc, n_images, reach)
+    ghost_positions = np.empty((n_ghosts, 3))
+    ghost_atom = np.empty(n_ghosts, dtype=np.int64)
+    ghost_is_home = np.empty(n_ghosts, dtype=np.bool_)
+    kernels.fill_ghosts(frac, cell, pbc, n_images, reach, ghost_positions, ghost_atom, ghost_is_home)
+    centres = np.ascontiguousarray(ghost_positions[ghost_is_home][np.argsort(ghost_atom[ghost_is_home])])
+
+    origin = ghost_positions.min(axis=0) if n_ghosts else np.zeros(3)
+    extent = (ghost_positions.max(axis=0) - origin) if n_ghosts else np.zeros(3)
+    n_bins = np.maximum(1, np.floor(extent / cutoff)).astype(np.int64)
+    while np.prod(n_bins) > max(8 * n_ghosts, 1000):
+        n_bins = np.maximum(1, n_bins // 2)
+    bin_size = np.where(n_bins > 0, np.maximum(extent / n_bins, cutoff), cutoff)
+    bin_start = np.zeros(int(np.prod(n_bins)) + 1, dtype=np.int64)
+    bin_members = np.empty(n_ghosts, dtype=np.int64)
+    kernels.bin_ghosts(ghost_positions, origin, bin_size, n_bins, bin_start, bin_members)
+
+    counts = np.zeros(n_atoms, dtype=np.int64)
+    offsets = np.zeros(n_atoms + 1, dtype=np.int64)
+    empty_i = np.empty(0, dtype=np.int64)
+    empty_v = np.empty((0, 3))
+    args = (centres, ghost_positions, ghost_atom, ghost_is_home, origin, bin_size, n_bins,
+            bin_start, bin_members, float(cutoff), counts)
+    kernels.search_pairs(*args, offsets, empty_i, empty_v, False)
+    offsets[1:] = np.cumsum(counts)
+    neighbours = np.empty(offsets[-1], dtype=np.int64)
+    vectors = np.empty((offsets[-1], 3))
+    kernels.search_pairs(*args, offsets, neighbours, vectors, True)
+
+    if len(vectors):
+        distances = np.sqrt(np.einsum("pk,pk->p", vectors, vectors))
+        closest = int(np.argmin(distances))
+        if distances[closest] < min_distance:
+            centre = int(np.searchsorted(offsets, closest, side="right") - 1)
+            raise ValueError(
+                f"atoms {centre} and {int(neighbours[closest])} are {distances[closest]:.3g} Å apart "
+                f"(below {min_distance} Å): overlapping atoms; check the structure"
+            )
+    return NeighbourList(offsets=offsets, neighbours=neighbours, vectors=vectors)
