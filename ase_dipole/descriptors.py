@@ -189,11 +189,14 @@ class LambdaSOAP:
 
     # -- cheap routes for a fitted linear model ----------------------------
     def _adjoint(self, env, rho, coefficients):
-        S = len(self.species)
-        A = np.empty((len(env.species), 3, S, self.n_max, (self.l_max + 1) ** 2))
+        Sn = len(self.species) * self.n_max
+        blocks = coefficients[:, Sn:].reshape(len(self.species), self.l_max, Sn, Sn)
+        transposed = coefficients.copy()
+        transposed[:, Sn:] = blocks.transpose(0, 1, 3, 2).reshape(len(self.species), -1)
+        A = np.empty((len(env.species), 3, (self.l_max + 1) ** 2, Sn))
         dipole_by_centre = np.empty((len(env.species), 3))
-        kernels.adjoint(rho, env.species, coefficients, self._T, self._G, self.l_max, A,
-                        dipole_by_centre)
+        kernels.adjoint(rho, env.species, coefficients, transposed, self._T, self._G, self.l_max,
+                        A, dipole_by_centre)
         return A, dipole_by_centre
 
     def dipole(self, atoms, coefficients):
@@ -232,4 +235,5 @@ class LambdaSOAP:
         env = self._environment(atoms)
         rho, rho_dot = self._density(env, v)
         A, dipole_by_centre = self._adjoint(env, rho, c)
-        return dipole_by_centre.sum(axis=0), np.einsum("cabnl,cbnl->a", A, rho_dot)
+        rate = rho_dot.reshape(len(atoms), -1, rho_dot.shape[-1])
+        return dipole_by_centre.sum(axis=0), np.einsum("cali,cil->a", A, rate)

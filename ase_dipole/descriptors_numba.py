@@ -22,10 +22,10 @@ from numba import njit, prange
 
 
 @njit(cache=True, fastmath=False)
-def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs):
-    """Real spherical harmonics ``Y[lm]`` at the unit vector ``u`` and the
-    gradient ``dY[lm, :]`` of the homogeneous polynomial that equals them on
-    the sphere. ``Q, dQ, cs, dcs`` are scratch arrays."""
+def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_gradient=True):
+    """Real spherical harmonics ``Y[lm]`` at the unit vector ``u`` and, if
+    ``want_gradient``, the gradient ``dY[lm, :]`` of the homogeneous polynomial
+    that equals them on the sphere. ``Q, dQ, cs, dcs`` are scratch arrays."""
     x = u[0]
     y = u[1]
     z = u[2]
@@ -34,20 +34,22 @@ def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs):
     dQ[0, 0, :] = 0.0
     for l in range(1, l_max + 1):
         Q[l, l] = -(2 * l - 1) * Q[l - 1, l - 1]
-        dQ[l, l, :] = 0.0
         Q[l, l - 1] = -z * Q[l, l]
-        dQ[l, l - 1, 0] = -z * dQ[l, l, 0]
-        dQ[l, l - 1, 1] = -z * dQ[l, l, 1]
-        dQ[l, l - 1, 2] = -z * dQ[l, l, 2] - Q[l, l]
+        if want_gradient:
+            dQ[l, l, :] = 0.0
+            dQ[l, l - 1, 0] = 0.0
+            dQ[l, l - 1, 1] = 0.0
+            dQ[l, l - 1, 2] = -Q[l, l]
         for m in range(l - 2, -1, -1):
             a = 2 * l - 1
             b = l + m - 1
             inv = 1.0 / (l - m)
             Q[l, m] = (a * z * Q[l - 1, m] - b * r2 * Q[l - 2, m]) * inv
-            for k in range(3):
-                dQ[l, m, k] = (a * z * dQ[l - 1, m, k] - b * r2 * dQ[l - 2, m, k]
-                               - 2.0 * b * u[k] * Q[l - 2, m]) * inv
-            dQ[l, m, 2] += a * Q[l - 1, m] * inv
+            if want_gradient:
+                for k in range(3):
+                    dQ[l, m, k] = (a * z * dQ[l - 1, m, k] - b * r2 * dQ[l - 2, m, k]
+                                   - 2.0 * b * u[k] * Q[l - 2, m]) * inv
+                dQ[l, m, 2] += a * Q[l - 1, m] * inv
     # cs[m, 0] = Re (x + iy)^m, cs[m, 1] = Im (x + iy)^m and their gradients
     cs[0, 0] = 1.0
     cs[0, 1] = 0.0
@@ -55,6 +57,8 @@ def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs):
     for m in range(1, l_max + 1):
         cs[m, 0] = x * cs[m - 1, 0] - y * cs[m - 1, 1]
         cs[m, 1] = x * cs[m - 1, 1] + y * cs[m - 1, 0]
+        if not want_gradient:
+            continue
         for k in range(3):
             dcs[m, 0, k] = x * dcs[m - 1, 0, k] - y * dcs[m - 1, 1, k]
             dcs[m, 1, k] = x * dcs[m - 1, 1, k] + y * dcs[m - 1, 0, k]
@@ -65,13 +69,16 @@ def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs):
     for l in range(l_max + 1):
         centre = l * l + l
         Y[centre] = norm[centre] * Q[l, 0]
-        for k in range(3):
-            dY[centre, k] = norm[centre] * dQ[l, 0, k]
+        if want_gradient:
+            for k in range(3):
+                dY[centre, k] = norm[centre] * dQ[l, 0, k]
         for m in range(1, l + 1):
             plus = centre + m
             minus = centre - m
             Y[plus] = norm[plus] * Q[l, m] * cs[m, 0]
             Y[minus] = norm[minus] * Q[l, m] * cs[m, 1]
+            if not want_gradient:
+                continue
             for k in range(3):
                 dY[plus, k] = norm[plus] * (dQ[l, m, k] * cs[m, 0] + Q[l, m] * dcs[m, 0, k])
                 dY[minus, k] = norm[minus] * (dQ[l, m, k] * cs[m, 1] + Q[l, m] * dcs[m, 1, k])
@@ -115,10 +122,10 @@ def pair_basis(vector, table, grid_step, l_max, norm, phi, dphi, scratch):
     d = np.sqrt(vector[0] ** 2 + vector[1] ** 2 + vector[2] ** 2)
     for k in range(3):
         u[k] = vector[k] / d
-    solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs)
+    want_gradient = dphi.shape[0] > 0
+    solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_gradient)
     radial(d, table, grid_step, g, dg)
     n_max = phi.shape[0]
-    want_gradient = dphi.shape[0] > 0
     for l in range(l_max + 1):
         for lm in range(l * l, (l + 1) * (l + 1)):
             if want_gradient:
@@ -331,65 +338,101 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1, H2, T, t
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
-def adjoint(rho, species, coefficients, T, G, l_max, A, dipole_by_centre):
-    """``A[c, a, b, n, lm] = ∂(Σ_f coefficients[s(c), f] D^a_f(c))/∂rho[c, b, n, lm]``
-    and the descriptor dipole of each centre ``dipole_by_centre[c, a]``."""
+def adjoint(rho, species, coefficients, coefficients_t, T, G, l_max, A, dipole_by_centre):
+    """``A[c, a, lm, b*n_max + n] = ∂(Σ_f coefficients[s(c), f] D^a_f(c))/∂rho[c, b, n, lm]``
+    and the descriptor dipole of each centre ``dipole_by_centre[c, a]``.
+
+    ``coefficients_t`` holds each 3-body block ``W_l[i, j]`` (i = (b, n),
+    j = (b', n')) transposed, so both contractions run as contiguous axpy
+    loops. The dipole uses Euler's identity for the bilinear 3-body part:
+    μ = (Σ A·rho + μ_2body) / 2.
+    """
     n_centres, S, n_max, L2 = rho.shape
+    Sn = S * n_max
+    F2 = Sn
     for c in prange(n_centres):
         w = coefficients[species[c]]
+        wt = coefficients_t[species[c]]
         H1 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
         H2 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
         half_contractions(rho[c], G, l_max, H1, H2)
+        A[c] = 0.0
         for a in range(3):
-            dipole_by_centre[c, a] = 0.0
-            for b in range(S):
-                for n in range(n_max):
-                    for lm in range(L2):
-                        A[c, a, b, n, lm] = 0.0
-            for b in range(S):
-                for n in range(n_max):
-                    weight = w[b * n_max + n]
-                    for m in range(3):
-                        A[c, a, b, n, 1 + m] += weight * T[a, m]
-                        dipole_by_centre[c, a] += weight * T[a, m] * rho[c, b, n, 1 + m]
+            two_body = 0.0
+            for i in range(Sn):
+                b = i // n_max
+                n = i % n_max
+                for m in range(3):
+                    A[c, a, 1 + m, i] += w[i] * T[a, m]
+                    two_body += w[i] * T[a, m] * rho[c, b, n, 1 + m]
             for l in range(l_max):
                 lo = l * l
                 hi = (l + 1) * (l + 1)
-                for b1 in range(S):
-                    for n1 in range(n_max):
-                        for b2 in range(S):
-                            for n2 in range(n_max):
-                                weight = w[_feature_index(l, b1, n1, b2, n2, S, n_max)]
-                                if weight == 0.0:
-                                    continue
-                                for m in range(2 * l + 1):
-                                    A[c, a, b1, n1, lo + m] += weight * H1[l, a, b2, n2, m]
-                                    dipole_by_centre[c, a] += weight * H1[l, a, b2, n2, m] * rho[c, b1, n1, lo + m]
-                                for mp in range(2 * l + 3):
-                                    A[c, a, b2, n2, hi + mp] += weight * H2[l, a, b1, n1, mp]
+                block = F2 + l * Sn * Sn
+                for j in range(Sn):
+                    b2 = j // n_max
+                    n2 = j % n_max
+                    for m in range(2 * l + 1):
+                        h = H1[l, a, b2, n2, m]
+                        for i in range(Sn):
+                            A[c, a, lo + m, i] += h * wt[block + j * Sn + i]
+                for i in range(Sn):
+                    b1 = i // n_max
+                    n1 = i % n_max
+                    for mp in range(2 * l + 3):
+                        h = H2[l, a, b1, n1, mp]
+                        for j in range(Sn):
+                            A[c, a, hi + mp, j] += h * w[block + i * Sn + j]
+            total = 0.0
+            for i in range(Sn):
+                b = i // n_max
+                n = i % n_max
+                for lm in range(L2):
+                    total += A[c, a, lm, i] * rho[c, b, n, lm]
+            dipole_by_centre[c, a] = 0.5 * (total + two_body)
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
 def pair_charges(offsets, neighbours, vectors, species, A, table, grid_step, l_max, norm, W):
-    """``W[p, a, β] = Σ_{n,lm} A[c, a, s(k), n, lm] ∂φ_{n,lm}(r_ck)/∂r_β`` for
-    each pair p = c→k: the contribution of centre c to Z*_k (and −W to Z*_c)."""
+    """``W[p, a, β] = Σ_{n,lm} A[c, a, lm, s(k)*n_max + n] ∂φ_{n,lm}(r_ck)/∂r_β`` for
+    each pair p = c→k: the contribution of centre c to Z*_k (and −W to Z*_c).
+
+    With ∇φ = g'(r) Y û + g ∇Y, the radial sums over n are done first, so the
+    full basis gradient is never formed.
+    """
     n_centres = offsets.shape[0] - 1
-    n_max = A.shape[3]
-    L2 = A.shape[4]
+    n_max = table.shape[3]
     for c in prange(n_centres):
-        scratch = make_scratch(l_max, n_max)
-        phi = np.empty((n_max, L2))
-        dphi = np.empty((n_max, L2, 3))
+        Y, dY, Q, dQ, cs, dcs, g, dg, u = make_scratch(l_max, n_max)
         for p in range(offsets[c], offsets[c + 1]):
-            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
+            d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
+            for k in range(3):
+                u[k] = vectors[p, k] / d
+            solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs)
+            radial(d, table, grid_step, g, dg)
             b = species[neighbours[p]]
             for a in range(3):
-                for beta in range(3):
-                    acc = 0.0
-                    for n in range(n_max):
-                        for lm in range(L2):
-                            acc += A[c, a, b, n, lm] * dphi[n, lm, beta]
-                    W[p, a, beta] = acc
+                radial_sum = 0.0
+                w0 = 0.0
+                w1 = 0.0
+                w2 = 0.0
+                for l in range(l_max + 1):
+                    for lm in range(l * l, (l + 1) * (l + 1)):
+                        ag = 0.0
+                        adg = 0.0
+                        for n in range(n_max):
+                            x = A[c, a, lm, b * n_max + n]
+                            ag += x * g[l, n]
+                            adg += x * dg[l, n]
+                        radial_sum += adg * Y[lm]
+                        angular = ag / d
+                        lY = l * Y[lm]
+                        w0 += angular * (dY[lm, 0] - lY * u[0])
+                        w1 += angular * (dY[lm, 1] - lY * u[1])
+                        w2 += angular * (dY[lm, 2] - lY * u[2])
+                W[p, a, 0] = radial_sum * u[0] + w0
+                W[p, a, 1] = radial_sum * u[1] + w1
+                W[p, a, 2] = radial_sum * u[2] + w2
 
 
 @njit(cache=True, fastmath=False)
