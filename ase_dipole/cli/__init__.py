@@ -12,6 +12,7 @@ from ase_dipole import __version__
 
 #: sub-command name -> module under ase_dipole.cli
 COMMANDS = {
+    "convert": "convert",
 }
 
 

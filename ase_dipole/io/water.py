@@ -1,0 +1,204 @@
+"""Extended-XYZ Born-charge data sets, including the liquid-water sets
+shipped with the package.
+
+Index order of each source (all already ``Z[i, α, β] = ∂μ_α/∂x_{iβ}``, first
+index field/dipole; nothing is transposed):
+
+* Schienbein & Marx liquid water (CP2K Wannier-centre finite differences,
+  pschienbein/AtomicPolarTensor @ 33f70a3d): ``scripts/compute-apt.py`` forms
+  ``dx = (M[+x] − M[−x]) / (2 δ)`` (the dipole change for a displacement along
+  x) and stores ``apt = [dx[0], dy[0], dz[0], dx[1], dy[1], dz[1], dx[2],
+  dy[2], dz[2]]`` with the comment "dx is the first column of the matrix";
+  ``aptnn/io/xyz.py`` (``readTensor``; ``write_conf`` writes
+  ``apt.flatten()``) reads the 9 numbers row-major. So row α = dipole
+  component, column β = displacement. ``scripts/i-pi-driver.py`` confirms it
+  with the field force ``frc = apt.T @ E``, i.e. ``F_β = Σ_α Z_{αβ} E_α``.
+  The box (cubic 15.6627 Å) is not in the file: it is given on the command
+  line in ``examples/liquid-water/10/do.sh``. The finite-difference APTs
+  violate the acoustic sum rule by up to ~0.5 e per 384-atom frame
+  (≈ 1e-3 e per atom), which this reader leaves as it is.
+* Falletta et al. liquid water (BingqingCheng/LES-BEC
+  ``water/training_set/H2O_BEC.xyz``, converted from Zenodo 12622341): the
+  comment key ``BEC`` is a JSON list (N, 3, 3) in the VASP layout (rows = field),
+  per the shared data README; in the liquid the per-molecule rotational sum
+  rule cannot tell Z from Zᵀ (relative residual 0.22 as read vs 0.25
+  transposed), so this rests on the provenance, not on a physical test.
+* LES-BEC superionic water (VASP LEPSILON): per-atom ``BEC:R:9`` row-major,
+  VASP rows = field.
+* ``water_dimer_b3lyp_gfn2_apt.extxyz`` (made for this project): arrays
+  ``apt_b3lyp``/``apt_gfn2`` with ``APT[i, a, b] = dμ_a/dR_ib``; the rotational
+  sum rule ``Σ_i Z_i (ω × r_i) = ω × μ`` holds to 2e-5 e·Å as read and fails
+  by 0.06–0.1 e·Å transposed (tests).
+"""
+
+import os
+from importlib import resources
+
+import ase.io
+import numpy as np
+from ase import Atoms
+
+from ase_dipole.extxyz import get_dipole
+from ase_dipole.io._common import BornChargeFormatError, check_file, finish_frame, open_text
+
+#: Box edge of the Schienbein liquid-water set, from examples/liquid-water/10/do.sh.
+SCHIENBEIN_BOX_A = 15.6627  # [Å]
+
+_PACKAGE_FILES = {
+    "falletta": "falletta_water_H2O_BEC.xyz.gz",
+    "schienbein-train": "schienbein_water_train_05.xyz.gz",
+    "schienbein-test": "schienbein_water_test.xyz.gz",
+}
+_AUTO_KEYS = ("born_charges", "BEC")
+
+
+def _package_file(name):
+    return str(resources.files("ase_dipole") / "data" / _PACKAGE_FILES[name])
+
+
+def _born_values(atoms, key, source):
+    if key in atoms.arrays:
+        values = atoms.arrays[key]
+    elif key in atoms.info:
+        values = atoms.info[key]
+    else:
+        return None
+    values = np.asarray(values, dtype=float)
+    if values.size != 9 * len(atoms):
+        raise BornChargeFormatError(
+            f"{source}: '{key}' has shape {values.shape} for {len(atoms)} atoms; "
+            "expected (N, 9) row-major or (N, 3, 3)"
+        )
+    return values.reshape(len(atoms), 3, 3)
+
+
+def read_extxyz_born(path, *, index=":", born_key=None, dipole_key=None):
+    """Frames with Born charges from an extended-XYZ file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        extxyz file (optionally gzipped).
+    index : str or int, optional
+        ASE frame selection, default all frames.
+    born_key : str, optional
+        Per-atom array (N, 9) or info entry (N, 3, 3) holding Z* in our
+        convention; default the first of ``born_charges``, ``BEC`` (LES-BEC
+        ``BEC:R:9`` arrays, Falletta ``BEC="_JSON ..."`` comment). A ``BEC``
+        entry is moved into ``born_charges``.
+    dipole_key : str, optional
+        info entry holding the dipole (3,) e·Å; default ``info['dipole']`` or a
+        SinglePointCalculator ``'dipole'`` (see :func:`ase_dipole.extxyz.get_dipole`).
+
+    Returns
+    -------
+    list of ase.Atoms
+        ``arrays['born_charges']`` (N, 9) e, ``info['dipole']`` when present,
+        ``info['source']``.
+    """
+    path = check_file(path)
+    frames = ase.io.read(path, index=index, format="extxyz")
+    frames = frames if isinstance(frames, list) else [frames]
+    keys = (born_key,) if born_key is not None else _AUTO_KEYS
+    out = []
+    for number, atoms in enumerate(frames):
+        source = f"{path} frame {number}"
+        born = None
+        for key in keys:
+            born = _born_values(atoms, key, source)
+            if born is not None:
+                break
+        if born is None:
+            raise BornChargeFormatError(
+                f"{source}: no Born charges under {list(keys)}; name the per-atom "
+                "array with born_key= (e.g. born_key='apt_b3lyp')"
+            )
+        if key == "BEC":
+            atoms.arrays.pop("BEC", None)
+            atoms.info.pop("BEC", None)
+        if dipole_key is not None:
+            if dipole_key not in atoms.info:
+                raise BornChargeFormatError(f"{source}: no info['{dipole_key}'] (dipole_key)")
+            dipole = atoms.info[dipole_key]
+        else:
+            dipole = get_dipole(atoms)
+        out.append(finish_frame(atoms, born, source=f"{source} (extxyz '{key}')", dipole=dipole))
+    return out
+
+
+def read_schienbein_apt(path, *, cell):
+    """Frames of the AtomicPolarTensor (Schienbein) xyz format.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File with frames of: atom count, comment (``fmt='p:a'``), then per atom
+        ``symbol x y z`` (Å) and 9 APT components row-major (e).
+    cell : float or array_like, shape (3,) or (3, 3)
+        Periodic box in Å; the file does not hold it (15.6627 Å cubic for the
+        liquid-water example, :data:`SCHIENBEIN_BOX_A`).
+
+    Returns
+    -------
+    list of ase.Atoms
+        Periodic frames with ``arrays['born_charges']`` (N, 9) e in our
+        convention (rows = dipole component, module docstring).
+    """
+    path = check_file(path)
+    with open_text(path) as handle:
+        lines = handle.read().splitlines()
+    cell = np.asarray(cell, dtype=float)
+    cell = np.eye(3) * cell if cell.size in (1, 3) else cell.reshape(3, 3)
+    frames = []
+    start = 0
+    while start < len(lines) and lines[start].strip():
+        n_atoms = int(lines[start])
+        rows = [line.split() for line in lines[start + 2:start + 2 + n_atoms]]
+        if len(rows) != n_atoms or any(len(row) != 13 for row in rows):
+            raise BornChargeFormatError(
+                f"{path}: frame {len(frames)} is not 'symbol x y z' + 9 APT components per line"
+            )
+        values = np.array([row[1:] for row in rows], dtype=float)
+        atoms = Atoms([row[0] for row in rows], positions=values[:, :3], cell=cell, pbc=True)
+        frames.append(
+            finish_frame(
+                atoms, values[:, 3:].reshape(n_atoms, 3, 3),
+                source=f"{path} frame {len(frames)} (AtomicPolarTensor xyz)",
+            )
+        )
+        start += n_atoms + 2
+    if not frames:
+        raise BornChargeFormatError(f"{path}: no frames found")
+    return frames
+
+
+def load_falletta_water(path=None, *, index=":"):
+    """Falletta et al. liquid water: 100 frames × 192 atoms (128 H, 64 O),
+    cubic 12.429 Å, Born charges (e) in our convention, DFT forces (eV/Å).
+
+    Parameters
+    ----------
+    path : str, optional
+        Default: the gzipped copy shipped in ``ase_dipole/data``
+        (see ``ase_dipole/data/SOURCE.md``).
+    index : str or int, optional
+        ASE frame selection.
+    """
+    return read_extxyz_born(_package_file("falletta") if path is None else os.fspath(path), index=index)
+
+
+def load_schienbein_water(split, path=None):
+    """Schienbein liquid water (128 H2O, cubic 15.6627 Å, CP2K APTs).
+
+    Parameters
+    ----------
+    split : {'train', 'test'}
+        ``'train'``: the 5-frame training set (examples/liquid-water/05),
+        ``'test'``: the 10-frame test set (examples/liquid-water/10).
+    path : str, optional
+        Default: the gzipped copy shipped in ``ase_dipole/data``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split '{split}'; use one of 'train', 'test'")
+    path = _package_file(f"schienbein-{split}") if path is None else os.fspath(path)
+    return read_schienbein_apt(path, cell=SCHIENBEIN_BOX_A)
