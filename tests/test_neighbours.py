@@ -1,0 +1,59 @@
+"""Neighbour list against ASE's, for molecules, triclinic cells, cells
+smaller than the cut-off and mixed boundary conditions."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk, molecule
+from ase.neighborlist import neighbor_list as ase_neighbor_list
+
+from ase_dipole.neighbours import neighbour_list
+
+
+def pair_set(centres, neighbours, vectors):
+    return sorted((int(i), int(j), *np.round(v, 8)) for i, j, v in zip(centres, neighbours, vectors))
+
+
+def structures():
+    yield molecule("CH3CH2OH"), 3.0
+    silicon = bulk("Si", "diamond", 5.43)
+    silicon.rattle(0.05, seed=1)
+    yield silicon, 5.5
+    sheared = bulk("Cu", "fcc", 3.6) * (1, 2, 1)
+    sheared.set_cell(sheared.cell.array + [[0, 0.3, 0.1], [0.2, 0, 0], [0.5, 0.1, 0]], scale_atoms=True)
+    sheared.rattle(0.05, seed=2)
+    yield sheared, 5.5
+    tiny = Atoms("NaCl", scaled_positions=[[0, 0, 0], [0.48, 0.52, 0.5]],
+                 cell=[[2.9, 0, 0], [0.7, 2.8, 0], [0.4, 0.5, 3.1]], pbc=True)
+    yield tiny, 6.0
+    slab = molecule("H2O")
+    slab.center(vacuum=3.0)
+    slab.pbc = [True, False, True]
+    yield slab, 5.0
+
+
+@pytest.mark.parametrize("atoms, cutoff", list(structures()))
+def test_same_pairs_as_ase(atoms, cutoff):
+    nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff)
+    i, j, D = ase_neighbor_list("ijD", atoms, cutoff)
+    assert len(i) > 0
+    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(i, j, D)
+
+
+def test_list_is_symmetric_and_sorted_by_centre():
+    atoms = bulk("NaCl", "rocksalt", 5.64) * (2, 1, 1)
+    atoms.rattle(0.1, seed=3)
+    nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0)
+    forward = pair_set(nl.centres, nl.neighbours, nl.vectors)
+    backward = pair_set(nl.neighbours, nl.centres, -nl.vectors)
+    assert forward == backward
+    assert np.all(np.diff(nl.centres) >= 0)
+
+
+def test_bad_cells_are_reported():
+    with pytest.raises(ValueError, match="cell vector 2 is zero"):
+        neighbour_list(np.zeros((1, 3)), [[3, 0, 0], [0, 3, 0], [0, 0, 0]], True, 2.0)
+    with pytest.raises(ValueError, match="linearly dependent"):
+        neighbour_list(np.zeros((1, 3)), [[3, 0, 0], [3, 0, 0], [0, 0, 3]], True, 2.0)
+    with pytest.raises(ValueError, match=r"shape \(3,\); expected \(N, 3\)"):
+        neighbour_list(np.zeros(3), np.eye(3), False, 2.0)
