@@ -271,18 +271,23 @@ def all_half_contractions(rho, G, l_max, H1, H2):
 
 
 @njit(cache=True, fastmath=False)
-def _add_feature_derivative(out, k, group, species_moved, sign_by_l, drho, H1c, H2c, T, l_max):
+def _add_feature_derivative(out, k, group, species_moved, sign_by_l, drho, H1t, H2, T, l_max):
     """out[k, a, β, group, f] += ∂D^a_f(centre)/∂x_kβ given the density change
-    ``sign_by_l[l] * drho[n, lm, β]`` of neighbour species ``species_moved``."""
-    S = H1c.shape[2]
-    n_max = H1c.shape[3]
+    ``sign_by_l[l] * drho[β, lm, n]`` of neighbour species ``species_moved``.
+
+    ``H1t[l, a, m, b'*n_max + n']`` is H1 with the (b', n') index last, so both
+    terms run as contiguous axpy loops over the feature index.
+    """
+    S = H2.shape[2]
+    n_max = H2.shape[3]
+    Sn = S * n_max
     b = species_moved
     for a in range(3):
         for beta in range(3):
             for n in range(n_max):
                 out[k, a, beta, group, b * n_max + n] += sign_by_l[1] * (
-                    T[a, 0] * drho[n, 1, beta] + T[a, 1] * drho[n, 2, beta]
-                    + T[a, 2] * drho[n, 3, beta])
+                    T[a, 0] * drho[beta, 1, n] + T[a, 1] * drho[beta, 2, n]
+                    + T[a, 2] * drho[beta, 3, n])
     for l in range(l_max):
         lo = l * l
         hi = (l + 1) * (l + 1)
@@ -290,24 +295,24 @@ def _add_feature_derivative(out, k, group, species_moved, sign_by_l, drho, H1c, 
         s_hi = sign_by_l[l + 1]
         for a in range(3):
             for beta in range(3):
+                row = out[k, a, beta, group]
                 for n1 in range(n_max):
-                    for b2 in range(S):
-                        for n2 in range(n_max):
-                            acc = 0.0
-                            for m in range(2 * l + 1):
-                                acc += drho[n1, lo + m, beta] * H1c[l, a, b2, n2, m]
-                            out[k, a, beta, group, _feature_index(l, b, n1, b2, n2, S, n_max)] += s_lo * acc
+                    base = _feature_index(l, b, n1, 0, 0, S, n_max)
+                    for m in range(2 * l + 1):
+                        x = s_lo * drho[beta, lo + m, n1]
+                        for j in range(Sn):
+                            row[base + j] += x * H1t[l, a, m, j]
                 for b1 in range(S):
                     for n1 in range(n_max):
-                        for n2 in range(n_max):
-                            acc = 0.0
-                            for mp in range(2 * l + 3):
-                                acc += H2c[l, a, b1, n1, mp] * drho[n2, hi + mp, beta]
-                            out[k, a, beta, group, _feature_index(l, b1, n1, b, n2, S, n_max)] += s_hi * acc
+                        base = _feature_index(l, b1, n1, b, 0, S, n_max)
+                        for mp in range(2 * l + 3):
+                            x = s_hi * H2[l, a, b1, n1, mp]
+                            for n2 in range(n_max):
+                                row[base + n2] += x * drho[beta, hi + mp, n2]
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: each target atom owns its output row
-def feature_gradients(offsets, neighbours, vectors, species, group, H1, H2, T, table,
+def feature_gradients(offsets, neighbours, vectors, species, group, H1t, H2, T, table,
                       grid_step, l_max, norm, out):
     """``out[k, a, β, g, f] = Σ_{centres c in group g} ∂D^a_f(c)/∂x_kβ``.
 
@@ -316,12 +321,13 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1, H2, T, t
     (species of k), so one basis evaluation serves both.
     """
     n_atoms = offsets.shape[0] - 1
-    n_max = H1.shape[4]
+    n_max = H2.shape[4]
     L2 = (l_max + 1) ** 2
     for k in prange(n_atoms):
         scratch = make_scratch(l_max, n_max)
         phi = np.empty((n_max, L2))
         dphi = np.empty((n_max, L2, 3))
+        drho = np.empty((3, L2, n_max))
         plus = np.ones(l_max + 2)
         parity = np.empty(l_max + 2)
         for l in range(l_max + 2):
@@ -329,12 +335,12 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1, H2, T, t
         for p in range(offsets[k], offsets[k + 1]):
             j = neighbours[p]
             pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
-            for n in range(n_max):
+            for beta in range(3):
                 for lm in range(L2):
-                    for beta in range(3):
-                        dphi[n, lm, beta] = -dphi[n, lm, beta]
-            _add_feature_derivative(out, k, group[k], species[j], plus, dphi, H1[k], H2[k], T, l_max)
-            _add_feature_derivative(out, k, group[j], species[k], parity, dphi, H1[j], H2[j], T, l_max)
+                    for n in range(n_max):
+                        drho[beta, lm, n] = -dphi[n, lm, beta]
+            _add_feature_derivative(out, k, group[k], species[j], plus, drho, H1t[k], H2[k], T, l_max)
+            _add_feature_derivative(out, k, group[j], species[k], parity, drho, H1t[j], H2[j], T, l_max)
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
