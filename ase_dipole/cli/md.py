@@ -1,0 +1,75 @@
+"""``ase-dipole md``: thermostatted sampling, then NVE runs logging Ṗ.
+
+A thin layer over :func:`ase_dipole.md.run_ir_md`.
+"""
+
+import sys
+
+help = "run the IR MD protocol (Langevin sampling, NVE production runs logging Ṗ)"
+
+
+def add_arguments(parser):
+    parser.add_argument("structure", help="starting structure, any file ase.io.read understands")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="saved dipole model (PolarizationModel or FixedChargesModel)")
+    source.add_argument(
+        "--fixed-charges", metavar="EXTXYZ",
+        help="frame with Born charges (extxyz 'born_charges'): hold them fixed "
+             "(FixedChargesModel with this frame as reference)",
+    )
+    parser.add_argument(
+        "--calculator", required=True,
+        help="force calculator: 'tblite' (GFN2-xTB) or 'module:factory', a callable returning "
+             "an ASE calculator, e.g. 'ase.calculators.emt:EMT'",
+    )
+    parser.add_argument("-o", "--outdir", required=True, help="output directory (traj_000.log, ...)")
+    parser.add_argument("--temperature-K", type=float, required=True, help="temperature, K")
+    parser.add_argument("--timestep-fs", type=float, default=0.5, help="MD time step, fs")
+    parser.add_argument("--n-trajectories", type=int, default=4, help="number of NVE runs")
+    parser.add_argument("--equilibration-steps", type=int, default=2000,
+                        help="thermostatted steps before the first start")
+    parser.add_argument("--decorrelation-steps", type=int, default=1000,
+                        help="thermostatted steps between starting configurations")
+    parser.add_argument("--production-steps", type=int, default=20000,
+                        help="NVE steps per trajectory")
+    parser.add_argument("--interval", type=int, default=1, help="MD steps between logged rows")
+    parser.add_argument("--friction-per-fs", type=float, default=0.01,
+                        help="Langevin friction, 1/fs (0.01 = 10 ps^-1)")
+    parser.add_argument("--ensemble", choices=("nvt", "npt"), default="nvt",
+                        help="sampling ensemble; npt lets a periodic cell breathe")
+    parser.add_argument("--pressure-bar", type=float, default=1.0, help="pressure for npt, bar")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args, parser):
+    import ase.io
+
+    from ase_dipole.fixed_charges import FixedChargesModel
+    from ase_dipole.md import run_ir_md
+
+    try:
+        atoms = ase.io.read(args.structure)
+    except (OSError, ValueError) as error:
+        parser.error(f"cannot read structure {args.structure!r}: {error}")
+    if args.fixed_charges is not None:
+        try:
+            model = FixedChargesModel.from_atoms(ase.io.read(args.fixed_charges))
+        except (OSError, ValueError) as error:
+            parser.error(f"--fixed-charges {args.fixed_charges!r}: {error}")
+    else:
+        model = args.model
+    try:
+        logs = run_ir_md(
+            atoms, args.calculator, model, args.outdir,
+            temperature_K=args.temperature_K, timestep_fs=args.timestep_fs,
+            n_trajectories=args.n_trajectories, equilibration_steps=args.equilibration_steps,
+            decorrelation_steps=args.decorrelation_steps, production_steps=args.production_steps,
+            interval=args.interval, friction_per_fs=args.friction_per_fs, ensemble=args.ensemble,
+            pressure_bar=args.pressure_bar, seed=args.seed,
+            progress=None if args.quiet else sys.stderr,
+        )
+    except (ValueError, TypeError, ImportError, FileNotFoundError) as error:
+        parser.error(str(error))
+    print("\n".join(logs))
+    return 0

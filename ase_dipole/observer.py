@@ -1,0 +1,210 @@
+"""An MD observer logging Ṗ = Σ_i Z*_i v_i and μ for IR spectra.
+
+Attach it to any ASE dynamics, as ASE's own ``MDLogger``::
+
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    observer = DipoleObserver(dyn, model, "traj_000.log", interval=2,
+                              temperature_K=300)
+    dyn.attach(observer, interval=2)
+    dyn.run(20000)
+
+Each call writes one row (time in fs, Ṗ in e·Å/fs, μ in e·Å) to an
+append-only :class:`ase_dipole.dipole_log.DipoleLogWriter`, flushed at once,
+so a killed run leaves a readable log; a restarted run appends and its time
+continues after the last row.
+"""
+
+import warnings
+import weakref
+
+import numpy as np
+from ase import units
+
+from ase_dipole import __version__
+from ase_dipole.calculator import check_species, is_periodic, load_model
+from ase_dipole.dipole_log import DipoleLogWriter, read_dipole_log
+from ase_dipole.units import C_CM_PER_FS
+
+#: upper end of the mid-infrared, cm⁻¹: the log's Nyquist wavenumber should reach it
+MID_IR_MAX_CM1 = 4000.0
+
+
+def _require_velocities(atoms):
+    """ASE velocities of ``atoms`` in Å/fs, (N, 3); a clear error if absent."""
+    if not atoms.has("momenta"):
+        raise ValueError(
+            "the atoms have no velocities (no 'momenta' array): set them, e.g. with "
+            "ase.md.velocitydistribution.thermalize_momenta, or attach the "
+            "observer to an ASE dynamics, which creates them"
+        )
+    velocities = atoms.get_velocities() * units.fs
+    if not np.all(np.isfinite(velocities)):
+        raise ValueError("the atoms' velocities contain NaN or inf; the MD has blown up")
+    return velocities
+
+
+def log_metadata(atoms, model, *, timestep_fs, interval, temperature_K=None, **extra):
+    """Header of a dipole log describing ``atoms`` and ``model``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    model : dipole model (its ``sha256`` is recorded)
+    timestep_fs : float
+        Time between consecutive MD steps, fs.
+    interval : int
+        MD steps between logged rows.
+    temperature_K : float, optional
+        Temperature of the ensemble the trajectory samples, K.
+    **extra
+        Further JSON-serialisable entries.
+    """
+    periodic = is_periodic(atoms)
+    return dict(
+        timestep_fs=float(timestep_fs),
+        interval=int(interval),
+        n_atoms=len(atoms),
+        volume_A3=float(atoms.get_volume()) if atoms.cell.rank == 3 else None,
+        periodic=periodic,
+        temperature_K=None if temperature_K is None else float(temperature_K),
+        masses_amu=[float(m) for m in atoms.get_masses()],
+        symbols=atoms.get_chemical_symbols(),
+        model_sha256=str(model.sha256),
+        ase_dipole_version=__version__,
+        **extra,
+    )
+
+
+class DipoleObserver:
+    """Log Ṗ and μ along an ASE MD run.
+
+    Parameters
+    ----------
+    atoms_or_dynamics : ase.md.md.MolecularDynamics or ase.Atoms
+        The dynamics (only a weak proxy is kept, as ``ase.md.MDLogger``
+        does), from which the atoms, the time step and the time are taken;
+        or the atoms, in which case ``timestep_fs`` is required and the time
+        counts the calls.
+    model : object or str or path-like
+        Dipole model (see :func:`ase_dipole.calculator.load_model`). Only its
+        cheap ``predict_pdot`` is called, never the full Z*.
+    path : str or path-like
+        Dipole log to write; an existing log is appended to.
+    interval : int, keyword-only
+        MD steps between calls; must equal the ``interval`` passed to
+        ``dyn.attach``. A ``UserWarning`` is issued when ``interval ×
+        timestep_fs`` puts the Nyquist wavenumber below 4000 cm⁻¹.
+    temperature_K : float, optional
+        Temperature of the ensemble the run samples (for the spectrum's β).
+    timestep_fs : float, optional
+        MD time step, fs; required without dynamics, checked against
+        ``dyn.dt`` with one.
+    metadata : dict, optional
+        Extra JSON-serialisable header entries (e.g. the run parameters).
+
+    Notes
+    -----
+    Ṗ = Σ_i Z*_i v_i (e·Å/fs) with the ASE velocities converted to Å/fs. The
+    first call (step 0 of ASE dynamics) is logged too. When appending, the
+    time continues ``interval × timestep_fs`` after the last row; if the
+    first state equals the last logged one (a run resumed from its last
+    frame), that row is not written twice.
+    """
+
+    def __init__(self, atoms_or_dynamics, model, path, *, interval=1, temperature_K=None,
+                 timestep_fs=None, metadata=None):
+        if hasattr(atoms_or_dynamics, "get_time") and hasattr(atoms_or_dynamics, "dt"):
+            self.dyn = weakref.proxy(atoms_or_dynamics)
+            self.atoms = atoms_or_dynamics.atoms
+            dyn_timestep_fs = atoms_or_dynamics.dt / units.fs
+            if timestep_fs is not None and not np.isclose(timestep_fs, dyn_timestep_fs,
+                                                          rtol=1e-9, atol=0.0):
+                raise ValueError(
+                    f"timestep_fs={timestep_fs} disagrees with the dynamics' time step "
+                    f"{dyn_timestep_fs} fs; omit timestep_fs to take it from the dynamics"
+                )
+            timestep_fs = dyn_timestep_fs
+        else:
+            self.dyn = None
+            self.atoms = atoms_or_dynamics
+            if timestep_fs is None:
+                raise ValueError(
+                    "DipoleObserver was given atoms, not dynamics: pass timestep_fs (the MD "
+                    "time step in fs)"
+                )
+        if not (np.isfinite(timestep_fs) and timestep_fs > 0):
+            raise ValueError(f"timestep_fs must be a positive number of fs, got {timestep_fs}")
+        if int(interval) != interval or interval < 1:
+            raise ValueError(f"interval must be a positive integer, got {interval!r}")
+        self.interval = int(interval)
+        self.timestep_fs = float(timestep_fs)
+        nyquist_cm1 = 1.0 / (2.0 * C_CM_PER_FS * self.sample_interval_fs)
+        if nyquist_cm1 < MID_IR_MAX_CM1:
+            warnings.warn(
+                f"logging every {self.sample_interval_fs:g} fs (interval={self.interval} × "
+                f"{self.timestep_fs:g} fs) resolves wavenumbers only up to {nyquist_cm1:.0f} "
+                f"cm^-1 (Nyquist); O–H stretches near 3700 cm^-1 need a sample interval "
+                f"below {1.0 / (2.0 * C_CM_PER_FS * MID_IR_MAX_CM1):.2f} fs"
+            )
+        self.model = load_model(model)
+        check_species(self.model, self.atoms)
+        header = log_metadata(self.atoms, self.model, timestep_fs=self.timestep_fs,
+                              interval=self.interval, temperature_K=temperature_K,
+                              **(metadata or {}))
+        self.writer = DipoleLogWriter(path, header)
+        self.path = self.writer.path
+        self._previous_last_row = None
+        if self.writer.last_time_fs is not None:
+            previous = read_dipole_log(self.path)
+            self._previous_last_row = (previous.pdot[-1], previous.dipole[-1])
+        self._time_offset_fs = None
+        self._n_calls = 0
+
+    @property
+    def sample_interval_fs(self):
+        """Time between logged rows, fs."""
+        return self.interval * self.timestep_fs
+
+    def _check_attachment(self):
+        for function, interval, _, _ in getattr(self.dyn, "observers", ()):
+            if function is self and interval != self.interval:
+                raise ValueError(
+                    f"the observer was attached with interval={interval} but built with "
+                    f"interval={self.interval}; pass the same interval to both"
+                )
+
+    def _elapsed_fs(self):
+        if self.dyn is not None:
+            return self.dyn.get_time() / units.fs
+        return self._n_calls * self.sample_interval_fs
+
+    def __call__(self):
+        """Compute and log one row."""
+        velocities = _require_velocities(self.atoms)
+        dipole, pdot = self.model.predict_pdot(self.atoms, velocities)
+        if self._time_offset_fs is None:
+            if self.dyn is not None:
+                self._check_attachment()
+            start_fs, already_logged = self._start(pdot, dipole)
+            self._time_offset_fs = start_fs - self._elapsed_fs()
+            if already_logged:
+                self._n_calls += 1
+                return
+        self.writer.write(self._time_offset_fs + self._elapsed_fs(), pdot, dipole)
+        self._n_calls += 1
+
+    def _start(self, pdot, dipole):
+        """Time of this run's first call, fs, and whether the log already
+        holds its state (a run resumed from its last logged frame)."""
+        if self._previous_last_row is None:
+            return 0.0, False
+        last_pdot, last_dipole = self._previous_last_row
+        resumed = (np.allclose(pdot, last_pdot, rtol=1e-8, atol=1e-10)
+                   and np.allclose(dipole, last_dipole, rtol=1e-8, atol=1e-10))
+        if resumed:
+            return self.writer.last_time_fs, True
+        return self.writer.last_time_fs + self.sample_interval_fs, False
+
+    def close(self):
+        """Close the log file."""
+        self.writer.close()

@@ -1,0 +1,273 @@
+"""MD-level checks: a 20 K NVE run of GFN2-xTB water reproduces the harmonic
+IR spectrum (peak positions and areas, METHOD.md "Harmonic limit"); logs from
+stored trajectories (velocities vs positions only); the ``md`` driver and CLI."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+from ase import units
+from ase.build import bulk
+from ase.io import read, write
+from ase.md.verlet import VelocityVerlet
+from ase.vibrations import Vibrations
+
+from ase_dipole.cli import main
+from ase_dipole.dipole_log import read_dipole_log
+from ase_dipole.extxyz import set_born_charges, set_dipole
+from ase_dipole.fixed_charges import FixedChargesModel
+from ase_dipole.md import make_force_calculator, run_ir_md
+from ase_dipole.observer import DipoleObserver
+from ase_dipole.spectrum import ir_spectrum
+from ase_dipole.trajectory import log_from_trajectory
+from ase_dipole.units import KM_PER_MOL_PER_E2_AMU
+from md_helpers import (
+    gfn2_xtb,
+    harmonic_modes,
+    mode_charges,
+    relaxed_water,
+    single_openmp_thread,
+    water_model,
+)
+
+@pytest.fixture(autouse=True)
+def _one_openmp_thread():
+    with single_openmp_thread():
+        yield
+
+
+#: cm per (km/mol): an integrated band of 1 km/mol is 1e5 cm / N_A per molecule
+CM_PER_KM_PER_MOL = 1e5 / units._Nav  # [cm / (km/mol)]
+
+
+def equipartition_velocities(modes, masses_amu, temperature_K):
+    """Velocities (N, 3), ASE units, giving every listed mode the kinetic
+    energy k_B T at the minimum: its mean total energy in a canonical ensemble."""
+    speed = np.sqrt(2.0 * units.kB * temperature_K)
+    weighted = speed * modes.sum(axis=0).reshape(-1, 3)
+    return weighted / np.sqrt(masses_amu)[:, None]
+
+
+def component_log(log, axis):
+    """The log with Ṗ and μ kept along one Cartesian axis only."""
+    keep = np.zeros(3)
+    keep[axis] = 1.0
+    return dataclasses.replace(log, pdot=log.pdot * keep, dipole=log.dipole * keep)
+
+
+def test_low_temperature_md_reproduces_harmonic_spectrum(tmp_path):
+    """5 K NVE of GFN2-xTB water, every mode started with energy k_B T: MD
+    peaks within 1 % of the ase.vibrations frequencies and band areas within
+    5 % of π/(6Vcε0)|Z̃_ν|² (in wavenumbers). At 20 K the two stretches, only
+    8 cm⁻¹ apart in GFN2-xTB, trade ~9 % of their energy within 2 ps (an
+    anharmonic 1:1 resonance); at 5 K the exchange is four times smaller."""
+    temperature_K = 5.0
+    fwhm_cm1 = 40.0
+    model, atoms = water_model()
+    masses = atoms.get_masses()
+    vibrating = atoms.copy()
+    vibrating.calc = gfn2_xtb()
+    vibrations = Vibrations(vibrating, name=str(tmp_path / "vib"), delta=0.01)
+    vibrations.run()
+    wavenumbers, modes = harmonic_modes(vibrations.get_vibrations().get_hessian_2d(), masses)
+    wavenumbers, modes = wavenumbers[-3:], modes[-3:]  # bend, two stretches
+    charges = mode_charges(model.born_charges, modes, masses)
+    # harmonic band areas ∫σ dν̃ = π/(6 V c ε0)|Z̃|² V / (2πc), via the km/mol factor
+    areas_cm = KM_PER_MOL_PER_E2_AMU * np.sum(charges**2, axis=1) * CM_PER_KM_PER_MOL
+
+    atoms.calc = gfn2_xtb()
+    atoms.set_velocities(equipartition_velocities(modes, masses, temperature_K))
+    dyn = VelocityVerlet(atoms, 0.2 * units.fs)
+    observer = DipoleObserver(dyn, model, tmp_path / "nve.log", interval=2,
+                              temperature_K=temperature_K)
+    dyn.attach(observer, interval=2)
+    dyn.run(8500)
+    observer.close()
+    log = read_dipole_log(tmp_path / "nve.log")
+
+    total = ir_spectrum(log, fwhm_cm1=fwhm_cm1)
+    assert total.unit == "cm^2"
+    # the molecule lies in the yz plane with its C2 axis along z: A1 modes
+    # (bend, symmetric stretch) radiate along z, the B2 stretch along y
+    partials = {axis: ir_spectrum(component_log(log, axis), fwhm_cm1=fwhm_cm1) for axis in (1, 2)}
+    np.testing.assert_allclose(partials[1].intensity + partials[2].intensity, total.intensity,
+                               atol=1e-6 * total.intensity.max())
+    for wavenumber, charge, area in zip(wavenumbers, charges, areas_cm):
+        axis = int(np.argmax(np.abs(charge)))
+        assert np.abs(charge[axis]) ** 2 > 0.999 * np.sum(charge**2)
+        spectrum = partials[axis]
+        window = (spectrum.wavenumber_cm1 > wavenumber - 5 * fwhm_cm1) & (
+            spectrum.wavenumber_cm1 < wavenumber + 5 * fwhm_cm1)
+        grid, intensity = spectrum.wavenumber_cm1[window], spectrum.intensity[window]
+        peak = np.argmax(intensity)
+        # parabola through the three highest points
+        left, centre, right = intensity[peak - 1:peak + 2]
+        step = grid[1] - grid[0]
+        peak_cm1 = grid[peak] + 0.5 * step * (left - right) / (left - 2 * centre + right)
+        assert peak_cm1 / wavenumber == pytest.approx(1.0, abs=0.01)
+        md_area = spectrum.integral(min_wavenumber_cm1=wavenumber - 5 * fwhm_cm1,
+                                    max_wavenumber_cm1=wavenumber + 5 * fwhm_cm1)
+        assert md_area / area == pytest.approx(1.0, abs=0.05)
+
+
+def run_wrapped_water_trajectory(tmp_path, *, steps, timestep_fs):
+    """A 300 K GFN2-xTB water trajectory drifting across a 6 Å periodic box,
+    stored wrapped: as .traj (with velocities) and extxyz (positions only),
+    plus the observer's log of the same run for reference."""
+    model, atoms = water_model()
+    atoms.calc = gfn2_xtb()
+    rng = np.random.default_rng(11)
+    velocities = rng.normal(0.0, 0.02, atoms.positions.shape)  # Å/fs, ~300 K for H
+    velocities += [0.06, -0.04, 0.03]  # drift: the molecule crosses the cell walls
+    atoms.set_velocities(velocities / units.fs)
+    atoms.positions += [5.0, 1.0, 5.2]
+    dyn = VelocityVerlet(atoms, timestep_fs * units.fs)
+    observer = DipoleObserver(dyn, model, tmp_path / "direct.log", interval=1, temperature_K=300)
+    dyn.attach(observer, interval=1)
+    frames = []
+
+    def store():
+        frame = atoms.copy()
+        frame.calc = None
+        frame.set_cell([6.0, 6.0, 6.0])
+        frame.pbc = True
+        frame.wrap()
+        frames.append(frame)
+
+    dyn.attach(store, interval=1)
+    dyn.run(steps)
+    observer.close()
+    write(tmp_path / "wrapped.traj", frames)
+    for frame in frames:
+        del frame.arrays["momenta"]
+    write(tmp_path / "wrapped.extxyz", frames)
+    return model, frames
+
+
+def test_logs_from_trajectories_velocities_and_positions_agree(tmp_path):
+    model, frames = run_wrapped_water_trajectory(tmp_path, steps=160, timestep_fs=0.25)
+    jumps = np.abs(np.diff([f.positions for f in frames], axis=0)).max()
+    assert jumps > 3.0  # the stored positions really are wrapped
+    direct = read_dipole_log(tmp_path / "direct.log")
+
+    route = log_from_trajectory(tmp_path / "wrapped.traj", model, tmp_path / "velocities.log",
+                                timestep_fs=0.25, temperature_K=300)
+    assert route == "velocities"
+    from_velocities = read_dipole_log(tmp_path / "velocities.log")
+    np.testing.assert_allclose(from_velocities.time_fs, direct.time_fs, atol=1e-9)
+    np.testing.assert_allclose(from_velocities.pdot, direct.pdot, atol=1e-8)
+    # μ along unwrapped positions: continuous, equal to the direct run's
+    np.testing.assert_allclose(from_velocities.dipole, direct.dipole, atol=1e-7)
+
+    with pytest.warns(UserWarning, match="no velocities: Ṗ is taken from central finite"):
+        route = log_from_trajectory(tmp_path / "wrapped.extxyz", model,
+                                    tmp_path / "positions.log", timestep_fs=0.25)
+    assert route == "finite-differences"
+    from_positions = read_dipole_log(tmp_path / "positions.log")
+    np.testing.assert_allclose(from_positions.time_fs, direct.time_fs[1:-1], atol=1e-9)
+    # VelocityVerlet is time-reversible, so (x(t+Δt) − x(t−Δt))/2Δt = v(t) up to
+    # the 1e-8 Å precision of the extxyz positions; μ is linear in x here
+    scale = np.abs(direct.pdot).max()
+    np.testing.assert_allclose(from_positions.pdot, direct.pdot[1:-1], atol=1e-4 * scale)
+    assert from_positions.metadata["pdot_source"] == "finite-differences"
+
+
+def test_log_from_trajectory_rejects_bad_input(tmp_path):
+    model, frames = run_wrapped_water_trajectory(tmp_path, steps=4, timestep_fs=0.25)
+    with pytest.raises(ValueError, match="timestep_fs must be a positive number"):
+        log_from_trajectory(frames, model, tmp_path / "a.log", timestep_fs=0.0)
+    with pytest.raises(ValueError, match="has 2 frame"):
+        log_from_trajectory(frames[:2], model, tmp_path / "b.log", timestep_fs=0.25)
+    with pytest.warns(UserWarning, match="no velocities"):
+        log_from_trajectory([f.copy() for f in frames], model, tmp_path / "c.log",
+                            timestep_fs=0.25)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        log_from_trajectory(frames, model, tmp_path / "c.log", timestep_fs=0.25)
+    shuffled = [frames[0], frames[1][[1, 0, 2]], frames[2]]
+    with pytest.raises(ValueError, match="frame 1 has different atoms"):
+        log_from_trajectory(shuffled, model, tmp_path / "d.log", timestep_fs=0.25)
+
+
+def test_md_driver_writes_logs_and_skips_finished_ones(tmp_path):
+    model, atoms = water_model()
+    options = dict(temperature_K=300.0, timestep_fs=0.5, equilibration_steps=40,
+                   decorrelation_steps=20, production_steps=30, interval=3, seed=5, progress=None)
+    logs = run_ir_md(atoms, "md_helpers:gfn2_xtb", model, tmp_path, n_trajectories=2, **options)
+    assert [os.path.basename(p) for p in logs] == ["traj_000.log", "traj_001.log"]
+    starts = [read(tmp_path / f"start_{k:03d}.traj") for k in range(2)]
+    # independent starts with velocities, centre of mass at rest
+    assert np.abs(starts[0].positions - starts[1].positions).max() > 1e-3
+    for start in starts:
+        np.testing.assert_allclose(start.get_momenta().sum(axis=0), 0.0, atol=1e-10)
+    for k, path in enumerate(logs):
+        log = read_dipole_log(path)
+        np.testing.assert_allclose(log.time_fs, 1.5 * np.arange(11), atol=1e-9)
+        assert log.metadata["trajectory"] == k
+        assert log.metadata["temperature_K"] == 300.0
+        assert log.metadata["model_sha256"] == model.sha256
+        # the NVE run starts from its stored starting configuration
+        start = starts[k]
+        start_dipole, start_pdot = model.predict_pdot(start, start.get_velocities() * units.fs)
+        np.testing.assert_allclose(log.pdot[0], start_pdot, atol=1e-9)
+    stamps = [os.stat(path).st_mtime_ns for path in logs]
+    more = run_ir_md(atoms, "md_helpers:gfn2_xtb", model, tmp_path, n_trajectories=3, **options)
+    assert [os.stat(path).st_mtime_ns for path in more[:2]] == stamps
+    assert len(read_dipole_log(more[2]).time_fs) == 11
+    with pytest.raises(ValueError, match=r"other parameters \(seed: 5 -> 6\)"):
+        run_ir_md(atoms, "md_helpers:gfn2_xtb", model, tmp_path, n_trajectories=3,
+                  **dict(options, seed=6))
+
+
+def test_md_driver_npt_sampling_lets_cell_breathe(tmp_path):
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 1)
+    model = FixedChargesModel(np.zeros((len(crystal), 3, 3)),
+                              symbols=crystal.get_chemical_symbols())
+    with pytest.warns(UserWarning, match="P_mass"):
+        logs = run_ir_md(crystal, "ase.calculators.emt:EMT", model, tmp_path, temperature_K=300.0,
+                         timestep_fs=2.0, n_trajectories=2, equilibration_steps=60,
+                         decorrelation_steps=30, production_steps=10, ensemble="npt",
+                         progress=None)
+    volumes = [read(tmp_path / f"start_{k:03d}.traj").get_volume() for k in range(2)]
+    assert abs(volumes[0] - crystal.get_volume()) > 1e-3
+    assert abs(volumes[1] - volumes[0]) > 1e-4
+    for path, volume in zip(logs, volumes):
+        assert read_dipole_log(path).metadata["volume_A3"] == pytest.approx(volume, rel=1e-12)
+    with pytest.raises(ValueError, match="'npt' needs a 3-D periodic cell"):
+        run_ir_md(water_model()[1], "md_helpers:gfn2_xtb", model, tmp_path / "x",
+                  temperature_K=300.0, timestep_fs=0.5, ensemble="npt")
+
+
+def test_force_calculator_specifications():
+    from ase.calculators.emt import EMT
+
+    assert isinstance(make_force_calculator("ase.calculators.emt:EMT"), EMT)
+    assert isinstance(make_force_calculator(EMT), EMT)
+    with pytest.raises(ValueError, match="unknown calculator 'emt'; use one of"):
+        make_force_calculator("emt")
+    with pytest.raises(ImportError, match="cannot import 'no_such_module'"):
+        make_force_calculator("no_such_module:factory")
+    with pytest.raises(ValueError, match="has no callable 'NotThere'"):
+        make_force_calculator("ase.calculators.emt:NotThere")
+
+
+def test_md_command_line(tmp_path, capsys):
+    atoms, born, dipole = relaxed_water()
+    set_born_charges(atoms, born)
+    set_dipole(atoms, dipole)
+    write(tmp_path / "water.extxyz", atoms)
+    arguments = ["md", str(tmp_path / "water.extxyz"), "--fixed-charges",
+                 str(tmp_path / "water.extxyz"), "--calculator", "md_helpers:gfn2_xtb",
+                 "-o", str(tmp_path / "run"), "--temperature-K", "250", "--timestep-fs", "0.5",
+                 "--n-trajectories", "2", "--equilibration-steps", "20",
+                 "--decorrelation-steps", "10", "--production-steps", "20", "--interval", "2"]
+    assert main(arguments) == 0
+    captured = capsys.readouterr()
+    assert "production 2/2" in captured.err
+    for k in range(2):
+        log = read_dipole_log(tmp_path / "run" / f"traj_{k:03d}.log")
+        assert len(log.time_fs) == 11
+        assert log.metadata["temperature_K"] == 250.0
+    with pytest.raises(SystemExit):
+        main(arguments[:4] + ["--calculator", "emt"] + arguments[6:])
+    assert "unknown calculator 'emt'" in capsys.readouterr().err
