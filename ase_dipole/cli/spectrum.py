@@ -1,0 +1,76 @@
+"""``ase-dipole spectrum``: Green–Kubo IR spectrum from Ṗ logs."""
+
+import shlex
+
+help = "Green-Kubo IR spectrum (alpha*n or cross-section) from dipole logs, averaged over trajectories"
+
+
+def add_arguments(parser):
+    from ase_dipole.spectrum import QUANTUM_CORRECTIONS, ROUTES
+
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="dipole logs (one per NVE trajectory)")
+    parser.add_argument("-o", "--output", default="ir.csv", help="spectrum CSV (with provenance header)")
+    parser.add_argument("--plot", metavar="IMAGE", help="also write a figure (.png, .pdf or .svg)")
+    parser.add_argument("--experiment", metavar="FILE",
+                        help="two-column experimental spectrum (wavenumber in cm^-1, value) to overlay")
+    parser.add_argument("--experiment-scale", type=float, default=1.0,
+                        help="factor for the experimental values (1000 for the Bertie-Lan water file, "
+                             "which is in 10^3 cm^-1)")
+    parser.add_argument("--experiment-unit", default="cm^-1", choices=("cm^-1", "cm^2"),
+                        help="unit of the scaled experimental values; must match the spectrum's")
+    parser.add_argument("--experiment-label", default="experiment", help="legend entry of the experiment")
+    parser.add_argument("--temperature-K", type=float, default=None,
+                        help="temperature in K; None: temperature_K from the log metadata")
+    parser.add_argument("--fwhm-cm1", type=float, default=20.0,
+                        help="line width (FWHM, cm^-1) of the Gaussian window; each log must span "
+                             "5*sqrt(2 ln 2)/(pi c FWHM) (3.1 ps for 20 cm^-1)")
+    parser.add_argument("--max-wavenumber-cm1", type=float, default=5000.0,
+                        help="highest wavenumber written, cm^-1 (at most the Nyquist wavenumber)")
+    parser.add_argument("--quantum-correction", choices=[q for q in QUANTUM_CORRECTIONS if q],
+                        default=None, help="multiply by the harmonic factor beta*hbar*omega/(1-exp(-beta*hbar*omega))")
+    parser.add_argument("--route", choices=ROUTES, default="pdot",
+                        help="correlation: pdot (Pdot-Pdot), dipole (omega^2 * mu-mu), cross (-i omega * mu-Pdot)")
+
+
+def run(args, parser):
+    from ase_dipole.spectrum import ir_spectrum, read_experiment
+
+    try:
+        spectrum = ir_spectrum(
+            args.logs,
+            temperature_K=args.temperature_K,
+            fwhm_cm1=args.fwhm_cm1,
+            max_wavenumber_cm1=args.max_wavenumber_cm1,
+            quantum_correction=args.quantum_correction,
+            route=args.route,
+        )
+        experiment = None
+        if args.experiment:
+            experiment = read_experiment(args.experiment, scale=args.experiment_scale, unit=args.experiment_unit)
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
+    spectrum.metadata["command"] = "ase-dipole spectrum " + shlex.join(_argv_tail(args))
+    spectrum.write_csv(args.output)
+    print(f"spectrum of {spectrum.metadata['n_logs']} log(s) at {spectrum.metadata['temperature_K']:g} K "
+          f"({spectrum.unit}, integral {spectrum.integral():.6g}) written to {args.output}")
+    if args.plot:
+        from ase_dipole.plot import plot_spectra
+
+        try:
+            plot_spectra([spectrum], args.plot, experiment=experiment,
+                         experiment_label=args.experiment_label)
+        except ValueError as error:
+            parser.error(str(error))
+        print(f"figure written to {args.plot}")
+    return 0
+
+
+def _argv_tail(args):
+    """The parsed options, defaults included, as a command line (provenance)."""
+    tail = list(args.logs) + ["-o", args.output]
+    for option in ("plot", "experiment", "experiment_scale", "experiment_unit", "experiment_label", "temperature_K",
+                   "fwhm_cm1", "max_wavenumber_cm1", "quantum_correction", "route"):
+        value = getattr(args, option)
+        if value is not None:
+            tail += ["--" + option.replace("_", "-"), str(value)]
+    return tail
