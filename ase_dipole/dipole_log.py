@@ -71,6 +71,21 @@ def _parse_header(path, lines):
     raise ValueError(f"{path!r} has no '# metadata:' line; the file is damaged")
 
 
+def _bad_row(path, lines):
+    """Line number and column count of the first row that is not 7 numbers."""
+    for number, line in enumerate(lines):
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = line.split()
+        try:
+            [float(p) for p in parts]
+        except ValueError:
+            return number + 1, "a non-numeric value"
+        if len(parts) != 7:
+            return number + 1, f"{len(parts)} columns"
+    return None, "unreadable rows"
+
+
 def read_dipole_log(path):
     """Read a dipole log written by :class:`DipoleLogWriter`.
 
@@ -80,19 +95,17 @@ def read_dipole_log(path):
     with open(path) as handle:
         lines = handle.readlines()
     metadata = _parse_header(path, lines)
-    rows = []
-    for number, line in enumerate(lines):
-        if line.startswith("#") or not line.strip():
-            continue
-        parts = line.split()
-        complete = line.endswith("\n") and len(parts) == 7
-        if not complete:
-            if number == len(lines) - 1:
-                warnings.warn(f"{path!r}: skipping a truncated last row (the run was interrupted)")
-                continue
-            raise ValueError(f"{path!r} line {number + 1} has {len(parts)} columns; expected 7")
-        rows.append([float(p) for p in parts])
-    data = np.array(rows, dtype=float).reshape(-1, 7)
+    rows = [line for line in lines if not line.startswith("#") and line.strip()]
+    if rows and (not rows[-1].endswith("\n") or len(rows[-1].split()) != 7):
+        warnings.warn(f"{path!r}: skipping a truncated last row (the run was interrupted)")
+        rows.pop()
+    try:
+        data = np.loadtxt(rows, dtype=float, ndmin=2) if rows else np.empty((0, 7))
+    except ValueError:
+        data = None
+    if data is None or data.shape[1] != 7:
+        number, problem = _bad_row(path, lines)
+        raise ValueError(f"{path!r} line {number} has {problem}; expected 7 numbers per row")
     return DipoleLog(
         time_fs=data[:, 0].copy(),
         pdot=data[:, 1:4].copy(),
@@ -100,6 +113,14 @@ def read_dipole_log(path):
         metadata=metadata,
         path=str(path),
     )
+
+
+def _drop_partial_last_line(path):
+    """Cut a last line that has no newline (a row cut short by a killed run)."""
+    with open(path, "rb+") as raw:
+        content = raw.read()
+        if content and not content.endswith(b"\n"):
+            raw.truncate(content.rfind(b"\n") + 1)
 
 
 class DipoleLogWriter:
@@ -132,13 +153,8 @@ class DipoleLogWriter:
                     )
             if len(previous.time_fs):
                 self.last_time_fs = float(previous.time_fs[-1])
+            _drop_partial_last_line(self.path)
             self._handle = open(self.path, "a")
-            self._handle.seek(0, os.SEEK_END)
-            if self._handle.tell() > 0:
-                with open(self.path, "rb") as raw:
-                    raw.seek(-1, os.SEEK_END)
-                    if raw.read(1) != b"\n":
-                        self._handle.write("\n")
         else:
             self._handle = open(self.path, "w")
             self._handle.write(MAGIC + "\n")
