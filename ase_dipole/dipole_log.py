@@ -116,11 +116,14 @@ def read_dipole_log(path):
 
 
 def _drop_partial_last_line(path):
-    """Cut a last line that has no newline (a row cut short by a killed run)."""
+    """Cut a last line that has no newline (a row cut short by a killed run);
+    True if one was cut."""
     with open(path, "rb+") as raw:
         content = raw.read()
         if content and not content.endswith(b"\n"):
             raw.truncate(content.rfind(b"\n") + 1)
+            return True
+    return False
 
 
 class DipoleLogWriter:
@@ -143,6 +146,8 @@ class DipoleLogWriter:
         self.metadata = dict(metadata, format_version=LOG_FORMAT_VERSION)
         self.last_time_fs = None
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            if _drop_partial_last_line(self.path):
+                warnings.warn(f"{self.path!r}: dropped a truncated last row before appending")
             previous = read_dipole_log(self.path)
             for key in APPEND_MUST_MATCH:
                 if previous.metadata.get(key) != self.metadata[key]:
@@ -153,7 +158,6 @@ class DipoleLogWriter:
                     )
             if len(previous.time_fs):
                 self.last_time_fs = float(previous.time_fs[-1])
-            _drop_partial_last_line(self.path)
             self._handle = open(self.path, "a")
         else:
             self._handle = open(self.path, "w")
