@@ -10,6 +10,17 @@ __version__ = "0.1.0"
 
 from ase_dipole.extxyz import get_born_charges, get_dipole, set_born_charges, set_dipole
 from ase_dipole.dipole_log import DipoleLog, DipoleLogWriter, read_dipole_log
+from ase_dipole.descriptors import LambdaSOAP
+from ase_dipole.fixed_charges import FixedChargesModel
+from ase_dipole.calculator import DipoleCalculator
+from ase_dipole.observer import DipoleObserver
+from ase_dipole.trajectory import log_from_trajectory
+from ase_dipole.md import make_force_calculator, run_ir_md
+from ase_dipole.spectrum import IRSpectrum, ir_spectrum, read_experiment, read_spectrum_csv
+from ase_dipole.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculator, write_born_from_model
+from ase_dipole.compare import compare_spectra
+from ase_dipole.io import read_born_charges, read_phonopy_born, write_phonopy_born
+from ase_dipole.io import load_falletta_water, load_schienbein_water
 
 __all__ = [
     "__version__",
@@ -20,4 +31,25 @@ __all__ = [
     "DipoleLog",
     "DipoleLogWriter",
     "read_dipole_log",
+    "LambdaSOAP",
+    "FixedChargesModel",
+    "DipoleCalculator",
+    "DipoleObserver",
+    "log_from_trajectory",
+    "make_force_calculator",
+    "run_ir_md",
+    "IRSpectrum",
+    "ir_spectrum",
+    "read_experiment",
+    "read_spectrum_csv",
+    "HarmonicIR",
+    "load_phonopy",
+    "phonopy_from_calculator",
+    "write_born_from_model",
+    "compare_spectra",
+    "read_born_charges",
+    "read_phonopy_born",
+    "write_phonopy_born",
+    "load_falletta_water",
+    "load_schienbein_water",
 ]

@@ -13,6 +13,10 @@ from ase_dipole import __version__
 #: sub-command name -> module under ase_dipole.cli
 COMMANDS = {
     "convert": "convert",
+    "md": "md",
+    "harmonic": "harmonic",
+    "compare": "compare",
+    "spectrum": "spectrum",
 }
 
 
