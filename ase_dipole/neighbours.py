@@ -90,11 +90,12 @@ def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
         reach = np.zeros(3)
         n_images = np.zeros(3, dtype=np.int64)
     frac = np.ascontiguousarray(frac)
-    n_ghosts = kernels.count_ghosts(frac, pbc, n_images, reach)
+    n_ghosts = kernels.ghosts(frac, cell, pbc, n_images, reach, np.empty((0, 3)),
+                              np.empty(0, dtype=np.int64), np.empty(0, dtype=np.bool_), False)
     ghost_positions = np.empty((n_ghosts, 3))
     ghost_atom = np.empty(n_ghosts, dtype=np.int64)
     ghost_is_home = np.empty(n_ghosts, dtype=np.bool_)
-    kernels.fill_ghosts(frac, cell, pbc, n_images, reach, ghost_positions, ghost_atom, ghost_is_home)
+    kernels.ghosts(frac, cell, pbc, n_images, reach, ghost_positions, ghost_atom, ghost_is_home, True)
     centres = np.ascontiguousarray(ghost_positions[ghost_is_home][np.argsort(ghost_atom[ghost_is_home])])
 
     origin = ghost_positions.min(axis=0) if n_ghosts else np.zeros(3)

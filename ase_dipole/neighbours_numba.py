@@ -8,32 +8,13 @@ from numba import njit, prange
 
 
 @njit(cache=True, fastmath=False)
-def count_ghosts(frac, periodic, n_images, reach):
-    """Number of periodic images (ghosts) within ``reach`` of the unit cell.
+def ghosts(frac, cell, periodic, n_images, reach, ghost_positions, ghost_atom, ghost_is_home, fill):
+    """Periodic images (ghosts) of every atom within ``reach`` (fractional) of
+    the unit cell: returns their number and, if ``fill``, writes their
+    Cartesian positions (Å), atom index and whether they are the atom itself.
 
     frac : (N, 3) fractional coordinates, wrapped into [0, 1) along periodic axes.
     """
-    count = 0
-    for i in range(frac.shape[0]):
-        for sa in range(-n_images[0], n_images[0] + 1):
-            fa = frac[i, 0] + sa
-            if periodic[0] and (fa < -reach[0] or fa > 1.0 + reach[0]):
-                continue
-            for sb in range(-n_images[1], n_images[1] + 1):
-                fb = frac[i, 1] + sb
-                if periodic[1] and (fb < -reach[1] or fb > 1.0 + reach[1]):
-                    continue
-                for sc in range(-n_images[2], n_images[2] + 1):
-                    fc = frac[i, 2] + sc
-                    if periodic[2] and (fc < -reach[2] or fc > 1.0 + reach[2]):
-                        continue
-                    count += 1
-    return count
-
-
-@njit(cache=True, fastmath=False)
-def fill_ghosts(frac, cell, periodic, n_images, reach, ghost_positions, ghost_atom, ghost_is_home):
-    """Cartesian positions of the ghosts counted by :func:`count_ghosts`."""
     g = 0
     for i in range(frac.shape[0]):
         for sa in range(-n_images[0], n_images[0] + 1):
@@ -48,11 +29,13 @@ def fill_ghosts(frac, cell, periodic, n_images, reach, ghost_positions, ghost_at
                     fc = frac[i, 2] + sc
                     if periodic[2] and (fc < -reach[2] or fc > 1.0 + reach[2]):
                         continue
-                    for k in range(3):
-                        ghost_positions[g, k] = fa * cell[0, k] + fb * cell[1, k] + fc * cell[2, k]
-                    ghost_atom[g] = i
-                    ghost_is_home[g] = sa == 0 and sb == 0 and sc == 0
+                    if fill:
+                        for k in range(3):
+                            ghost_positions[g, k] = fa * cell[0, k] + fb * cell[1, k] + fc * cell[2, k]
+                        ghost_atom[g] = i
+                        ghost_is_home[g] = sa == 0 and sb == 0 and sc == 0
                     g += 1
+    return g
 
 
 @njit(cache=True, fastmath=False)
