@@ -15,14 +15,38 @@ Z*_k = ∂μ/∂x_k through an adjoint of the densities, and Ṗ along given
 velocities through the time derivative of the densities.
 """
 
+import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
 from ase_dipole import basis
 from ase_dipole import descriptors_numba as kernels
 from ase_dipole.neighbours import NeighbourList, neighbour_list
+
+
+#: below this many atoms the kernels run on one thread: thread start-up costs
+#: more than the work, and far more when the cores are busy (e.g. with MD)
+SERIAL_BELOW_ATOMS = 48
+
+
+def _serial_for_small_systems(method):
+    """Run ``method(self, atoms, ...)`` on one numba thread for small ``atoms``."""
+
+    @functools.wraps(method)
+    def wrapper(self, atoms, *args, **kwargs):
+        if len(atoms) >= SERIAL_BELOW_ATOMS:
+            return method(self, atoms, *args, **kwargs)
+        previous = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return method(self, atoms, *args, **kwargs)
+        finally:
+            numba.set_num_threads(previous)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -132,6 +156,7 @@ class LambdaSOAP:
         return c
 
     # -- features ---------------------------------------------------------
+    @_serial_for_small_systems
     def features(self, atoms):
         """λ = 1 features of every atom, shape (N, 3, F); Cartesian a = x, y, z."""
         env = self._environment(atoms)
@@ -140,6 +165,7 @@ class LambdaSOAP:
         kernels.features(rho, self._T, self._G, self.l_max, D)
         return D
 
+    @_serial_for_small_systems
     def invariants(self, atoms):
         """λ = 0 invariants (power spectrum) of every atom, shape (N, n_invariants)."""
         env = self._environment(atoms)
@@ -148,6 +174,7 @@ class LambdaSOAP:
         kernels.invariants(rho, self.l_max, P)
         return P
 
+    @_serial_for_small_systems
     def summed_features(self, atoms):
         """``[s, a, f] = Σ_{j of species s} D^a_f(X_j)``, shape (S, 3, F)."""
         D = self.features(atoms)
@@ -173,6 +200,7 @@ class LambdaSOAP:
                                   self._table, self._grid_step, self.l_max, self._norm, out)
         return out
 
+    @_serial_for_small_systems
     def summed_gradients(self, atoms):
         """``[k, a, β, s, f] = Σ_{j of species s} ∂D^a_f(X_j)/∂x_kβ`` (1/Å · feature),
         shape (N, 3, 3, S, F). ``reshape(N*9, S*F)`` gives the design-matrix rows of
@@ -180,6 +208,7 @@ class LambdaSOAP:
         self._environment(atoms)
         return self._gradients(atoms, self._species_index[atoms.numbers], len(self.species))
 
+    @_serial_for_small_systems
     def feature_gradients(self, atoms):
         """Per-atom gradients ``[j, k, a, β, f] = ∂D^a_f(X_j)/∂x_kβ``, shape
         (N, N, 3, 3, F). Memory grows as N²: meant for small systems and tests."""
@@ -201,6 +230,7 @@ class LambdaSOAP:
                         A, dipole_by_centre)
         return A, dipole_by_centre
 
+    @_serial_for_small_systems
     def dipole(self, atoms, coefficients):
         """Descriptor dipole ``Σ_j D(X_j)·c[s(j)]``, shape (3,), for ``coefficients``
         of shape (S, F)."""
@@ -210,6 +240,7 @@ class LambdaSOAP:
         _, dipole_by_centre = self._adjoint(env, rho, c)
         return dipole_by_centre.sum(axis=0)
 
+    @_serial_for_small_systems
     def dipole_and_born_charges(self, atoms, coefficients):
         """Descriptor dipole (3,) and its derivatives ``Z[k, a, β] = ∂μ_a/∂x_kβ``,
         shape (N, 3, 3), by the adjoint route (no feature gradients are formed)."""
@@ -225,6 +256,7 @@ class LambdaSOAP:
         kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
         return dipole_by_centre.sum(axis=0), Z
 
+    @_serial_for_small_systems
     def dipole_and_pdot(self, atoms, coefficients, velocities_A_per_fs):
         """Descriptor dipole (3,) and its time derivative Ṗ = Σ_k Z*_k v_k (3,),
         in units of the dipole per fs, for velocities (N, 3) in Å/fs."""
