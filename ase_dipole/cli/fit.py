@@ -1,0 +1,69 @@
+"""``ase-dipole fit``: fit a PolarizationModel to Born charges and/or dipoles.
+
+A thin layer over :meth:`ase_dipole.model.PolarizationModel.fit`.
+"""
+
+import ase.io
+
+from ase_dipole.model import DEFAULT_CUTOFF, TARGETS, PolarizationModel
+
+help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an extxyz file"
+
+
+def add_model_arguments(parser):
+    """Options of :class:`PolarizationModel` (shared with ``learning-curve``)."""
+    parser.add_argument("--dipole-weight", type=float, default=10.0,
+                        help="weight of a dipole row relative to a Z* row (each scaled by its target std)")
+    parser.add_argument("--n-references", type=int, default=None,
+                        help="reference environments per species (farthest point sampling); "
+                             "default: the full linear model")
+    parser.add_argument("--cutoff", type=float, default=DEFAULT_CUTOFF, help="descriptor cut-off, Å")
+    parser.add_argument("--n-max", type=int, default=8, help="radial functions per angular channel")
+    parser.add_argument("--l-max", type=int, default=4, help="largest angular momentum")
+    parser.add_argument("--regularization", type=float, default=None,
+                        help="relative ridge strength λ; default: chosen by cross-validation")
+    parser.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds")
+
+
+def model_from_args(args, parser):
+    """A :class:`PolarizationModel` from the options; bad values via ``parser.error``."""
+    try:
+        return PolarizationModel(cutoff=args.cutoff, n_max=args.n_max, l_max=args.l_max,
+                                 n_references=args.n_references, dipole_weight=args.dipole_weight,
+                                 regularization=args.regularization, cv_folds=args.cv_folds)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def read_frames(path, parser):
+    """All frames of an extxyz (or any ASE-readable) file; errors via ``parser.error``."""
+    try:
+        return ase.io.read(path, index=":")
+    except (OSError, ValueError, KeyError) as error:
+        parser.error(f"cannot read {path}: {error}")
+
+
+def add_arguments(parser):
+    parser.add_argument("train", metavar="TRAIN", help="training frames (extxyz: born_charges and/or dipole)")
+    parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (JSON)")
+    parser.add_argument("--targets", choices=TARGETS, default="auto",
+                        help="what to fit: Z* ('born'), dipoles ('dipole'), both, or 'auto' "
+                             "(Z* where present, dipoles of finite frames only)")
+    add_model_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(args, parser):
+    frames = read_frames(args.train, parser)
+    model = model_from_args(args, parser)
+    try:
+        model.fit(frames, targets=args.targets, progress=not args.quiet)
+    except ValueError as error:
+        parser.error(f"{args.train}: {error}")
+    model.save(args.output)
+    metrics = model.training_metrics
+    figures = ", ".join(f"{key} {metrics[key]:.5g}" for key in sorted(metrics)
+                        if key.startswith(("rmse", "cv_rmse")))
+    print(f"fitted {metrics['n_frames']} frames (λ = {model.regularization:.3g}; {figures})")
+    print(f"wrote {args.output} (sha256 {model.sha256})")
+    return 0

@@ -1,0 +1,597 @@
+"""The polarization model: linear λ-SOAP regression of the dipole, trained on
+Born effective charges (derivative learning), dipoles, or both.
+
+.. math::
+
+    μ_α = Σ_j Σ_f D^α_f(X_j)\\, c_{J(j),f} + Σ_i \\bar Z_{J(i)}\\, x_{iα},
+    \\qquad
+    Z^*_{k,αβ} = ∂μ_α/∂x_{kβ}
+              = Σ_j Σ_f ∂D^α_f(X_j)/∂x_{kβ}\\, c_{J(j),f} + \\bar Z_{J(k)} δ_{αβ}
+
+(Schmiedmayer & Kresse 2024, eqs. 9–11). ``D`` is the λ = 1 λ-SOAP
+descriptor (:class:`ase_dipole.descriptors.LambdaSOAP`), ``c_J`` one
+coefficient vector per central species J, ``Z̄_J`` the mean diagonal Born
+charge of species J over the training atoms. Positions are used as given
+(unwrapped); μ is the dipole of a finite system or the cell dipole of a
+periodic one, in e·Å; Z* in e with ``Z[k, α, β] = ∂μ_α/∂x_kβ``.
+
+Fit
+---
+The coefficients minimise the weighted sum of squared residuals
+
+.. math::
+
+    L(c) = \\frac{w_Z}{σ_Z^2} Σ_{frames} Σ_{k,αβ} (Z^{model} − Z^{ref})^2
+         + \\frac{w_μ}{σ_μ^2} Σ_{frames} Σ_α (μ^{model} − μ^{ref})^2
+         + λ Σ_f d_f^2 c_f^2,
+
+i.e. every Z* component is a row of weight ``born_weight / σ_Z²`` and every
+dipole component a row of weight ``dipole_weight / σ_μ²``, where σ_Z and σ_μ
+are the standard deviations of the training targets of that kind (after the
+Z̄ subtraction). Both residuals are thus measured in units of their own
+spread, and ``dipole_weight = 10`` (the paper's choice for combined fits)
+makes a dipole row ten times as important as a Z* row. The ridge term acts on
+standardised columns (``d_f`` the column norms, :mod:`ase_dipole.ridge`);
+λ is chosen by k-fold cross-validation over contiguous blocks of frames
+unless given.
+
+With ``n_references = M`` the coefficient vector of species s is restricted
+to the span of the λ = 1 descriptors of M reference environments of that
+species (3M vectors D^ν(X_ref), eq. 9), picked by farthest point sampling on
+the (rotation-invariant, normalised) λ = 0 power spectrum of all training
+atoms of species s; ``None`` fits in the full feature space.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+from ase.data import chemical_symbols
+
+from ase_dipole import __version__
+from ase_dipole import ridge
+from ase_dipole.descriptors import LambdaSOAP
+from ase_dipole.extxyz import get_born_charges, get_dipole
+
+#: identifies a model file
+FORMAT = "ase-dipole-polarization-model"
+#: version of the model-file layout written by :meth:`PolarizationModel.save`
+FORMAT_VERSION = 1
+#: target selections accepted by :meth:`PolarizationModel.fit`
+TARGETS = ("auto", "born", "dipole", "both")
+#: default radial cut-off, Å (see :class:`PolarizationModel`)
+DEFAULT_CUTOFF = 4.0
+
+
+def rmspe(predicted, reference):
+    """Root-mean-square percentage error of the paper (Fig. 1): the RMSE over
+    all components divided by the standard deviation of all reference
+    components (pooled), as a fraction (0.01 = 1 %).
+
+    Parameters
+    ----------
+    predicted, reference : array_like, same shape
+    """
+    predicted = np.asarray(predicted, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    if predicted.shape != reference.shape:
+        raise ValueError(f"predicted {predicted.shape} and reference {reference.shape} differ in shape")
+    return float(np.sqrt(np.mean((predicted - reference) ** 2)) / np.std(reference))
+
+
+class _Progress:
+    """Progress of a long loop as text lines on stderr, at most every few seconds."""
+
+    def __init__(self, label, total, enabled, interval_s=3.0):
+        self.label, self.total, self.enabled = label, total, enabled
+        self.interval_s = interval_s
+        self.start = self.last = time.perf_counter()
+
+    def update(self, done):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < self.total and now - self.last < self.interval_s:
+            return
+        self.last = now
+        elapsed = now - self.start
+        left = elapsed / done * (self.total - done) if done else float("nan")
+        print(f"{self.label}: {done}/{self.total} frames, {elapsed:.0f} s elapsed, ~{left:.0f} s left",
+              file=sys.stderr, flush=True)
+
+
+class _Sample:
+    """One validated training frame and the targets it contributes."""
+
+    __slots__ = ("index", "atoms", "born", "dipole")
+
+    def __init__(self, index, atoms, born, dipole):
+        self.index, self.atoms, self.born, self.dipole = index, atoms, born, dipole
+
+
+class PolarizationModel:
+    """Linear λ-SOAP model of the dipole, trained on Born charges and/or dipoles.
+
+    Parameters
+    ----------
+    cutoff : float, Å
+        Radial cut-off of the descriptor. The default, 4.0 Å, is shorter than
+        the paper's 5.5 Å: a *linear* model of bulk water is more accurate
+        with a short cut-off (held-out Z* RMSE on the Falletta set 0.020 e at
+        4.0 Å, 0.021 e at 4.5, 0.024 e at 5.0; Schienbein set 0.028, 0.029,
+        0.032, 0.036 e at 4.0–5.5 Å), and the water dimer is as accurate
+        (held-out dipole RMSPE 0.4 % from Z* alone), see
+        ``examples/accuracy/README.md``.
+    n_max, l_max : int
+        Radial and angular size of the descriptor.
+    n_references : int or None
+        Number M of reference environments per species (farthest point
+        sampling); ``None`` fits the full linear model in feature space.
+    dipole_weight, born_weight : float
+        Relative weights w_μ, w_Z of dipole and Z* rows (see the module
+        docstring: per-row weights ``w/σ²`` on squared residuals).
+    regularization : float or None
+        Relative ridge strength λ; ``None`` chooses it by cross-validation.
+    cv_folds : int
+        Number of contiguous blocks of frames for cross-validation (reduced
+        to the number of frames when there are fewer).
+    regularization_grid : sequence of float
+        Candidate λ for cross-validation.
+    asr_tolerance : float, e
+        A training frame whose Born charges violate the acoustic sum rule by
+        more than this per atom (``max|Σ_i Z*_i| / N``) is reported in a
+        warning (for an ion Σ_i Z*_i = Q·1 and the warning is expected).
+
+    Notes
+    -----
+    Results are read-only properties available after :meth:`fit` or
+    :meth:`load`: :attr:`species`, :attr:`coefficients`,
+    :attr:`mean_born_charges`, :attr:`regularization`,
+    :attr:`training_metrics`, :attr:`cross_validation`, :attr:`sha256`.
+    """
+
+    def __init__(self, *, cutoff=DEFAULT_CUTOFF, n_max=8, l_max=4, n_references=None,
+                 dipole_weight=10.0, born_weight=1.0, regularization=None, cv_folds=5,
+                 regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, asr_tolerance=0.01):
+        if n_references is not None and int(n_references) < 1:
+            raise ValueError(f"n_references must be a positive integer or None, got {n_references!r}")
+        for name, value in (("dipole_weight", dipole_weight), ("born_weight", born_weight)):
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        if regularization is not None and not (np.isfinite(regularization) and regularization > 0):
+            raise ValueError(f"regularization must be positive or None (cross-validation), got {regularization!r}")
+        if int(cv_folds) < 2:
+            raise ValueError(f"cv_folds must be >= 2, got {cv_folds!r}")
+        self.parameters = {
+            "cutoff": float(cutoff), "n_max": int(n_max), "l_max": int(l_max),
+            "n_references": None if n_references is None else int(n_references),
+            "dipole_weight": float(dipole_weight), "born_weight": float(born_weight),
+            "regularization": None if regularization is None else float(regularization),
+            "cv_folds": int(cv_folds),
+            "regularization_grid": [float(x) for x in regularization_grid],
+            "asr_tolerance": float(asr_tolerance),
+        }
+        self._state = None
+        self._file_sha256 = None
+
+    # -- results ------------------------------------------------------------
+    def _fitted(self):
+        if self._state is None:
+            raise RuntimeError("PolarizationModel.fit() or PolarizationModel.load() has to be done first")
+        return self._state
+
+    @property
+    def descriptor(self):
+        """The :class:`~ase_dipole.descriptors.LambdaSOAP` of the model."""
+        return self._fitted()["descriptor"]
+
+    @property
+    def species(self):
+        """Chemical symbols the model knows, sorted by atomic number."""
+        return self.descriptor.species
+
+    @property
+    def coefficients(self):
+        """Coefficient vectors c_J, shape (S, F) (copy)."""
+        return self._fitted()["coefficients"].copy()
+
+    @property
+    def mean_born_charges(self):
+        """Z̄_J per species symbol, e (mean diagonal Z* of the training atoms)."""
+        return dict(zip(self.species, self._fitted()["mean_born"].tolist()))
+
+    @property
+    def regularization(self):
+        """The relative ridge strength λ used by the fit."""
+        return self._fitted()["regularization"]
+
+    @property
+    def training_metrics(self):
+        """Training-set figures (dict): frame counts, RMSE and std of each
+        target kind (``rmse_born_charges_e``, ``rmse_dipole_eA``, ...) and the
+        cross-validated RMSE at the chosen λ."""
+        return dict(self._fitted()["metrics"])
+
+    @property
+    def cross_validation(self):
+        """``{"grid": [...], "loss": [...], "rmse": {kind: [...]}}``; empty
+        lists when λ was given."""
+        return json.loads(json.dumps(self._fitted()["cv"]))
+
+    @property
+    def sha256(self):
+        """Hex SHA-256 of the model file (of the bytes :meth:`save` writes)."""
+        if self._file_sha256 is not None:
+            return self._file_sha256
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    def __repr__(self):
+        if self._state is None:
+            return f"PolarizationModel({self.parameters}) (not fitted)"
+        return (f"PolarizationModel(species={self.species}, cutoff={self.descriptor.cutoff}, "
+                f"n_max={self.descriptor.n_max}, l_max={self.descriptor.l_max}, "
+                f"regularization={self.regularization:.3g})")
+
+    # -- training data ---------------------------------------------------------
+    def _samples(self, frames, targets):
+        if targets not in TARGETS:
+            raise ValueError(f"unknown targets {targets!r}; use one of {', '.join(map(repr, TARGETS))}")
+        samples, asr, periodic_dipoles = [], [], []
+        for index, atoms in enumerate(frames):
+            if not hasattr(atoms, "positions") or not hasattr(atoms, "numbers"):
+                raise TypeError(f"frame {index}: expected an ase.Atoms, got {type(atoms).__name__}")
+            if len(atoms) == 0:
+                raise ValueError(f"frame {index}: has no atoms")
+            if not np.all(np.isfinite(atoms.positions)):
+                raise ValueError(f"frame {index}: positions contain NaN or inf")
+            periodic = bool(np.any(atoms.pbc))
+            if periodic and np.linalg.matrix_rank(atoms.cell.array[atoms.pbc]) < int(np.sum(atoms.pbc)):
+                raise ValueError(f"frame {index}: periodic along {atoms.pbc.tolist()} but the cell "
+                                 f"{atoms.cell.array.tolist()} does not span those directions; "
+                                 "set the cell or pbc=False")
+            try:
+                born = get_born_charges(atoms) if targets != "dipole" else None
+                dipole = get_dipole(atoms) if targets != "born" else None
+            except ValueError as error:
+                raise ValueError(f"frame {index}: {error}") from None
+            if targets == "auto" and periodic:
+                dipole = None
+            if born is not None and not np.all(np.isfinite(born)):
+                raise ValueError(f"frame {index}: born_charges contain NaN or inf")
+            if dipole is not None and not np.all(np.isfinite(dipole)):
+                raise ValueError(f"frame {index}: dipole contains NaN or inf")
+            if targets == "born" and born is None:
+                raise ValueError(f"frame {index}: no born_charges, but targets='born' needs them "
+                                 "in every frame")
+            if targets == "dipole" and dipole is None:
+                raise ValueError(f"frame {index}: no dipole, but targets='dipole' needs one in every frame")
+            if born is None and dipole is None:
+                hint = (" (its dipole is periodic and targets='auto' ignores periodic dipoles; "
+                        "use targets='dipole' or 'both' to fit them)" if periodic and targets == "auto"
+                        and get_dipole(atoms) is not None else "")
+                raise ValueError(f"frame {index}: has neither born_charges nor a dipole to fit{hint}")
+            if born is not None and np.abs(born.sum(axis=0)).max() / len(atoms) > self.parameters["asr_tolerance"]:
+                asr.append(index)
+            if dipole is not None and periodic:
+                periodic_dipoles.append(index)
+            samples.append(_Sample(index, atoms, born, dipole))
+        if not samples:
+            raise ValueError("no training frames given")
+        if asr:
+            warnings.warn(
+                f"the Born charges of frame(s) {_index_list(asr)} violate the acoustic sum rule by "
+                f"more than {self.parameters['asr_tolerance']} e per atom (max|Σ_i Z*_i|/N); check "
+                "the reference calculation (an ion has Σ_i Z*_i = Q·1)", stacklevel=3)
+        if periodic_dipoles:
+            warnings.warn(
+                f"fitting the dipoles of periodic frame(s) {_index_list(periodic_dipoles)}: a cell "
+                "dipole is defined only modulo the polarization quantum e·R; make sure they lie on "
+                "one continuous branch", stacklevel=3)
+        return samples
+
+    # -- fit -------------------------------------------------------------------
+    def fit(self, frames, *, targets="auto", progress=True):
+        """Fit the coefficients to Born charges and/or dipoles.
+
+        Parameters
+        ----------
+        frames : sequence of ase.Atoms
+            Training structures carrying ``born_charges`` (N, 9) e and/or a
+            dipole (3,) e·Å in the extxyz convention (read through
+            :func:`ase_dipole.extxyz.get_born_charges` / ``get_dipole``).
+        targets : {"auto", "born", "dipole", "both"}
+            ``"born"``: Z* only (every frame must have them; dipoles are
+            ignored, also one in a SinglePointCalculator). ``"dipole"``:
+            dipoles only. ``"both"``: every Z* and every dipole present.
+            ``"auto"``: Z* where present and dipoles of finite (non-periodic)
+            frames only — a periodic cell dipole is defined only modulo the
+            polarization quantum, so it is fitted (with a warning) only when
+            asked for by ``"dipole"`` or ``"both"``.
+        progress : bool
+            Report progress on stderr.
+
+        Returns
+        -------
+        PolarizationModel
+            ``self``.
+        """
+        frames = list(frames)
+        samples = self._samples(frames, targets)
+        p = self.parameters
+        numbers = sorted({int(z) for s in samples for z in s.atoms.numbers})
+        descriptor = LambdaSOAP(numbers, cutoff=p["cutoff"], n_max=p["n_max"], l_max=p["l_max"])
+        species_index = np.full(max(numbers) + 1, -1, dtype=np.int64)
+        species_index[numbers] = np.arange(len(numbers))
+        mean_born = self._mean_born(samples, species_index, len(numbers))
+        bases, references = self._reference_bases(samples, descriptor, species_index, progress)
+        n_folds = 1 if p["regularization"] is not None else min(p["cv_folds"], len(samples))
+        if p["regularization"] is None and n_folds < 2:
+            raise ValueError("cross-validation needs at least 2 training frames; give a "
+                             "regularization to fit a single frame")
+        kinds = tuple(k for k, present in (("born", any(s.born is not None for s in samples)),
+                                           ("dipole", any(s.dipole is not None for s in samples)))
+                      if present)
+        n_columns = sum(descriptor.n_features if basis is None else len(basis) for basis in bases)
+        equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
+        report = _Progress("fit", len(samples), progress)
+        for position, sample in enumerate(samples):
+            fold = position * n_folds // len(samples)
+            zbar = mean_born[species_index[sample.atoms.numbers]]
+            try:
+                if sample.born is not None:
+                    gradients = descriptor.summed_gradients(sample.atoms)  # (N, 3, 3, S, F)
+                    rows = _reduce(gradients.reshape(-1, len(numbers), descriptor.n_features), bases)
+                    born = sample.born - zbar[:, None, None] * np.eye(3)
+                    equations.add(fold, "born", rows, born.reshape(-1))
+                if sample.dipole is not None:
+                    summed = descriptor.summed_features(sample.atoms)  # (S, 3, F)
+                    rows = _reduce(summed.transpose(1, 0, 2), bases)
+                    equations.add(fold, "dipole", rows, sample.dipole - zbar @ sample.atoms.positions)
+            except ValueError as error:
+                raise ValueError(f"frame {sample.index}: {error}") from None
+            report.update(position + 1)
+        std = {kind: equations.target_std(kind) for kind in kinds}
+        weight = {"born": p["born_weight"], "dipole": p["dipole_weight"]}
+        row_weights = {kind: weight[kind] / (std[kind] ** 2 if std[kind] > 0 else 1.0) for kind in kinds}
+        if not any(row_weights.values()):
+            raise ValueError(f"all weights of the fitted target kinds {list(kinds)} are zero")
+        if p["regularization"] is None:
+            solution = ridge.cross_validate(equations, row_weights, grid=p["regularization_grid"])
+            best = int(np.argmin(solution.cv_loss))
+            if p["regularization_grid"] and best in (0, len(solution.grid) - 1) and len(solution.grid) > 1:
+                warnings.warn(f"cross-validation chose λ = {solution.regularization:.3g} at the edge "
+                              "of the regularization grid; widen regularization_grid", stacklevel=2)
+        else:
+            solution = ridge.solve(equations, row_weights, p["regularization"])
+        coefficients = _expand(solution.coefficients, bases)
+        metrics = {"n_frames": len(samples),
+                   "n_born_frames": sum(s.born is not None for s in samples),
+                   "n_dipole_frames": sum(s.dipole is not None for s in samples),
+                   "targets": targets}
+        names = {"born": "born_charges_e", "dipole": "dipole_eA"}
+        for kind in kinds:
+            n = equations.count(kind)
+            error = sum(equations.squared_error(solution.coefficients, f, kind) for f in range(n_folds))
+            metrics[f"rmse_{names[kind]}"] = float(np.sqrt(error / n))
+            metrics[f"std_{names[kind]}"] = std[kind]
+            metrics[f"row_weight_{kind}"] = row_weights[kind]
+            if solution.cv_rmse:
+                metrics[f"cv_rmse_{names[kind]}"] = float(solution.cv_rmse[kind][int(np.argmin(solution.cv_loss))])
+        self._state = {
+            "descriptor": descriptor, "coefficients": coefficients, "mean_born": mean_born,
+            "regularization": solution.regularization, "metrics": metrics, "references": references,
+            "cv": {"grid": solution.grid.tolist(), "loss": solution.cv_loss.tolist(),
+                   "rmse": {k: v.tolist() for k, v in solution.cv_rmse.items()}},
+        }
+        self._file_sha256 = None
+        return self
+
+    @staticmethod
+    def _mean_born(samples, species_index, n_species):
+        """Z̄_J: mean diagonal of Z* over training atoms of each species (0
+        for species without Z* data), shape (S,)."""
+        total = np.zeros(n_species)
+        count = np.zeros(n_species)
+        for sample in samples:
+            if sample.born is not None:
+                index = species_index[sample.atoms.numbers]
+                np.add.at(total, index, np.trace(sample.born, axis1=1, axis2=2))
+                np.add.at(count, index, 3)
+        return np.divide(total, count, out=np.zeros(n_species), where=count > 0)
+
+    def _reference_bases(self, samples, descriptor, species_index, progress):
+        """Orthonormal bases (r_s, F) of the coefficient space of each species
+        and the picked reference environments ``{symbol: [[frame, atom], ...]}``."""
+        S, F = len(descriptor.species), descriptor.n_features
+        M = self.parameters["n_references"]
+        if M is None:
+            return [None] * S, {}
+        invariants = [[] for _ in range(S)]
+        owners = [[] for _ in range(S)]
+        report = _Progress("reference environments", len(samples), progress)
+        for position, sample in enumerate(samples):
+            try:
+                values = descriptor.invariants(sample.atoms)
+            except ValueError as error:
+                raise ValueError(f"frame {sample.index}: {error}") from None
+            values /= np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-300)
+            index = species_index[sample.atoms.numbers]
+            for s in range(S):
+                atoms_of_s = np.flatnonzero(index == s)
+                invariants[s].append(values[atoms_of_s].astype(np.float32))
+                owners[s].extend((position, int(a)) for a in atoms_of_s)
+            report.update(position + 1)
+        bases, references = [], {}
+        for s in range(S):
+            candidates = np.concatenate(invariants[s])
+            picked = ridge.farthest_point_sampling(candidates, min(M, len(candidates)))
+            chosen = sorted(owners[s][i] for i in picked)
+            rows = []
+            for position in sorted({frame for frame, _ in chosen}):
+                atoms_here = [a for frame, a in chosen if frame == position]
+                rows.append(descriptor.features(samples[position].atoms)[atoms_here].reshape(-1, F))
+            vectors = np.concatenate(rows)
+            _, singular, vt = np.linalg.svd(vectors, full_matrices=False)
+            keep = singular > singular[0] * 1e-10 if singular.size and singular[0] > 0 else singular > 0
+            bases.append(vt[keep])
+            references[descriptor.species[s]] = [[samples[f].index, a] for f, a in chosen]
+        return bases, references
+
+    # -- prediction ------------------------------------------------------------------
+    def _check(self, atoms):
+        state = self._fitted()
+        known = set(self.descriptor.numbers)
+        unknown = sorted({int(z) for z in atoms.numbers} - known)
+        if unknown:
+            raise ValueError(f"species {[chemical_symbols[z] for z in unknown]} not known to this "
+                             f"model (trained on {list(self.species)}); fit a model whose training "
+                             "set contains them")
+        if not np.all(np.isfinite(atoms.positions)):
+            raise ValueError("positions contain NaN or inf")
+        index = np.searchsorted(self.descriptor.numbers, atoms.numbers)
+        return state, state["mean_born"][index]
+
+    def predict(self, atoms):
+        """Dipole and Born charges of a structure.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            Finite or periodic; positions used as given (unwrapped).
+
+        Returns
+        -------
+        dipole : ndarray, shape (3,), e·Å
+        born_charges : ndarray, shape (N, 3, 3), e
+            ``Z[k, α, β] = ∂μ_α/∂x_kβ``.
+        """
+        state, zbar = self._check(atoms)
+        dipole, born = self.descriptor.dipole_and_born_charges(atoms, state["coefficients"])
+        born[:, [0, 1, 2], [0, 1, 2]] += zbar[:, None]
+        return dipole + zbar @ atoms.positions, born
+
+    def predict_dipole(self, atoms):
+        """Dipole of a structure, shape (3,), e·Å."""
+        state, zbar = self._check(atoms)
+        return self.descriptor.dipole(atoms, state["coefficients"]) + zbar @ atoms.positions
+
+    def predict_pdot(self, atoms, velocities_A_per_fs):
+        """Dipole (3,) e·Å and its time derivative Ṗ = Σ_k Z*_k v_k (3,) e·Å/fs,
+        without forming the Born charges.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+        velocities_A_per_fs : array_like, shape (N, 3), Å/fs
+            ASE velocities times ``ase.units.fs``.
+        """
+        state, zbar = self._check(atoms)
+        velocities = np.asarray(velocities_A_per_fs, dtype=float)
+        dipole, pdot = self.descriptor.dipole_and_pdot(atoms, state["coefficients"], velocities)
+        return dipole + zbar @ atoms.positions, pdot + zbar @ velocities
+
+    # -- files -------------------------------------------------------------------
+    def to_bytes(self):
+        """The model file content: canonical JSON (sorted keys, exact float
+        repr, no time stamps), so that the same data and settings give
+        byte-identical files."""
+        state = self._fitted()
+        document = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "ase_dipole_version": __version__,
+            "parameters": self.parameters,
+            "descriptor": self.descriptor.hyper_parameters,
+            "species": list(self.species),
+            "mean_born_charges_e": state["mean_born"].tolist(),
+            "coefficients": state["coefficients"].tolist(),
+            "regularization": state["regularization"],
+            "cross_validation": state["cv"],
+            "training_metrics": state["metrics"],
+            "references": state["references"],
+        }
+        return (json.dumps(document, sort_keys=True, indent=1, allow_nan=False) + "\n").encode()
+
+    def save(self, path):
+        """Write the model to ``path`` (one JSON file, format version
+        :data:`FORMAT_VERSION`)."""
+        data = self.to_bytes()
+        with open(path, "wb") as handle:
+            handle.write(data)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a model file, is damaged, or has another format
+            version (the message names the file and the version found).
+        """
+        path = os.fspath(path)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        try:
+            document = json.loads(data.decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path!r} is not a readable PolarizationModel file (damaged or not "
+                             f"JSON: {error})") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise ValueError(f"{path!r} is not a PolarizationModel file (no 'format': {FORMAT!r})")
+        version = document.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{path!r} has PolarizationModel format version {version!r} (written by "
+                             f"ase-dipole {document.get('ase_dipole_version')}); this ase-dipole "
+                             f"{__version__} reads version {FORMAT_VERSION}")
+        try:
+            model = cls(**document["parameters"])
+            descriptor = LambdaSOAP(**document["descriptor"])
+            coefficients = np.array(document["coefficients"], dtype=float)
+            mean_born = np.array(document["mean_born_charges_e"], dtype=float)
+            if list(descriptor.species) != list(document["species"]):
+                raise ValueError(f"species {document['species']} differ from the descriptor's "
+                                 f"{list(descriptor.species)}")
+            S = len(descriptor.species)
+            if coefficients.shape != (S, descriptor.n_features) or mean_born.shape != (S,):
+                raise ValueError(f"coefficients {coefficients.shape} / mean Born charges "
+                                 f"{mean_born.shape} do not fit {S} species × "
+                                 f"{descriptor.n_features} features")
+            model._state = {
+                "descriptor": descriptor, "coefficients": coefficients, "mean_born": mean_born,
+                "regularization": float(document["regularization"]),
+                "metrics": dict(document["training_metrics"]),
+                "references": document["references"], "cv": document["cross_validation"],
+            }
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
+                             f"{version}): {type(error).__name__}: {error}") from None
+        model._file_sha256 = hashlib.sha256(data).hexdigest()
+        return model
+
+
+def _reduce(rows, bases):
+    """Design rows (m, S, F) → (m, Σ r_s) in the reference bases (or flat)."""
+    if bases[0] is None:
+        return rows.reshape(len(rows), -1)
+    return np.concatenate([rows[:, s] @ basis.T for s, basis in enumerate(bases)], axis=1)
+
+
+def _expand(solution, bases):
+    """Reduced coefficients (Σ r_s,) → coefficient vectors (S, F)."""
+    if bases[0] is None:
+        return solution.reshape(len(bases), -1)
+    out, start = [], 0
+    for basis in bases:
+        out.append(solution[start:start + len(basis)] @ basis)
+        start += len(basis)
+    return np.array(out)
+
+
+def _index_list(indices, shown=10):
+    text = ", ".join(str(i) for i in indices[:shown])
+    return text + (f" … ({len(indices)} in all)" if len(indices) > shown else "")

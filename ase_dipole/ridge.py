@@ -1,0 +1,325 @@
+"""Ridge regression from normal equations, k-fold cross-validation and
+farthest point sampling — the linear algebra of :mod:`ase_dipole.model`.
+
+The least-squares problem is never held as a design matrix: every block of
+rows ``A`` (one frame, one kind of target) is folded into the normal
+equations ``AᵀA``, ``Aᵀy``, ``yᵀy`` of its cross-validation fold and target
+kind, so memory is flat in the number of frames and k-fold cross-validation
+needs no second pass over the data: the training system of fold k is the sum
+of the other folds, and the validation error of any coefficient vector c on
+fold k is ``cᵀGc − 2cᵀb + yᵀy`` with that fold's own sums.
+
+The solve scales the columns to unit diagonal (``G' = D⁻¹GD⁻¹`` with
+``D = sqrt(diag G)``) and diagonalises ``G'`` (``eigh``), so that the ridge
+solutions for a whole grid of regularisation strengths cost one
+diagonalisation per fold and no ill-conditioned matrix is ever inverted. The
+regularisation λ is therefore relative: the penalty is ``λ Σ_f (d_f c_f)²``,
+i.e. ridge on standardised columns, and λ = 1e-6 means one millionth of a
+typical column's squared norm.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import eigh
+from scipy.linalg.blas import dsyrk
+
+#: default grid of relative regularisation strengths searched by cross-validation
+DEFAULT_REGULARIZATION_GRID = tuple(float(x) for x in np.logspace(-12.0, 0.0, 25))
+
+
+class NormalEquations:
+    """Normal equations of a least-squares problem, accumulated by blocks of
+    rows and kept separately per cross-validation fold and per target kind.
+
+    Parameters
+    ----------
+    n_columns : int
+        Number P of unknowns.
+    n_folds : int
+        Number of cross-validation folds (1 when no cross-validation is done).
+    kinds : sequence of str
+        Names of the target kinds (e.g. ``"born"``, ``"dipole"``); each kind
+        gets its own sums so that kinds can be weighted after accumulation.
+    """
+
+    #: buffered rows per (fold, kind) before they are folded into AᵀA
+    BUFFER_ROWS = 512
+
+    def __init__(self, n_columns, *, n_folds=1, kinds=("born",)):
+        if int(n_folds) < 1:
+            raise ValueError(f"n_folds must be >= 1, got {n_folds}")
+        self.n_columns = int(n_columns)
+        self.n_folds = int(n_folds)
+        self.kinds = tuple(kinds)
+        P = self.n_columns
+        self._gram = {}  # (fold, kind) -> (P, P) upper triangle of AᵀA
+        self._rhs = {}  # (fold, kind) -> (P,) Aᵀy
+        self._sums = {(f, k): np.zeros(3) for f in range(self.n_folds) for k in self.kinds}
+        self._pending = {}  # (fold, kind) -> [(rows, targets), ...] not yet folded in
+        for fold in range(self.n_folds):
+            for kind in self.kinds:
+                self._gram[fold, kind] = np.zeros((P, P), order="F")
+                self._rhs[fold, kind] = np.zeros(P)
+
+    def add(self, fold, kind, rows, targets):
+        """Fold a block of rows into the sums of ``(fold, kind)``.
+
+        Small blocks (a dipole is 3 rows) are buffered and folded in together,
+        so that the (P, P) sum is not swept for every few rows.
+
+        Parameters
+        ----------
+        fold : int
+            Cross-validation fold of the block, ``0 <= fold < n_folds``.
+        kind : str
+            Target kind, one of ``kinds``.
+        rows : ndarray, shape (m, P), float
+            Rows of the design matrix.
+        targets : ndarray, shape (m,), float
+            Target values of the rows.
+        """
+        rows = np.asarray(rows, dtype=float)
+        targets = np.asarray(targets, dtype=float)
+        if rows.ndim != 2 or rows.shape[1] != self.n_columns or targets.shape != rows.shape[:1]:
+            raise ValueError(f"rows {rows.shape} and targets {targets.shape} do not match "
+                             f"(m, {self.n_columns}) and (m,)")
+        key = (fold, kind)
+        pending = self._pending.setdefault(key, [])
+        pending.append((rows, targets))
+        if sum(len(r) for r, _ in pending) >= self.BUFFER_ROWS:
+            self._flush(key)
+
+    def _flush(self, key):
+        pending = self._pending.pop(key, [])
+        if not pending:
+            return
+        rows = np.concatenate([r for r, _ in pending])
+        targets = np.concatenate([t for _, t in pending])
+        # rows.T is Fortran-ordered for C-ordered rows: dsyrk forms (rowsᵀ)(rowsᵀ)ᵀ without a copy
+        self._gram[key] = dsyrk(1.0, np.asfortranarray(rows.T), beta=1.0, c=self._gram[key],
+                                trans=0, lower=0, overwrite_c=1)
+        self._rhs[key] += rows.T @ targets
+        self._sums[key] += (len(targets), targets.sum(), targets @ targets)
+
+    def _flush_all(self):
+        for key in list(self._pending):
+            self._flush(key)
+
+    def gram(self, fold, kind):
+        """Symmetric ``AᵀA`` of ``(fold, kind)``, shape (P, P)."""
+        self._flush((fold, kind))
+        upper = self._gram[fold, kind]
+        return np.triu(upper) + np.triu(upper, 1).T
+
+    def rhs(self, fold, kind):
+        """``Aᵀy`` of ``(fold, kind)``, shape (P,)."""
+        self._flush((fold, kind))
+        return self._rhs[fold, kind]
+
+    def count(self, kind, folds=None):
+        """Number of rows of ``kind`` in ``folds`` (all folds by default)."""
+        self._flush_all()
+        return int(sum(self._sums[f, kind][0] for f in self._folds(folds)))
+
+    def target_std(self, kind):
+        """Standard deviation of all targets of ``kind`` about their mean;
+        ``nan`` without rows."""
+        self._flush_all()
+        n, total, squares = sum(self._sums[f, kind] for f in range(self.n_folds))
+        if n == 0:
+            return float("nan")
+        return float(np.sqrt(max(squares / n - (total / n) ** 2, 0.0)))
+
+    def _folds(self, folds):
+        return range(self.n_folds) if folds is None else folds
+
+    def weighted(self, weights, folds=None):
+        """Weighted sums ``Σ_kind w_kind (AᵀA, Aᵀy)`` over ``folds``."""
+        P = self.n_columns
+        G = np.zeros((P, P))
+        b = np.zeros(P)
+        for fold in self._folds(folds):
+            for kind, w in weights.items():
+                if w:
+                    G += w * self.gram(fold, kind)
+                    b += w * self.rhs(fold, kind)
+        return G, b
+
+    def squared_error(self, coefficients, fold, kind):
+        """Sum of squared residuals ``|Ac − y|²`` of ``(fold, kind)`` for one
+        (P,) or several (P, L) coefficient vectors."""
+        c = np.asarray(coefficients, dtype=float)
+        G = self.gram(fold, kind)  # flushes
+        n, _, squares = self._sums[fold, kind]
+        if c.ndim == 1:
+            value = c @ G @ c - 2.0 * c @ self._rhs[fold, kind] + squares
+        else:
+            value = np.einsum("pl,pl->l", c, G @ c) - 2.0 * self._rhs[fold, kind] @ c + squares
+        return np.maximum(value, 0.0)
+
+
+@dataclass(frozen=True)
+class RidgeSolution:
+    """Result of :func:`solve` or :func:`cross_validate`.
+
+    Attributes
+    ----------
+    coefficients : ndarray, shape (P,)
+        Minimiser of ``Σ_kind w_kind |A_kind c − y_kind|² + λ Σ_f d_f² c_f²``.
+    regularization : float
+        The relative regularisation λ used.
+    grid : ndarray, shape (L,)
+        The λ searched by cross-validation (empty when λ was given).
+    cv_loss : ndarray, shape (L,)
+        Weighted validation loss summed over folds, per λ of ``grid``.
+    cv_rmse : dict of str to ndarray, shape (L,)
+        Validation RMSE of each target kind per λ (unweighted, target units).
+    """
+
+    coefficients: np.ndarray
+    regularization: float
+    grid: np.ndarray
+    cv_loss: np.ndarray
+    cv_rmse: dict
+
+
+#: a column whose squared norm is below this fraction of the largest one is
+#: numerically zero (a feature that vanishes by symmetry, up to round-off) and
+#: gets a zero coefficient instead of an arbitrarily large one
+DEAD_COLUMN = 1e-20
+
+
+def _column_scale(G, standardize):
+    """Column norms used to scale G (all equal to their mean when not
+    standardising) and the mask of live (not numerically zero) columns."""
+    squares = np.clip(np.diag(G), 0.0, None)
+    live = squares > DEAD_COLUMN * squares.max() if squares.max() > 0 else np.zeros(len(G), bool)
+    if standardize:
+        scale = np.sqrt(squares)
+    else:
+        scale = np.full(len(G), np.sqrt(squares[live].mean()) if live.any() else 1.0)
+    scale[~live] = 1.0
+    return scale, live
+
+
+def _ridge_path(G, b, scale, live, grid):
+    """Coefficients (P, L) for every λ of ``grid`` from one diagonalisation of
+    the column-scaled ``G`` restricted to the live columns (the others get 0)."""
+    s = scale[live]
+    Gs = G[np.ix_(live, live)] / s[:, None] / s[None, :]
+    values, vectors = eigh(Gs, overwrite_a=True, check_finite=False)
+    values = np.clip(values, 0.0, None)
+    projected = vectors.T @ (b[live] / s)
+    path = np.zeros((len(G), len(grid)))
+    path[live] = vectors @ (projected[:, None] / (values[:, None] + np.asarray(grid)[None, :]))
+    path[live] /= s[:, None]
+    return path
+
+
+def solve(equations, weights, regularization, *, standardize=True):
+    """Ridge solution of all folds together for a given relative λ.
+
+    Parameters
+    ----------
+    equations : NormalEquations
+    weights : dict of str to float
+        Weight of each target kind on its squared residuals.
+    regularization : float
+        Relative ridge strength λ > 0 (see the module docstring).
+
+    Returns
+    -------
+    RidgeSolution
+    """
+    if not (np.isfinite(regularization) and regularization > 0):
+        raise ValueError(f"regularization must be a positive number, got {regularization!r}")
+    G, b = equations.weighted(weights)
+    scale, live = _column_scale(G, standardize)
+    coefficients = _ridge_path(G, b, scale, live, [regularization])[:, 0]
+    empty = np.empty(0)
+    return RidgeSolution(coefficients, float(regularization), empty, empty, {})
+
+
+def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True):
+    """Choose λ by k-fold cross-validation and solve with all folds.
+
+    For every fold k the system of the other folds is diagonalised once; the
+    weighted validation loss ``Σ_kind w_kind |A_k c − y_k|²`` on fold k is
+    evaluated for every λ of ``grid`` from fold k's own sums. The λ with the
+    smallest loss summed over folds is used for the final solve. The column
+    scale ``d`` is that of all folds together, for every fold, so that a λ
+    means the same penalty in every fold and in the final solve.
+
+    Parameters
+    ----------
+    equations : NormalEquations
+        With ``n_folds >= 2``.
+    weights : dict of str to float
+    grid : sequence of float
+        Candidate relative λ (positive).
+
+    Returns
+    -------
+    RidgeSolution
+    """
+    if equations.n_folds < 2:
+        raise ValueError("cross-validation needs at least 2 folds; give a regularization instead")
+    grid = np.asarray(grid, dtype=float)
+    if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
+        raise ValueError(f"the regularization grid must be positive numbers, got {grid!r}")
+    G_all, _ = equations.weighted(weights)
+    scale, live = _column_scale(G_all, standardize)
+    loss = np.zeros(grid.size)
+    squared = {kind: np.zeros(grid.size) for kind in weights}
+    for fold in range(equations.n_folds):
+        others = [f for f in range(equations.n_folds) if f != fold]
+        G, b = equations.weighted(weights, others)
+        path = _ridge_path(G, b, scale, live, grid)
+        for kind, w in weights.items():
+            error = equations.squared_error(path, fold, kind)
+            squared[kind] += error
+            loss += w * error
+    best = int(np.argmin(loss))
+    cv_rmse = {}
+    for kind in weights:
+        n = equations.count(kind)
+        cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
+    final = solve(equations, weights, grid[best], standardize=standardize)
+    return RidgeSolution(final.coefficients, float(grid[best]), grid, loss, cv_rmse)
+
+
+def farthest_point_sampling(points, n_select, *, start=0):
+    """Greedy farthest point sampling (Euclidean distance).
+
+    Parameters
+    ----------
+    points : ndarray, shape (n, d), float
+    n_select : int
+        Number of points to pick; at most ``n``.
+    start : int
+        Index of the first point.
+
+    Returns
+    -------
+    ndarray, shape (n_select,), int
+        Indices in the order they were picked; each next point maximises the
+        distance to the nearest already picked one (ties: lowest index).
+    """
+    X = np.asarray(points, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"points must have shape (n, d), got {X.shape}")
+    n_select = int(n_select)
+    if not 1 <= n_select <= len(X):
+        raise ValueError(f"cannot pick {n_select} of {len(X)} points")
+    picked = np.empty(n_select, dtype=np.int64)
+    picked[0] = start
+    norms = np.einsum("nd,nd->n", X, X)
+    nearest = np.full(len(X), np.inf)
+    for m in range(1, n_select):
+        last = X[picked[m - 1]]
+        distance = norms - 2.0 * X @ last + last @ last
+        np.minimum(nearest, distance, out=nearest)
+        nearest[picked[:m]] = -1.0
+        picked[m] = int(np.argmax(nearest))
+    return picked
