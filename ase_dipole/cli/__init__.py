@@ -17,6 +17,10 @@ COMMANDS = {
     "harmonic": "harmonic",
     "compare": "compare",
     "spectrum": "spectrum",
+    "fit": "fit",
+    "predict": "predict",
+    "learning-curve": "learning_curve",
+    "demo": "demo",
 }
 
 
