@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 from ase_dipole.extxyz import get_born_charges, get_dipole, set_born_charges, set_dipole
 from ase_dipole.dipole_log import DipoleLog, DipoleLogWriter, read_dipole_log
 from ase_dipole.descriptors import LambdaSOAP
+from ase_dipole.model import PolarizationModel, rmspe
+from ase_dipole.learning_curve import LearningCurve, learning_curve
 from ase_dipole.fixed_charges import FixedChargesModel
 from ase_dipole.calculator import DipoleCalculator
 from ase_dipole.observer import DipoleObserver
@@ -21,6 +23,8 @@ from ase_dipole.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculato
 from ase_dipole.compare import compare_spectra
 from ase_dipole.io import read_born_charges, read_phonopy_born, write_phonopy_born
 from ase_dipole.io import load_falletta_water, load_schienbein_water
+from ase_dipole.reference import dft_born_charges, label_frames, xtb_born_charges, xtb_dipole
+from ase_dipole.demo import run_demo
 
 __all__ = [
     "__version__",
@@ -32,6 +36,10 @@ __all__ = [
     "DipoleLogWriter",
     "read_dipole_log",
     "LambdaSOAP",
+    "PolarizationModel",
+    "rmspe",
+    "LearningCurve",
+    "learning_curve",
     "FixedChargesModel",
     "DipoleCalculator",
     "DipoleObserver",
@@ -52,4 +60,9 @@ __all__ = [
     "write_phonopy_born",
     "load_falletta_water",
     "load_schienbein_water",
+    "dft_born_charges",
+    "label_frames",
+    "xtb_born_charges",
+    "xtb_dipole",
+    "run_demo",
 ]

@@ -51,8 +51,6 @@ busy machine OpenMP, BLAS and numba threads make tblite, the fit and the
 """
 
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import datetime
 import hashlib
@@ -297,45 +295,24 @@ def serial_threads():
     """Run numba kernels, OpenMP code (tblite) and BLAS on one thread,
     restoring the previous thread counts afterwards.
 
-    OpenMP and BLAS pools are limited through ``threadpoolctl`` when it is
-    installed, otherwise OpenMP alone through ``omp_set_num_threads`` of the
-    GNU OpenMP library. Both act on the libraries already loaded, and numba's
-    OpenMP layer resets the OpenMP thread count when it starts, so the owners
-    of thread pools (numba's layer, scipy's BLAS, tblite) are loaded first.
+    The OpenMP and BLAS pools are limited through ``threadpoolctl``, which
+    acts on the libraries already loaded, and numba's OpenMP layer resets the
+    OpenMP thread count when it starts, so the owners of thread pools (numba's
+    layer, scipy's BLAS, tblite) are loaded first.
     """
     import numba
     import scipy.linalg  # noqa: F401  (scipy's own BLAS)
+    from threadpoolctl import threadpool_limits
 
     with contextlib.suppress(ImportError):
         import tblite.ase  # noqa: F401  (OpenMP)
     previous = numba.get_num_threads()  # starts numba's threading layer
     numba.set_num_threads(1)
     try:
-        with _limit_openmp_and_blas():
+        with threadpool_limits(limits=1):
             yield
     finally:
         numba.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def _limit_openmp_and_blas():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        gomp_name = ctypes.util.find_library("gomp")
-        if gomp_name is None:
-            yield
-            return
-        gomp = ctypes.CDLL(gomp_name)
-        previous = gomp.omp_get_max_threads()
-        gomp.omp_set_num_threads(1)
-        try:
-            yield
-        finally:
-            gomp.omp_set_num_threads(previous)
-    else:
-        with threadpool_limits(limits=1):
-            yield
 
 
 def _tblite_calculator():
