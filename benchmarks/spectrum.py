@@ -5,11 +5,7 @@ bands near 600, 1650 and 3400 cm⁻¹, μ its running integral) as real log
 files with DipoleLogWriter, then times separately
 
 1. reading them with ``ase_dipole.dipole_log.read_dipole_log``,
-2. reading them with a proposed bulk parser (``fast_read_dipole_log``
-   below: ``np.loadtxt``, numpy's C parser, instead of a Python loop over
-   rows, falling back to the row-by-row reader for damaged files), checked
-   to give identical arrays,
-3. ``ir_spectrum`` on the logs in memory (FFT correlation + window + average).
+2. ``ir_spectrum`` on the logs in memory (FFT correlation + window + average).
 
 Usage::
 
@@ -20,14 +16,13 @@ row-by-row with flushes takes ~30 s and is not what is measured).
 """
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ase_dipole.dipole_log import LOG_FORMAT_VERSION, MAGIC, DipoleLog, DipoleLogWriter, read_dipole_log
+from ase_dipole.dipole_log import DipoleLogWriter, read_dipole_log
 from ase_dipole.spectrum import ir_spectrum
 
 TIMESTEP_FS = 0.5
@@ -69,32 +64,6 @@ def count_rows(path):
         return sum(1 for line in handle if not line.startswith(b"#"))
 
 
-def fast_read_dipole_log(path):
-    """Proposed drop-in for read_dipole_log: parse the rows in bulk with
-    numpy's C reader; a file it cannot parse whole (a truncated last row,
-    a damaged line) falls back to the row-by-row reader, which warns or
-    names the bad line as before.
-    """
-    metadata = None
-    with open(path) as handle:
-        if handle.readline().rstrip("\n") != MAGIC:
-            return read_dipole_log(path)
-        for line in handle:
-            if line.startswith("# metadata:"):
-                metadata = json.loads(line[len("# metadata:"):])
-                break
-    if metadata is None or metadata.get("format_version") != LOG_FORMAT_VERSION:
-        return read_dipole_log(path)
-    try:
-        data = np.loadtxt(path, comments="#", ndmin=2, dtype=float)
-    except ValueError:
-        return read_dipole_log(path)
-    if data.shape[1] != 7:
-        return read_dipole_log(path)
-    return DipoleLog(time_fs=data[:, 0].copy(), pdot=data[:, 1:4].copy(), dipole=data[:, 4:7].copy(),
-                     metadata=metadata, path=str(path))
-
-
 def timed(function):
     """(result, wall seconds, CPU seconds of this process)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -116,10 +85,6 @@ def main():
         print(f"logs ready in {time.perf_counter() - start:.1f} s (not part of the benchmark)")
 
         logs, read_wall, read_cpu = timed(lambda: [read_dipole_log(path) for path in paths])
-        fast, fast_wall, fast_cpu = timed(lambda: [fast_read_dipole_log(path) for path in paths])
-        for a, b in zip(logs, fast):
-            assert np.array_equal(a.pdot, b.pdot) and np.array_equal(a.dipole, b.dipole)
-            assert np.array_equal(a.time_fs, b.time_fs) and a.metadata == b.metadata
 
         timings = {}
         for route in ("pdot", "cross"):
@@ -129,14 +94,12 @@ def main():
               f"{len(spectrum.wavenumber_cm1)} wavenumbers up to {spectrum.wavenumber_cm1[-1]:.0f} cm^-1")
         print("                         wall s   CPU s")
         print(f"read_dipole_log        {read_wall:7.2f} {read_cpu:7.2f}  ({1e6 * read_cpu / rows:.2f} us/row CPU)")
-        print(f"fast_read_dipole_log   {fast_wall:7.2f} {fast_cpu:7.2f}  ({1e6 * fast_cpu / rows:.2f} us/row CPU, "
-              "identical arrays)")
         for route, (wall, cpu) in timings.items():
             print(f"ir_spectrum {route:<6}     {wall:7.2f} {cpu:7.2f}")
         pdot_wall, pdot_cpu = timings["pdot"]
         print(f"total read_dipole_log + ir_spectrum: {read_wall + pdot_wall:.2f} s wall, "
-              f"{read_cpu + pdot_cpu:.2f} s CPU; with the fast reader: {fast_wall + pdot_wall:.2f} s wall, "
-              f"{fast_cpu + pdot_cpu:.2f} s CPU (target <= 5 s)")
+              f"{read_cpu + pdot_cpu:.2f} s CPU (target <= 5 s)")
+
 
 if __name__ == "__main__":
     main()

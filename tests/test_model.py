@@ -9,7 +9,6 @@ import json
 import ase.io
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 from finite_difference import assert_matches, position_derivative
