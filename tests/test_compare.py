@@ -82,7 +82,7 @@ def test_cli_harmonic_then_compare(tmp_path, capsys):
     code = main([
         "harmonic", "--phonopy", os.path.join(NACL, "phonopy_disp.yaml"),
         "--force-sets", os.path.join(NACL, "FORCE_SETS"), "--born", os.path.join(NACL, "BORN"),
-        "--range", "0", "400", "--step", "0.1", "--fwhm", "5", "-o", str(csv), "--peaks", str(peaks),
+        "--range-cm1", "0", "400", "--step-cm1", "0.1", "--fwhm-cm1", "5", "-o", str(csv), "--peaks", str(peaks),
     ])
     assert code == 0
     api = nacl_harmonic()

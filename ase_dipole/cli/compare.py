@@ -11,7 +11,7 @@ def add_arguments(parser):
     parser.add_argument("--prominence", type=float, default=0.02,
                         help="minimum peak prominence as a fraction of each spectrum's maximum")
     parser.add_argument("--max-shift", type=float, default=50.0, help="largest matched peak shift in cm^-1")
-    parser.add_argument("--range", type=float, nargs=2, metavar=("MIN", "MAX"), help="wavenumber window in cm^-1")
+    parser.add_argument("--range-cm1", type=float, nargs=2, metavar=("MIN", "MAX"), help="wavenumber window in cm^-1")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the peak table here")
     parser.add_argument("--plot", metavar="IMAGE", help="overlay figure")
 
@@ -29,7 +29,7 @@ def run(args, parser):
             frequency_scale=args.frequency_scale,
             prominence=args.prominence,
             max_shift_cm1=args.max_shift,
-            window_cm1=args.range,
+            window_cm1=args.range_cm1,
         )
     except (ValueError, FileNotFoundError, OSError) as error:
         parser.error(str(error))

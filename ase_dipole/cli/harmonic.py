@@ -20,12 +20,12 @@ def add_arguments(parser):
                          help="BORN, vasprun.xml, OUTCAR or extxyz with born_charges, for the unit or primitive cell")
     charges.add_argument("--model", metavar="MODEL", help="saved dipole model (PolarizationModel / FixedChargesModel)")
     parser.add_argument("--asr", action="store_true", help="impose the acoustic sum rule on Z*")
-    parser.add_argument("--fwhm", type=float, default=10.0, help="line width (FWHM) in cm^-1")
+    parser.add_argument("--fwhm-cm1", type=float, default=10.0, help="line width (FWHM) in cm^-1")
     parser.add_argument("--lineshape", choices=("lorentzian", "gaussian"), default="lorentzian")
     parser.add_argument("--molecule", action="store_true",
                         help="report a cross-section per cell in cm^2 instead of alpha*n in cm^-1")
-    parser.add_argument("--range", type=float, nargs=2, metavar=("MIN", "MAX"), help="wavenumber range in cm^-1")
-    parser.add_argument("--step", type=float, default=1.0, help="grid step in cm^-1 (with --range)")
+    parser.add_argument("--range-cm1", type=float, nargs=2, metavar=("MIN", "MAX"), help="wavenumber range in cm^-1")
+    parser.add_argument("--step-cm1", type=float, default=1.0, help="grid step in cm^-1 (with --range-cm1)")
     parser.add_argument("-o", "--output", default="harmonic.csv", help="spectrum CSV")
     parser.add_argument("--peaks", metavar="FILE", help="write the mode table here")
     parser.add_argument("--plot", metavar="IMAGE", help="write a figure of the spectrum")
@@ -76,8 +76,8 @@ def run(args, parser):
         else:
             charges = args.born
         harmonic = HarmonicIR(phonon, charges, asr=args.asr).run()
-        grid = None if args.range is None else np.arange(args.range[0], args.range[1] + 0.5 * args.step, args.step)
-        spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm, lineshape=args.lineshape, periodic=not args.molecule)
+        grid = None if args.range_cm1 is None else np.arange(args.range_cm1[0], args.range_cm1[1] + 0.5 * args.step_cm1, args.step_cm1)
+        spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape=args.lineshape, periodic=not args.molecule)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     if args.asr:
