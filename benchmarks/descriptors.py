@@ -6,24 +6,12 @@ summed) gradients; μ + all Z* by the adjoint route; Ṗ only; and an
 Targets (2 cores): μ + all Z* ≤ 12 ms (192 atoms) and ≤ 0.1 s (1536 atoms).
 """
 
-import statistics
-import time
 
 import numpy as np
 from ase.calculators.lj import LennardJones
-from water_box import water_box
+from common import median_time, water_box
 
 from ase_dipole.descriptors import LambdaSOAP
-
-
-def median_time(function, repeats):
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():

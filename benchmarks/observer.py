@@ -12,7 +12,6 @@ Run from the repository root: ``python benchmarks/observer.py``.
 """
 
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ import numpy as np
 from ase import units
 from ase.calculators.lj import LennardJones
 from ase.md.verlet import VelocityVerlet
-from water_box import water_box
+from common import median_time, water_box
 
 from ase_dipole.extxyz import set_born_charges
 from ase_dipole.fixed_charges import FixedChargesModel
@@ -32,17 +31,6 @@ from ase_dipole.observer import DipoleObserver
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAINING = os.path.join(REPOSITORY, "tests", "data", "les_bec_superionic",
                         "S-2cc-T2000K-BEC_first3.xyz")
-
-
-def median_time(function, repeats):
-    """Median wall time of ``function()`` over ``repeats`` calls, s (after one warm-up)."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def fitted_model():

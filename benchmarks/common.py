@@ -1,14 +1,29 @@
-"""A liquid-like water box for benchmarks: 64 rigid H2O (O–H 0.9572 Å,
-H–O–H 104.52°) placed at random with random orientations in a cubic cell,
-rejecting placements with an O–O distance below ``min_oo_A``."""
+"""Shared pieces of the benchmark scripts: the liquid-like water box and a
+median timer."""
+
+import statistics
+import time
 
 import numpy as np
 from ase import Atoms
 from scipy.spatial.transform import Rotation
 
 
+def median_time(function, repeats):
+    """Median wall time of ``function()`` over ``repeats`` calls, s (after one warm-up)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def water_box(n_molecules=64, box_A=12.42, *, min_oo_A=2.5, seed=0):
-    """Periodic box of ``n_molecules`` water molecules (ase.Atoms, O H H order)."""
+    """Periodic box of ``n_molecules`` rigid H2O (O–H 0.9572 Å, H–O–H 104.52°,
+    O H H order) placed at random with random orientations in a cubic cell,
+    rejecting placements with an O–O distance below ``min_oo_A`` (Å)."""
     rng = np.random.default_rng(seed)
     angle = np.deg2rad(104.52)
     monomer = np.array([[0.0, 0.0, 0.0],
