@@ -90,7 +90,9 @@ def make_force_calculator(spec):
 
 
 class ProgressBar:
-    """A text progress bar on stderr, usable as an ASE observer.
+    """A text progress bar on stderr, usable as an ASE observer. On a
+    terminal it redraws one line; into a file or pipe it writes a line at
+    every tenth of the run, so logs stay readable.
 
     Parameters
     ----------
@@ -114,12 +116,19 @@ class ProgressBar:
         done = min(int(done), self.total)
         if self.stream is None or (done == self.done and done > 0):
             return
+        interactive = getattr(self.stream, "isatty", lambda: False)()
+        tenth = 10 * done // self.total
+        if not interactive and done < self.total and tenth == 10 * self.done // self.total and done > 0:
+            self.done = done
+            return
         self.done = done
         filled = self.WIDTH * self.done // self.total
         bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.stream.write(f"\r{self.label:<24} [{bar}] {self.done}/{self.total} steps")
-        if self.done == self.total:
-            self.stream.write("\n")
+        line = f"{self.label:<24} [{bar}] {self.done}/{self.total} steps"
+        if interactive:
+            self.stream.write("\r" + line + ("\n" if self.done == self.total else ""))
+        else:
+            self.stream.write(line + "\n")
         self.stream.flush()
 
     def attach(self, dyn):
