@@ -2,9 +2,6 @@
 molecule (tblite), its Born charges by finite differences of the GFN2-xTB
 dipole, and harmonic modes from ase.vibrations."""
 
-import contextlib
-import ctypes
-import ctypes.util
 import functools
 
 import numpy as np
@@ -18,26 +15,6 @@ from ase_dipole.fixed_charges import FixedChargesModel
 #: noise of the GFN2-xTB dipole against the O(δ²) error (the acoustic sum
 #: rule then holds to 1e-5 e)
 FD_STEP_A = 3e-3
-
-
-@contextlib.contextmanager
-def single_openmp_thread():
-    """Run tblite with one OpenMP thread inside the block (restored after).
-
-    For a 3-atom molecule the OpenMP fork/join costs more than the work, and
-    on a loaded 2-core machine it makes an MD step ~10x slower.
-    """
-    name = ctypes.util.find_library("gomp")
-    if name is None:
-        yield
-        return
-    gomp = ctypes.CDLL(name)
-    previous = gomp.omp_get_max_threads()
-    gomp.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        gomp.omp_set_num_threads(previous)
 
 
 def gfn2_xtb():

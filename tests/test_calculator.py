@@ -19,15 +19,8 @@ from md_helpers import (
     harmonic_modes,
     mode_charges,
     relaxed_water,
-    single_openmp_thread,
     water_model,
 )
-
-@pytest.fixture(autouse=True)
-def _one_openmp_thread():
-    with single_openmp_thread():
-        yield
-
 
 #: |Z*_Na| = |Z*_Cl| of rock-salt NaCl, isotropic, read from phonopy's
 #: example/NaCl/BORN (tests/data/phonopy_born/BORN_NaCl)

@@ -27,15 +27,8 @@ from md_helpers import (
     harmonic_modes,
     mode_charges,
     relaxed_water,
-    single_openmp_thread,
     water_model,
 )
-
-@pytest.fixture(autouse=True)
-def _one_openmp_thread():
-    with single_openmp_thread():
-        yield
-
 
 #: cm per (km/mol): an integrated band of 1 km/mol is 1e5 cm / N_A per molecule
 CM_PER_KM_PER_MOL = 1e5 / units._Nav  # [cm / (km/mol)]

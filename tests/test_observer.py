@@ -16,15 +16,9 @@ from ase.md.verlet import VelocityVerlet
 from ase_dipole.dipole_log import read_dipole_log
 from ase_dipole.observer import DipoleObserver
 from ase_dipole.spectrum import ir_spectrum
-from md_helpers import gfn2_xtb, single_openmp_thread, water_model
+from md_helpers import gfn2_xtb, water_model
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture(autouse=True)
-def _one_openmp_thread():
-    with single_openmp_thread():
-        yield
 
 
 def hot_water(seed=2, temperature_K=300.0):
