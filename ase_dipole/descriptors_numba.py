@@ -156,15 +156,15 @@ def make_scratch(l_max, n_max):
 def density(offsets, vectors, neighbour_species, velocities_rel, table, grid_step, l_max,
             norm, rho, rho_dot):
     """Neighbour densities ``rho[c, b, n, lm]`` and, if ``rho_dot`` has rows,
-    their time derivatives along the relative velocities (Å/fs) of each pair."""
+    their time derivatives along the relative velocities w (Å/fs) of each
+    pair: d/dt φ = g'(r) (û·w) Y + g(r) ∇Y·w, with ∇Y·w formed once per lm."""
     n_centres = rho.shape[0]
     n_max = rho.shape[2]
     L2 = rho.shape[3]
     want_rate = rho_dot.shape[0] > 0
     for c in prange(n_centres):
-        scratch = make_scratch(l_max, n_max)
-        phi = np.empty((n_max, L2))
-        dphi = np.empty((n_max if want_rate else 0, L2, 3))
+        Y, dY, Q, dQ, cs, dcs, g, dg, u = make_scratch(l_max, n_max)
+        dY_along = np.empty(L2)
         for b in range(rho.shape[1]):
             for n in range(n_max):
                 for lm in range(L2):
@@ -172,15 +172,30 @@ def density(offsets, vectors, neighbour_species, velocities_rel, table, grid_ste
                     if want_rate:
                         rho_dot[c, b, n, lm] = 0.0
         for p in range(offsets[c], offsets[c + 1]):
-            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
+            d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
+            for k in range(3):
+                u[k] = vectors[p, k] / d
+            solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_rate)
+            radial(d, table, grid_step, g, dg)
             b = neighbour_species[p]
-            for n in range(n_max):
-                for lm in range(L2):
-                    rho[c, b, n, lm] += phi[n, lm]
-                    if want_rate:
-                        rho_dot[c, b, n, lm] += (dphi[n, lm, 0] * velocities_rel[p, 0]
-                                                 + dphi[n, lm, 1] * velocities_rel[p, 1]
-                                                 + dphi[n, lm, 2] * velocities_rel[p, 2])
+            radial_rate = 0.0
+            if want_rate:
+                w0 = velocities_rel[p, 0]
+                w1 = velocities_rel[p, 1]
+                w2 = velocities_rel[p, 2]
+                radial_rate = u[0] * w0 + u[1] * w1 + u[2] * w2
+                for l in range(l_max + 1):
+                    for lm in range(l * l, (l + 1) * (l + 1)):
+                        dY_along[lm] = (dY[lm, 0] * w0 + dY[lm, 1] * w1 + dY[lm, 2] * w2
+                                        - l * Y[lm] * radial_rate) / d
+            for l in range(l_max + 1):
+                for n in range(n_max):
+                    gv = g[l, n]
+                    rate = dg[l, n] * radial_rate
+                    for lm in range(l * l, (l + 1) * (l + 1)):
+                        rho[c, b, n, lm] += gv * Y[lm]
+                        if want_rate:
+                            rho_dot[c, b, n, lm] += rate * Y[lm] + gv * dY_along[lm]
 
 
 @njit(cache=True, fastmath=False)
