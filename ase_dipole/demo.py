@@ -390,7 +390,8 @@ def make_water_dimer_set(path, *, n_steps=20000, n_dipole=400, n_born_train=60,
     from ase.constraints import FixAtoms, Hookean
     from ase.md.langevin import Langevin
 
-    from ase_dipole.md import ProgressBar, _thermalize
+    from ase_dipole.md import _thermalize
+    from ase_dipole.progress import Progress
     from ase_dipole.reference import label_frames
 
     n_born = n_born_train + n_born_test
@@ -419,7 +420,7 @@ def make_water_dimer_set(path, *, n_steps=20000, n_dipole=400, n_born_train=60,
     frames = []
     dyn.attach(lambda: frames.append(Atoms(atoms.get_chemical_symbols(),
                                            positions=atoms.positions.copy())), interval=every)
-    bar = ProgressBar(n_steps, "reference MD", stream=stream)
+    bar = Progress(n_steps, "reference MD", stream=stream)
     bar.attach(dyn)
     dyn.run(n_steps)
     bar.update(n_steps)

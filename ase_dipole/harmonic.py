@@ -33,7 +33,6 @@ import datetime
 import importlib
 import os
 import sys
-import time
 import warnings
 
 import ase.units
@@ -49,6 +48,7 @@ from phonopy.structure.symmetry import Symmetry
 
 from ase_dipole import __version__
 from ase_dipole.extxyz import get_born_charges
+from ase_dipole.progress import Progress
 from ase_dipole.units import KM_PER_MOL_PER_E2_AMU
 
 THZ_TO_CM1 = 1e12 / (ase.units._c * 100.0)  # [cm⁻¹ / THz]
@@ -224,18 +224,12 @@ def phonopy_from_calculator(
     phonon.generate_displacements(distance=displacement_A, is_plusminus=True, is_diagonal=False)
     supercells = phonon.supercells_with_displacements
     forces = []
-    start = time.perf_counter()
+    progress = Progress(len(supercells), "phonopy displacements", unit="supercells", stream=log)
     for k, cell in enumerate(supercells, 1):
         displaced = _to_ase_atoms(cell, pbc=atoms.pbc)
         displaced.calc = calculator
         forces.append(displaced.get_forces())
-        if log is not None:
-            print(
-                f"phonopy displacement {k}/{len(supercells)} done "
-                f"({time.perf_counter() - start:.1f} s)",
-                file=log,
-                flush=True,
-            )
+        progress.update(k)
     phonon.forces = np.array(forces)
     phonon.produce_force_constants(show_drift=False)
     if symmetrize_fc:

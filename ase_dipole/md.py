@@ -33,6 +33,7 @@ from ase_dipole import __version__
 from ase_dipole.calculator import check_species, is_periodic, load_model
 from ase_dipole.dipole_log import read_dipole_log
 from ase_dipole.observer import DipoleObserver
+from ase_dipole.progress import Progress
 
 #: thermostatted ensembles that can supply starting configurations
 ENSEMBLES = ("nvt", "npt")
@@ -89,54 +90,6 @@ def make_force_calculator(spec):
     return calculator
 
 
-class ProgressBar:
-    """A text progress bar on stderr, usable as an ASE observer. On a
-    terminal it redraws one line; into a file or pipe it writes a line at
-    every tenth of the run, so logs stay readable.
-
-    Parameters
-    ----------
-    total : int
-        Number of MD steps of the phase.
-    label : str
-    stream : file, optional
-        Default ``sys.stderr``; ``None`` disables the bar.
-    """
-
-    WIDTH = 30
-
-    def __init__(self, total, label, *, stream=sys.stderr):
-        self.total = max(int(total), 1)
-        self.label = label
-        self.stream = stream
-        self.done = 0
-
-    def update(self, done):
-        """Show ``done`` of ``total`` steps (the bar ends with a newline)."""
-        done = min(int(done), self.total)
-        if self.stream is None or (done == self.done and done > 0):
-            return
-        interactive = getattr(self.stream, "isatty", lambda: False)()
-        tenth = 10 * done // self.total
-        if not interactive and done < self.total and tenth == 10 * self.done // self.total and done > 0:
-            self.done = done
-            return
-        self.done = done
-        filled = self.WIDTH * self.done // self.total
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        line = f"{self.label:<24} [{bar}] {self.done}/{self.total} steps"
-        if interactive:
-            self.stream.write("\r" + line + ("\n" if self.done == self.total else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def attach(self, dyn):
-        """Update the bar about 50 times along ``dyn.run(total)``."""
-        start = dyn.nsteps
-        dyn.attach(lambda: self.update(dyn.nsteps - start), interval=max(self.total // 50, 1))
-
-
 def _thermalize(atoms, temperature_K, rng):
     """Maxwell–Boltzmann momenta (``thermalize_momenta`` from ASE 3.29 on,
     which deprecates ``MaxwellBoltzmannDistribution``)."""
@@ -151,7 +104,7 @@ def _thermalize(atoms, temperature_K, rng):
 
 
 def _run_phase(dyn, steps, label, stream):
-    bar = ProgressBar(steps, label, stream=stream)
+    bar = Progress(steps, label, stream=stream)
     bar.attach(dyn)
     dyn.run(steps)
     bar.update(steps)

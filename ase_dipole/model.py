@@ -46,7 +46,6 @@ import hashlib
 import json
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -56,6 +55,7 @@ from ase_dipole import __version__
 from ase_dipole import ridge
 from ase_dipole.descriptors import LambdaSOAP
 from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.progress import Progress
 
 #: identifies a model file
 FORMAT = "ase-dipole-polarization-model"
@@ -81,27 +81,6 @@ def rmspe(predicted, reference):
     if predicted.shape != reference.shape:
         raise ValueError(f"predicted {predicted.shape} and reference {reference.shape} differ in shape")
     return float(np.sqrt(np.mean((predicted - reference) ** 2)) / np.std(reference))
-
-
-class _Progress:
-    """Progress of a long loop as text lines on stderr, at most every few seconds."""
-
-    def __init__(self, label, total, enabled, interval_s=3.0):
-        self.label, self.total, self.enabled = label, total, enabled
-        self.interval_s = interval_s
-        self.start = self.last = time.perf_counter()
-
-    def update(self, done):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if done < self.total and now - self.last < self.interval_s:
-            return
-        self.last = now
-        elapsed = now - self.start
-        left = elapsed / done * (self.total - done) if done else float("nan")
-        print(f"{self.label}: {done}/{self.total} frames, {elapsed:.0f} s elapsed, ~{left:.0f} s left",
-              file=sys.stderr, flush=True)
 
 
 class _Sample:
@@ -337,7 +316,7 @@ class PolarizationModel:
                       if present)
         n_columns = sum(descriptor.n_features if basis is None else len(basis) for basis in bases)
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
-        report = _Progress("fit", len(samples), progress)
+        report = Progress(len(samples), "fit", unit="frames", stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
             fold = position * n_folds // len(samples)
             zbar = mean_born[species_index[sample.atoms.numbers]]
@@ -412,7 +391,8 @@ class PolarizationModel:
             return [None] * S, {}
         invariants = [[] for _ in range(S)]
         owners = [[] for _ in range(S)]
-        report = _Progress("reference environments", len(samples), progress)
+        report = Progress(len(samples), "reference environments", unit="frames",
+                          stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
             try:
                 values = descriptor.invariants(sample.atoms)

@@ -19,12 +19,12 @@ dipole integrals are not defined for periodic cells.
 """
 
 import sys
-import time
 
 import ase.units as _ase_units
 import numpy as np
 
 from ase_dipole.extxyz import set_born_charges, set_dipole
+from ase_dipole.progress import Progress
 from ase_dipole.units import BOHR, KB_EV
 
 HARTREE_EV = _ase_units.Hartree  # [eV / Hartree]
@@ -348,8 +348,7 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
     dipole, born_charges : bool
         Which labels to store (at least one).
     progress : bool
-        Print progress lines (frames done, seconds per frame) to stderr, about
-        every tenth of the frames.
+        Show progress on stderr (:class:`ase_dipole.progress.Progress`).
     **options
         Passed to the underlying functions (e.g. ``xc``, ``basis`` for
         ``"dft"``; ``accuracy``, ``step_A`` for ``"gfn2"``).
@@ -377,8 +376,8 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
 
     frames = list(frames)
     labelled = []
-    every = max(1, len(frames) // 10)
-    start = time.perf_counter()
+    report = Progress(len(frames), f"label_frames [{name}]", unit="frames",
+                      stream=sys.stderr if progress else None)
     for count, frame in enumerate(frames, start=1):
         atoms = frame.copy()
         atoms.calc = None
@@ -391,8 +390,5 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
             set_dipole(atoms, mu)
         atoms.info["reference"] = name
         labelled.append(atoms)
-        if progress and (count == 1 or count == len(frames) or count % every == 0):
-            elapsed = time.perf_counter() - start
-            print(f"label_frames [{name}]: {count}/{len(frames)} frames, "
-                  f"{elapsed / count:.3f} s/frame", file=sys.stderr, flush=True)
+        report.update(count)
     return labelled
