@@ -39,12 +39,9 @@ import ase.units
 import numpy as np
 import phonopy
 from ase import Atoms
-from phonopy.exception import BORNFileParseError
-from phonopy.file_IO import parse_BORN
 from phonopy.harmonic.dynamical_matrix import get_dynamical_matrix
 from phonopy.interface.calculator import get_calculator_physical_units
 from phonopy.structure.atoms import PhonopyAtoms
-from phonopy.structure.symmetry import Symmetry
 
 from ase_dipole import __version__
 from ase_dipole.extxyz import get_born_charges
@@ -253,27 +250,18 @@ def _same_structure(atoms, reference, tolerance_A=1e-3):
 
 
 def _read_born_file(path, phonon, symprec):
-    """Expand a phonopy BORN file onto phonopy's primitive cell."""
-    independent = Symmetry(phonon.primitive, symprec=symprec).get_independent_atoms()
-    with open(path) as handle:
-        first = handle.readline()
-    if first.lstrip().startswith("#") and "atoms" in first:
-        listed = [int(token) for token in first.split("atoms", 1)[1].split() if token.isdigit()]
-        if listed and listed != list(independent + 1):
-            raise ValueError(
-                f"BORN file '{path}' lists independent atoms {listed} but the primitive cell "
-                f"({len(phonon.primitive)} atoms: {' '.join(phonon.primitive.symbols)}) has "
-                f"{[int(i) for i in independent + 1]}: it was written for another structure; "
-                "pass the BORN file of this structure"
-            )
+    """Born charges (N, 3, 3), e, of a phonopy BORN file expanded onto
+    phonopy's primitive cell (:func:`ase_dipole.io.read_phonopy_born`)."""
+    from ase_dipole.io import BornChargeFormatError, read_phonopy_born
+
+    primitive = _to_ase_atoms(phonon.primitive)
     try:
-        nac = parse_BORN(phonon.primitive, symprec=symprec, filename=path)
-    except (BORNFileParseError, ValueError, IndexError) as error:
+        return get_born_charges(read_phonopy_born(path, primitive, symprec=symprec))
+    except BornChargeFormatError as error:
         raise ValueError(
-            f"BORN file '{path}' does not fit the primitive cell ({len(phonon.primitive)} atoms, "
-            f"{len(independent)} symmetry-independent): {error}; pass the BORN file of this structure"
+            f"BORN file '{path}' does not fit the primitive cell ({len(primitive)} atoms: "
+            f"{' '.join(primitive.get_chemical_symbols())}): {error}"
         ) from error
-    return nac["born"]
 
 
 class HarmonicIR:

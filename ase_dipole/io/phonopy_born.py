@@ -83,7 +83,8 @@ def read_phonopy_born(born_path, structure, *, symprec=1e-5):
             raise BornChargeFormatError(
                 f"{born_path}: lists independent atoms {listed} but the structure "
                 f"({atoms.get_chemical_formula()}, {len(atoms)} atoms) has "
-                f"{list(independent + 1)}; pass the cell the BORN file was written for"
+                f"{list(independent + 1)}: it was written for another structure; pass the cell "
+                "the BORN file was written for"
             )
     try:
         nac = parse_BORN_from_strings(text, cell, symprec=symprec)
