@@ -28,6 +28,7 @@ import sys
 
 import numpy as np
 from ase import units
+from ase.calculators.calculator import PropertyNotImplementedError
 
 from ase_dipole import __version__
 from ase_dipole.calculator import check_species, is_periodic, load_model
@@ -88,6 +89,41 @@ def make_force_calculator(spec):
     if not hasattr(calculator, "get_property"):
         raise TypeError(f"{spec!r} returned {type(calculator).__name__}, not an ASE calculator")
     return calculator
+
+
+class NVEMonitor:
+    """Kinetic temperature and total energy of an NVE run, sampled as an ASE
+    observer; :meth:`summary` reports the mean temperature (K) and the
+    total-energy drift per atom (eV), the two checks of a production run."""
+
+    def __init__(self, atoms):
+        self.atoms = atoms
+        self.temperatures_K = []
+        self.total_energies_eV = []
+
+    def __call__(self):
+        self.temperatures_K.append(self.atoms.get_temperature())
+        try:
+            energy = self.atoms.get_potential_energy() + self.atoms.get_kinetic_energy()
+        except PropertyNotImplementedError:
+            return
+        self.total_energies_eV.append(energy)
+
+    def summary(self):
+        """dict: samples, mean and std of the kinetic temperature (K); total
+        energy drift (last − first) and largest excursion per atom (eV), or
+        None for calculators without energies."""
+        n_atoms = len(self.atoms)
+        energies = np.asarray(self.total_energies_eV)
+        has_energy = len(energies) > 1
+        return {
+            "samples": len(self.temperatures_K),
+            "mean_temperature_K": float(np.mean(self.temperatures_K)),
+            "std_temperature_K": float(np.std(self.temperatures_K)),
+            "energy_drift_eV_per_atom": float((energies[-1] - energies[0]) / n_atoms) if has_energy else None,
+            "max_energy_excursion_eV_per_atom":
+                float(np.max(np.abs(energies - energies[0])) / n_atoms) if has_energy else None,
+        }
 
 
 def _thermalize(atoms, temperature_K, rng):
@@ -300,8 +336,18 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
                                   temperature_K=temperature_K,
                                   metadata=dict(trajectory=k, ensemble=ensemble, seed=int(seed)))
         dyn.attach(observer, interval=interval)
+        monitor = NVEMonitor(production)
+        dyn.attach(monitor, interval=interval)
         try:
             _run_phase(dyn, production_steps, f"production {k + 1}/{n_trajectories}", progress)
         finally:
             observer.close()
+        quality = monitor.summary()
+        with open(os.path.join(outdir, f"traj_{k:03d}.nve.json"), "w") as handle:
+            json.dump(quality, handle, indent=1, sort_keys=True)
+        if progress is not None:
+            drift = quality["energy_drift_eV_per_atom"]
+            progress.write(f"production {k + 1}/{n_trajectories}: <T> = {quality['mean_temperature_K']:.1f} K"
+                           + ("" if drift is None else f", energy drift {1e3 * drift:+.3f} meV/atom")
+                           + "\n")
     return logs

@@ -3,6 +3,7 @@ IR spectrum (peak positions and areas, METHOD.md "Harmonic limit"); logs from
 stored trajectories (velocities vs positions only); the ``md`` driver and CLI."""
 
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -203,6 +204,13 @@ def test_md_driver_writes_logs_and_skips_finished_ones(tmp_path):
         start = starts[k]
         start_dipole, start_pdot = model.predict_pdot(start, start.get_velocities() * units.fs)
         np.testing.assert_allclose(log.pdot[0], start_pdot, atol=1e-9)
+        # the NVE record: kinetic temperature of the start and a conserved energy
+        with open(tmp_path / f"traj_{k:03d}.nve.json") as handle:
+            quality = json.load(handle)
+        assert quality["samples"] == 11
+        assert quality["mean_temperature_K"] > 0
+        assert abs(quality["energy_drift_eV_per_atom"]) < 1e-3
+        assert quality["max_energy_excursion_eV_per_atom"] >= abs(quality["energy_drift_eV_per_atom"])
     stamps = [os.stat(path).st_mtime_ns for path in logs]
     more = run_ir_md(atoms, "md_helpers:gfn2_xtb", model, tmp_path, n_trajectories=3, **options)
     assert [os.stat(path).st_mtime_ns for path in more[:2]] == stamps
