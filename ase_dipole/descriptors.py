@@ -5,8 +5,8 @@ functions with a Behler–Parrinello cut-off and real spherical harmonics
 (:mod:`ase_dipole.basis`), resolved by neighbour species. The λ = 1 features
 of an atom are Cartesian vectors: the l = 1 density (2-body) and the polar
 products of l and l + 1 densities (3-body), see
-:mod:`ase_dipole.descriptors_numba`. λ = 0 invariants (the power spectrum) are
-available for non-linear kernels.
+:mod:`ase_dipole.descriptors_numba`. λ = 0 invariants (the power spectrum) and
+their gradients are available for non-linear kernels.
 
 Besides features and their full gradients (what training needs), the class
 offers the cheap routes prediction needs: for per-species coefficient
@@ -217,6 +217,22 @@ class LambdaSOAP:
                              "use summed_gradients")
         out = self._gradients(atoms, np.arange(len(atoms)), len(atoms))
         return np.ascontiguousarray(out.transpose(3, 0, 1, 2, 4))
+
+    @_serial_for_small_systems
+    def invariant_gradients(self, atoms):
+        """Per-atom gradients of the λ = 0 invariants ``[j, k, β, q] =
+        ∂P_q(X_j)/∂x_kβ``, shape (N, N, 3, n_invariants). Dense in N²: meant for
+        small systems (and non-linear kernels built on them)."""
+        if len(atoms) > 200:
+            raise ValueError(f"invariant_gradients is dense in N²; {len(atoms)} atoms is too many")
+        env = self._environment(atoms)
+        nl = env.neighbours
+        rho, _ = self._density(env)
+        out = np.zeros((len(atoms), 3, len(atoms), self.n_invariants))
+        kernels.invariant_gradients(nl.offsets, nl.neighbours, nl.vectors, env.species,
+                                    np.arange(len(atoms), dtype=np.int64), rho, self._table,
+                                    self._grid_step, self.l_max, self._norm, out)
+        return np.ascontiguousarray(out.transpose(2, 0, 1, 3))
 
     # -- cheap routes for a fitted linear model ----------------------------
     def _adjoint(self, env, rho, coefficients):

@@ -466,3 +466,61 @@ def scatter_pair_charges(offsets, neighbours, W, Z):
                 for beta in range(3):
                     Z[k, a, beta] += W[p, a, beta]
                     Z[c, a, beta] -= W[p, a, beta]
+
+
+@njit(cache=True, fastmath=False)
+def _add_invariant_derivative(out, k, group, species_moved, sign_by_l, drho, rho_c, l_max):
+    """out[k, β, group, q] += ∂P_q(centre)/∂x_kβ given the density change
+    ``sign_by_l[l] * drho[β, lm, n]`` of neighbour species ``species_moved``
+    (P as in :func:`invariants`)."""
+    S = rho_c.shape[0]
+    n_max = rho_c.shape[1]
+    Sn = S * n_max
+    b = species_moved
+    for beta in range(3):
+        for n in range(n_max):
+            out[k, beta, group, b * n_max + n] += sign_by_l[0] * drho[beta, 0, n]
+    for l in range(l_max + 1):
+        scale = sign_by_l[l] / np.sqrt(2.0 * l + 1.0)
+        base = Sn + l * (Sn * (Sn + 1) // 2)
+        for n in range(n_max):
+            i = b * n_max + n
+            for i2 in range(Sn):
+                b2 = i2 // n_max
+                n2 = i2 % n_max
+                first = min(i, i2)
+                q = base + first * Sn - first * (first - 1) // 2 + (max(i, i2) - first)
+                factor = 2.0 if i2 == i else 1.0
+                for beta in range(3):
+                    acc = 0.0
+                    for lm in range(l * l, (l + 1) * (l + 1)):
+                        acc += drho[beta, lm, n] * rho_c[b2, n2, lm]
+                    out[k, beta, group, q] += factor * scale * acc
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: each target atom owns its output row
+def invariant_gradients(offsets, neighbours, vectors, species, group, rho, table, grid_step,
+                        l_max, norm, out):
+    """``out[k, β, g, q] = Σ_{centres c in group g} ∂P_q(c)/∂x_kβ`` for the λ = 0
+    invariants, with the pair bookkeeping of :func:`feature_gradients`."""
+    n_atoms = offsets.shape[0] - 1
+    n_max = rho.shape[2]
+    L2 = (l_max + 1) ** 2
+    for k in prange(n_atoms):
+        scratch = make_scratch(l_max, n_max)
+        phi = np.empty((n_max, L2))
+        dphi = np.empty((n_max, L2, 3))
+        drho = np.empty((3, L2, n_max))
+        plus = np.ones(l_max + 1)
+        parity = np.empty(l_max + 1)
+        for l in range(l_max + 1):
+            parity[l] = 1.0 if l % 2 == 0 else -1.0
+        for p in range(offsets[k], offsets[k + 1]):
+            j = neighbours[p]
+            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
+            for beta in range(3):
+                for lm in range(L2):
+                    for n in range(n_max):
+                        drho[beta, lm, n] = -dphi[n, lm, beta]
+            _add_invariant_derivative(out, k, group[k], species[j], plus, drho, rho[k], l_max)
+            _add_invariant_derivative(out, k, group[j], species[k], parity, drho, rho[j], l_max)

@@ -55,6 +55,16 @@ def test_feature_gradients_match_finite_differences(case):
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_invariant_gradients_match_finite_differences(case):
+    build, species = CASES[case]
+    atoms = build()
+    descriptor = LambdaSOAP(species, **SMALL)
+    analytic = descriptor.invariant_gradients(atoms)  # [j, k, β, q]
+    numeric = position_derivative(descriptor.invariants, atoms)  # [k, β, j, q]
+    assert_matches(analytic, numeric.transpose(2, 0, 1, 3))
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_summed_gradients_are_species_sums_of_per_atom_gradients(case):
     build, species = CASES[case]
     atoms = build()
