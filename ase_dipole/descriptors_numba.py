@@ -326,6 +326,29 @@ def _add_feature_derivative(out, k, group, species_moved, sign_by_l, drho, H1t, 
                                 row[base + n2] += x * drho[beta, hi + mp, n2]
 
 
+@njit(cache=True, fastmath=False)
+def _pair_density_change(vector, table, grid_step, l_max, norm, phi, dphi, drho, scratch):
+    """``drho[β, lm, n] = −∂φ_{n,lm}(r)/∂r_β`` for the pair vector r = x_j − x_k:
+    the change of k's density as x_k moves; j's density changes by
+    (−1)^l times it (φ(−r) = (−1)^l φ(r))."""
+    pair_basis(vector, table, grid_step, l_max, norm, phi, dphi, scratch)
+    for beta in range(drho.shape[0]):
+        for lm in range(drho.shape[1]):
+            for n in range(drho.shape[2]):
+                drho[beta, lm, n] = -dphi[n, lm, beta]
+
+
+@njit(cache=True, fastmath=False)
+def _signs(size):
+    """(ones, (−1)^l) for l = 0 .. size−1: density-change signs of the two
+    centres of a pair."""
+    plus = np.ones(size)
+    parity = np.empty(size)
+    for l in range(size):
+        parity[l] = 1.0 if l % 2 == 0 else -1.0
+    return plus, parity
+
+
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: each target atom owns its output row
 def feature_gradients(offsets, neighbours, vectors, species, group, H1t, H2, T, table,
                       grid_step, l_max, norm, out):
@@ -343,17 +366,10 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1t, H2, T, 
         phi = np.empty((n_max, L2))
         dphi = np.empty((n_max, L2, 3))
         drho = np.empty((3, L2, n_max))
-        plus = np.ones(l_max + 2)
-        parity = np.empty(l_max + 2)
-        for l in range(l_max + 2):
-            parity[l] = 1.0 if l % 2 == 0 else -1.0
+        plus, parity = _signs(l_max + 2)
         for p in range(offsets[k], offsets[k + 1]):
             j = neighbours[p]
-            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
-            for beta in range(3):
-                for lm in range(L2):
-                    for n in range(n_max):
-                        drho[beta, lm, n] = -dphi[n, lm, beta]
+            _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
             _add_feature_derivative(out, k, group[k], species[j], plus, drho, H1t[k], H2[k], T, l_max)
             _add_feature_derivative(out, k, group[j], species[k], parity, drho, H1t[j], H2[j], T, l_max)
 
@@ -511,16 +527,9 @@ def invariant_gradients(offsets, neighbours, vectors, species, group, rho, table
         phi = np.empty((n_max, L2))
         dphi = np.empty((n_max, L2, 3))
         drho = np.empty((3, L2, n_max))
-        plus = np.ones(l_max + 1)
-        parity = np.empty(l_max + 1)
-        for l in range(l_max + 1):
-            parity[l] = 1.0 if l % 2 == 0 else -1.0
+        plus, parity = _signs(l_max + 1)
         for p in range(offsets[k], offsets[k + 1]):
             j = neighbours[p]
-            pair_basis(vectors[p], table, grid_step, l_max, norm, phi, dphi, scratch)
-            for beta in range(3):
-                for lm in range(L2):
-                    for n in range(n_max):
-                        drho[beta, lm, n] = -dphi[n, lm, beta]
+            _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
             _add_invariant_derivative(out, k, group[k], species[j], plus, drho, rho[k], l_max)
             _add_invariant_derivative(out, k, group[j], species[k], parity, drho, rho[j], l_max)
