@@ -8,23 +8,23 @@ displacement).
 
 __version__ = "0.1.0"
 
-from ase_dipole.extxyz import get_born_charges, get_dipole, set_born_charges, set_dipole
-from ase_dipole.dipole_log import DipoleLog, DipoleLogWriter, read_dipole_log
-from ase_dipole.descriptors import LambdaSOAP
-from ase_dipole.model import PolarizationModel, rmspe
-from ase_dipole.learning_curve import LearningCurve, learning_curve
-from ase_dipole.fixed_charges import FixedChargesModel
-from ase_dipole.calculator import DipoleCalculator
-from ase_dipole.observer import DipoleObserver
-from ase_dipole.trajectory import log_from_trajectory
-from ase_dipole.md import make_force_calculator, run_ir_md
-from ase_dipole.spectrum import IRSpectrum, ir_spectrum, read_experiment, read_spectrum_csv
-from ase_dipole.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculator, write_born_from_model
-from ase_dipole.compare import compare_spectra
+from ase_dipole.io.extxyz import get_born_charges, get_dipole, set_born_charges, set_dipole
+from ase_dipole.dynamics.dipole_log import DipoleLog, DipoleLogWriter, read_dipole_log
+from ase_dipole.descriptors.lambda_soap import LambdaSOAP
+from ase_dipole.learning.model import PolarizationModel, rmspe
+from ase_dipole.learning.learning_curve import LearningCurve, learning_curve
+from ase_dipole.learning.fixed_charges import FixedChargesModel
+from ase_dipole.dynamics.calculator import DipoleCalculator
+from ase_dipole.dynamics.observer import DipoleObserver
+from ase_dipole.dynamics.trajectory import log_from_trajectory
+from ase_dipole.dynamics.md import make_force_calculator, run_ir_md
+from ase_dipole.spectra.green_kubo import IRSpectrum, ir_spectrum, read_experiment, read_spectrum_csv
+from ase_dipole.spectra.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculator, write_born_from_model
+from ase_dipole.spectra.compare import compare_spectra
 from ase_dipole.io import read_born_charges, read_phonopy_born, write_phonopy_born
 from ase_dipole.io import load_falletta_water, load_schienbein_water
 from ase_dipole.reference import dft_born_charges, label_frames, xtb_born_charges, xtb_dipole
-from ase_dipole.demo import run_demo
+from ase_dipole.workflow.demo import run_demo
 
 __all__ = [
     "__version__",

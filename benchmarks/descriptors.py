@@ -11,7 +11,7 @@ import numpy as np
 from ase.calculators.lj import LennardJones
 from common import median_time, water_box
 
-from ase_dipole.descriptors import LambdaSOAP
+from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 
 
 def main():

@@ -11,7 +11,7 @@ import argparse
 import time
 
 from ase_dipole.io import load_falletta_water
-from ase_dipole.model import PolarizationModel
+from ase_dipole.learning.model import PolarizationModel
 
 
 def main():

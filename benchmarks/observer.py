@@ -1,10 +1,10 @@
 """Cost of the Ṗ observer per MD step on the 192-atom water box.
 
-Prints the median wall time of one :class:`ase_dipole.observer.DipoleObserver`
+Prints the median wall time of one :class:`ase_dipole.dynamics.observer.DipoleObserver`
 call (``model.predict_pdot`` plus the flushed log row) with a
-:class:`~ase_dipole.model.PolarizationModel` fitted on three frames of real
+:class:`~ase_dipole.learning.model.PolarizationModel` fitted on three frames of real
 VASP Born charges of water (tests/data/les_bec_superionic) and with a
-:class:`~ase_dipole.fixed_charges.FixedChargesModel`, next to the wall time
+:class:`~ase_dipole.learning.fixed_charges.FixedChargesModel`, next to the wall time
 of one VelocityVerlet step with ``ase.calculators.lj.LennardJones`` (a
 cheap force field, for scale: an MLFF step costs 10–100× more).
 
@@ -23,10 +23,10 @@ from ase.calculators.lj import LennardJones
 from ase.md.verlet import VelocityVerlet
 from common import median_time, water_box
 
-from ase_dipole.extxyz import set_born_charges
-from ase_dipole.fixed_charges import FixedChargesModel
-from ase_dipole.model import PolarizationModel
-from ase_dipole.observer import DipoleObserver
+from ase_dipole.io.extxyz import set_born_charges
+from ase_dipole.learning.fixed_charges import FixedChargesModel
+from ase_dipole.learning.model import PolarizationModel
+from ase_dipole.dynamics.observer import DipoleObserver
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAINING = os.path.join(REPOSITORY, "tests", "data", "les_bec_superionic",

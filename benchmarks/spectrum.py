@@ -4,7 +4,7 @@ Writes synthetic but stationary Ṗ series (white noise filtered to three
 bands near 600, 1650 and 3400 cm⁻¹, μ its running integral) as real log
 files with DipoleLogWriter, then times separately
 
-1. reading them with ``ase_dipole.dipole_log.read_dipole_log``,
+1. reading them with ``ase_dipole.dynamics.dipole_log.read_dipole_log``,
 2. ``ir_spectrum`` on the logs in memory (FFT correlation + window + average).
 
 Usage::
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ase_dipole.dipole_log import DipoleLogWriter, read_dipole_log
-from ase_dipole.spectrum import ir_spectrum
+from ase_dipole.dynamics.dipole_log import DipoleLogWriter, read_dipole_log
+from ase_dipole.spectra.green_kubo import ir_spectrum
 
 TIMESTEP_FS = 0.5
 BANDS_CM1 = ((600.0, 150.0), (1650.0, 40.0), (3400.0, 120.0))  # (centre, width)

@@ -1,12 +1,12 @@
 """Fixtures shared by tests/test_harmonic.py and tests/test_compare.py: the
-real phonopy data sets of tests/data loaded through ase_dipole.harmonic."""
+real phonopy data sets of tests/data loaded through ase_dipole.spectra.harmonic."""
 
 import gzip
 import os
 import shutil
 import warnings
 
-from ase_dipole.harmonic import HarmonicIR, load_phonopy
+from ase_dipole.spectra.harmonic import HarmonicIR, load_phonopy
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 NACL = os.path.join(DATA, "phonopy_NaCl")

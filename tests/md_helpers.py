@@ -9,7 +9,7 @@ from ase import units
 from ase.build import molecule
 from ase.optimize import BFGS
 
-from ase_dipole.fixed_charges import FixedChargesModel
+from ase_dipole.learning.fixed_charges import FixedChargesModel
 
 #: displacement of the finite-difference Born charges, Å: balances the SCF
 #: noise of the GFN2-xTB dipole against the O(δ²) error (the acoustic sum

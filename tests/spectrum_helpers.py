@@ -15,7 +15,7 @@ from ase.calculators.morse import MorsePotential
 from ase.md.langevin import Langevin
 from ase.md.verlet import VelocityVerlet
 
-from ase_dipole.dipole_log import DipoleLogWriter
+from ase_dipole.dynamics.dipole_log import DipoleLogWriter
 
 try:
     from ase.md.velocitydistribution import thermalize_momenta

@@ -9,9 +9,9 @@ from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError, all_properties
 from ase.vibrations import Infrared
 
-from ase_dipole.calculator import DIPOLE_PROPERTIES, DipoleCalculator
-from ase_dipole.extxyz import set_born_charges, set_dipole
-from ase_dipole.fixed_charges import FixedChargesModel
+from ase_dipole.dynamics.calculator import DIPOLE_PROPERTIES, DipoleCalculator
+from ase_dipole.io.extxyz import set_born_charges, set_dipole
+from ase_dipole.learning.fixed_charges import FixedChargesModel
 from ase_dipole.units import E_PER_A2_TO_C_PER_M2, KM_PER_MOL_PER_E2_AMU
 from md_helpers import (
     dipole_finite_difference,

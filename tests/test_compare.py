@@ -1,4 +1,4 @@
-"""Tests of ase_dipole.compare and the ``harmonic`` / ``compare`` commands,
+"""Tests of ase_dipole.spectra.compare and the ``harmonic`` / ``compare`` commands,
 on spectra made from the real SnO2 and NaCl phonopy data."""
 
 import os
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ase_dipole.cli import main
-from ase_dipole.compare import compare_spectra, find_spectrum_peaks
-from ase_dipole.harmonic import HarmonicIR, read_peaks
-from ase_dipole.spectrum import read_spectrum_csv
+from ase_dipole.spectra.compare import compare_spectra, find_spectrum_peaks
+from ase_dipole.spectra.harmonic import HarmonicIR, read_peaks
+from ase_dipole.spectra.green_kubo import read_spectrum_csv
 from harmonic_helpers import NACL, SNO2, nacl_harmonic, sno2_phonon
 
 STEP = 0.05  # cm⁻¹

@@ -11,10 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from ase_dipole import demo
+from ase_dipole.workflow import demo
 from ase_dipole.cli import main
-from ase_dipole.extxyz import get_born_charges
-from ase_dipole.spectrum import IRSpectrum, read_spectrum_csv
+from ase_dipole.io.extxyz import get_born_charges
+from ase_dipole.spectra.green_kubo import IRSpectrum, read_spectrum_csv
 
 pytest.importorskip("tblite")
 

@@ -8,8 +8,8 @@ from ase.build import bulk, molecule
 from finite_difference import assert_matches, position_derivative
 from scipy.spatial.transform import Rotation
 
-from ase_dipole.basis import radial_functions
-from ase_dipole.descriptors import LambdaSOAP
+from ase_dipole.descriptors.basis import radial_functions
+from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 
 SMALL = dict(cutoff=4.0, n_max=3, l_max=3)
 

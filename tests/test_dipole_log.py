@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ase_dipole.dipole_log import DipoleLogWriter, read_dipole_log
+from ase_dipole.dynamics.dipole_log import DipoleLogWriter, read_dipole_log
 
 METADATA = {"timestep_fs": 0.5, "interval": 2, "n_atoms": 3, "volume_A3": None, "periodic": False,
             "temperature_K": 300.0}

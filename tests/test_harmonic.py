@@ -1,4 +1,4 @@
-"""Tests of ase_dipole.harmonic: Γ modes from phonopy, mode charges, the
+"""Tests of ase_dipole.spectra.harmonic: Γ modes from phonopy, mode charges, the
 harmonic IR spectrum on the absolute scale of METHOD.md, and the BORN bridge.
 
 References: phonopy itself (Γ frequencies), ase.vibrations.Infrared with
@@ -17,8 +17,8 @@ import pytest
 from phonopy.file_IO import parse_BORN
 from phonopy.structure.symmetry import symmetrize_borns_and_epsilon
 
-from ase_dipole.fixed_charges import FixedChargesModel
-from ase_dipole.harmonic import (
+from ase_dipole.learning.fixed_charges import FixedChargesModel
+from ase_dipole.spectra.harmonic import (
     CM3_PER_A3,
     THZ_TO_CM1,
     HarmonicIR,
@@ -164,7 +164,7 @@ def test_agrees_with_ase_infrared(water_gfn2, tmp_path):
     differences of forces and of a fixed-Z* dipole), mode by mode."""
     from ase.vibrations import Infrared
 
-    from ase_dipole.calculator import DipoleCalculator
+    from ase_dipole.dynamics.calculator import DipoleCalculator
 
     atoms, born, TBLite, phonon = water_gfn2
     model = FixedChargesModel(born, reference_positions=atoms.get_positions(), symbols=atoms.get_chemical_symbols())

@@ -13,7 +13,7 @@ from phonopy.file_IO import parse_BORN
 from phonopy.interface.calculator import read_crystal_structure
 
 from ase_dipole.cli import main
-from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.io import (
     BornChargeFormatError,
     guess_format,

@@ -15,13 +15,13 @@ from ase.md.verlet import VelocityVerlet
 from ase.vibrations import Vibrations
 
 from ase_dipole.cli import main
-from ase_dipole.dipole_log import read_dipole_log
-from ase_dipole.extxyz import set_born_charges, set_dipole
-from ase_dipole.fixed_charges import FixedChargesModel
-from ase_dipole.md import make_force_calculator, run_ir_md
-from ase_dipole.observer import DipoleObserver
-from ase_dipole.spectrum import ir_spectrum
-from ase_dipole.trajectory import log_from_trajectory
+from ase_dipole.dynamics.dipole_log import read_dipole_log
+from ase_dipole.io.extxyz import set_born_charges, set_dipole
+from ase_dipole.learning.fixed_charges import FixedChargesModel
+from ase_dipole.dynamics.md import make_force_calculator, run_ir_md
+from ase_dipole.dynamics.observer import DipoleObserver
+from ase_dipole.spectra.green_kubo import ir_spectrum
+from ase_dipole.dynamics.trajectory import log_from_trajectory
 from ase_dipole.units import KM_PER_MOL_PER_E2_AMU
 from md_helpers import (
     gfn2_xtb,

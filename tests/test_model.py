@@ -14,12 +14,12 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from finite_difference import assert_matches, position_derivative
 from scipy.spatial.transform import Rotation
 
-from ase_dipole import ridge
+from ase_dipole.learning import ridge
 from ase_dipole.cli import main
-from ase_dipole.extxyz import get_born_charges, get_dipole, set_born_charges
+from ase_dipole.io.extxyz import get_born_charges, get_dipole, set_born_charges
 from ase_dipole.io import load_falletta_water
-from ase_dipole.learning_curve import learning_curve, uniform_subset
-from ase_dipole.model import FORMAT_VERSION, PolarizationModel, rmspe
+from ase_dipole.learning.learning_curve import learning_curve, uniform_subset
+from ase_dipole.learning.model import FORMAT_VERSION, PolarizationModel, rmspe
 
 #: small descriptor for fast tests (136 features per species for H, O)
 SMALL = dict(cutoff=4.5, n_max=4, l_max=2)

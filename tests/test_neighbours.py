@@ -7,7 +7,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from ase_dipole.neighbours import neighbour_list
+from ase_dipole.descriptors.neighbours import neighbour_list
 
 
 def pair_set(centres, neighbours, vectors):

@@ -13,9 +13,9 @@ import pytest
 from ase import Atoms, units
 from ase.md.verlet import VelocityVerlet
 
-from ase_dipole.dipole_log import read_dipole_log
-from ase_dipole.observer import DipoleObserver
-from ase_dipole.spectrum import ir_spectrum
+from ase_dipole.dynamics.dipole_log import read_dipole_log
+from ase_dipole.dynamics.observer import DipoleObserver
+from ase_dipole.spectra.green_kubo import ir_spectrum
 from md_helpers import gfn2_xtb, water_model
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -131,7 +131,7 @@ CRASHING_RUN = textwrap.dedent("""
     import numpy as np
     from ase import units
     from ase.md.verlet import VelocityVerlet
-    from ase_dipole.observer import DipoleObserver
+    from ase_dipole.dynamics.observer import DipoleObserver
     from test_observer import hot_water
 
     model, atoms = hot_water()

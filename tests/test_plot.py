@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ase_dipole.plot import plot_learning_curve, plot_parity, plot_spectra
-from ase_dipole.spectrum import IRSpectrum, read_experiment
+from ase_dipole.spectra.plot import plot_learning_curve, plot_parity, plot_spectra
+from ase_dipole.spectra.green_kubo import IRSpectrum, read_experiment
 
 EXPERIMENT = Path(__file__).parent / "data" / "water_ir_expt" / "IR_light_expt_BertieLan1996_digitized.txt"
 PNG = b"\x89PNG\r\n\x1a\n"

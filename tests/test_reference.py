@@ -18,7 +18,7 @@ from ase import Atoms
 from ase.build import molecule
 from ase.io import read, write
 
-from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.units import BOHR
 
 pytest.importorskip("tblite")

@@ -12,8 +12,8 @@ import pytest
 from ase import units
 
 from ase_dipole.cli import main
-from ase_dipole.dipole_log import DipoleLog, DipoleLogWriter, read_dipole_log
-from ase_dipole.spectrum import (
+from ase_dipole.dynamics.dipole_log import DipoleLog, DipoleLogWriter, read_dipole_log
+from ase_dipole.spectra.green_kubo import (
     IRSpectrum,
     gaussian_window_width_fs,
     ir_spectrum,

@@ -17,8 +17,8 @@ def add_arguments(parser):
 
 
 def run(args, parser):
-    from ase_dipole.compare import compare_spectra, plot_comparison
-    from ase_dipole.spectrum import read_spectrum_csv
+    from ase_dipole.spectra.compare import compare_spectra, plot_comparison
+    from ase_dipole.spectra.green_kubo import read_spectrum_csv
 
     try:
         finite_T = read_spectrum_csv(args.finite_T)

@@ -1,8 +1,8 @@
-"""``ase-dipole demo``: the water-dimer demo (:func:`ase_dipole.demo.run_demo`)."""
+"""``ase-dipole demo``: the water-dimer demo (:func:`ase_dipole.workflow.demo.run_demo`)."""
 
 import sys
 
-from ase_dipole.demo import DEFAULT_OUTDIR, FULL, QUICK
+from ase_dipole.workflow.demo import DEFAULT_OUTDIR, FULL, QUICK
 
 help = ("run the water-dimer demo: fit on Born charges, GFN2-xTB MD, finite-T and "
         "harmonic IR spectra (2-3 minutes; --quick: under a minute)")
@@ -33,7 +33,7 @@ def add_arguments(parser):
 
 
 def run(args, parser):
-    from ase_dipole.demo import run_demo
+    from ase_dipole.workflow.demo import run_demo
 
     overrides = {name: value for name, value in (
         ("temperature_K", args.temperature_K), ("n_trajectories", args.trajectories),

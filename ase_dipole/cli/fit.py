@@ -1,11 +1,11 @@
 """``ase-dipole fit``: fit a PolarizationModel to Born charges and/or dipoles.
 
-A thin layer over :meth:`ase_dipole.model.PolarizationModel.fit`.
+A thin layer over :meth:`ase_dipole.learning.model.PolarizationModel.fit`.
 """
 
 import ase.io
 
-from ase_dipole.model import DEFAULT_CUTOFF, TARGETS, PolarizationModel
+from ase_dipole.learning.model import DEFAULT_CUTOFF, TARGETS, PolarizationModel
 
 help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an extxyz file"
 

@@ -32,7 +32,7 @@ def add_arguments(parser):
 
 
 def _phonon(args, parser):
-    from ase_dipole.harmonic import load_calculator, load_phonopy, phonopy_from_calculator
+    from ase_dipole.spectra.harmonic import load_calculator, load_phonopy, phonopy_from_calculator
 
     if (args.phonopy is None) == (args.structure is None):
         parser.error("give --phonopy YAML or --structure FILE (with --force-sets/--force-constants or --calculator)")
@@ -63,14 +63,14 @@ def _phonon(args, parser):
 def run(args, parser):
     import numpy as np
 
-    from ase_dipole.harmonic import HarmonicIR
+    from ase_dipole.spectra.harmonic import HarmonicIR
 
     if (args.born is None) == (args.model is None):
         parser.error("give the Born charges with exactly one of --born FILE and --model MODEL")
     try:
         phonon = _phonon(args, parser)
         if args.model is not None:
-            from ase_dipole.calculator import load_model
+            from ase_dipole.dynamics.calculator import load_model
 
             charges = load_model(args.model)
         else:
@@ -89,7 +89,7 @@ def run(args, parser):
         harmonic.write_peaks(args.peaks)
         print(f"mode table written to {args.peaks}")
     if args.plot:
-        from ase_dipole.plot import plot_spectra
+        from ase_dipole.spectra.plot import plot_spectra
 
         plot_spectra({"harmonic": spectrum}, args.plot)
         print(f"figure written to {args.plot}")

@@ -1,11 +1,11 @@
 """``ase-dipole learning-curve``: held-out errors against the training-set size.
 
-A thin layer over :func:`ase_dipole.learning_curve.learning_curve`.
+A thin layer over :func:`ase_dipole.learning.learning_curve.learning_curve`.
 """
 
 from ase_dipole.cli.fit import add_model_arguments, model_from_args, read_frames
-from ase_dipole.learning_curve import learning_curve
-from ase_dipole.model import TARGETS
+from ase_dipole.learning.learning_curve import learning_curve
+from ase_dipole.learning.model import TARGETS
 
 help = "learning curve (table, CSV, plot) of the polarization model on held-out frames"
 

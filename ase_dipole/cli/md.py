@@ -1,6 +1,6 @@
 """``ase-dipole md``: thermostatted sampling, then NVE runs logging Ṗ.
 
-A thin layer over :func:`ase_dipole.md.run_ir_md`.
+A thin layer over :func:`ase_dipole.dynamics.md.run_ir_md`.
 """
 
 import sys
@@ -45,8 +45,8 @@ def add_arguments(parser):
 def run(args, parser):
     import ase.io
 
-    from ase_dipole.fixed_charges import FixedChargesModel
-    from ase_dipole.md import run_ir_md
+    from ase_dipole.learning.fixed_charges import FixedChargesModel
+    from ase_dipole.dynamics.md import run_ir_md
 
     try:
         atoms = ase.io.read(args.structure)

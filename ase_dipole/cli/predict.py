@@ -1,14 +1,14 @@
 """``ase-dipole predict``: dipoles and Born charges of structures from a model.
 
-A thin layer over :meth:`ase_dipole.model.PolarizationModel.predict`.
+A thin layer over :meth:`ase_dipole.learning.model.PolarizationModel.predict`.
 """
 
 import ase.io
 
 from ase_dipole import __version__
 from ase_dipole.cli.fit import read_frames
-from ase_dipole.extxyz import BORN_KEY, DIPOLE_KEY, get_born_charges, get_dipole, set_born_charges, set_dipole
-from ase_dipole.model import PolarizationModel
+from ase_dipole.io.extxyz import BORN_KEY, DIPOLE_KEY, get_born_charges, get_dipole, set_born_charges, set_dipole
+from ase_dipole.learning.model import PolarizationModel
 
 help = "predict dipoles and Born charges with a fitted model; write extxyz"
 

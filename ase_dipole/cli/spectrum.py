@@ -6,7 +6,7 @@ help = "Green-Kubo IR spectrum (alpha*n or cross-section) from dipole logs, aver
 
 
 def add_arguments(parser):
-    from ase_dipole.spectrum import QUANTUM_CORRECTIONS, ROUTES
+    from ase_dipole.spectra.green_kubo import QUANTUM_CORRECTIONS, ROUTES
 
     parser.add_argument("logs", nargs="+", metavar="LOG", help="dipole logs (one per NVE trajectory)")
     parser.add_argument("-o", "--output", default="ir.csv", help="spectrum CSV (with provenance header)")
@@ -33,7 +33,7 @@ def add_arguments(parser):
 
 
 def run(args, parser):
-    from ase_dipole.spectrum import ir_spectrum, read_experiment
+    from ase_dipole.spectra.green_kubo import ir_spectrum, read_experiment
 
     try:
         spectrum = ir_spectrum(
@@ -54,7 +54,7 @@ def run(args, parser):
     print(f"spectrum of {spectrum.metadata['n_logs']} log(s) at {spectrum.metadata['temperature_K']:g} K "
           f"({spectrum.unit}, integral {spectrum.integral():.6g}) written to {args.output}")
     if args.plot:
-        from ase_dipole.plot import plot_spectra
+        from ase_dipole.spectra.plot import plot_spectra
 
         try:
             plot_spectra([spectrum], args.plot, experiment=experiment,

@@ -1,12 +1,12 @@
 """Helpers shared by the Born-charge readers: file checks and the final
-packing of a frame into the extxyz convention of :mod:`ase_dipole.extxyz`."""
+packing of a frame into the extxyz convention of :mod:`ase_dipole.io.extxyz`."""
 
 import gzip
 import os
 
 import numpy as np
 
-from ase_dipole.extxyz import set_born_charges, set_dipole
+from ase_dipole.io.extxyz import set_born_charges, set_dipole
 
 
 class BornChargeFormatError(ValueError):

@@ -22,7 +22,7 @@ from phonopy.interface.calculator import read_crystal_structure
 from phonopy.structure.atoms import PhonopyAtoms
 from phonopy.structure.symmetry import Symmetry, elaborate_borns_and_epsilon
 
-from ase_dipole.extxyz import get_born_charges
+from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.io._common import BornChargeFormatError, check_file, finish_frame, read_text
 
 
@@ -122,7 +122,7 @@ def write_phonopy_born(path, atoms, born_charges=None, epsilon=None, *, symmetri
     if born is None or born.shape != (len(atoms), 3, 3):
         raise ValueError(
             f"write_phonopy_born needs Born charges of shape ({len(atoms)}, 3, 3); "
-            "pass born_charges= or set them with ase_dipole.extxyz.set_born_charges"
+            "pass born_charges= or set them with ase_dipole.io.extxyz.set_born_charges"
         )
     if epsilon is None:
         if "epsilon" not in atoms.info:

@@ -38,7 +38,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 
-from ase_dipole.extxyz import get_dipole
+from ase_dipole.io.extxyz import get_dipole
 from ase_dipole.io._common import BornChargeFormatError, check_file, finish_frame, open_text
 
 #: Box edge of the Schienbein liquid-water set, from examples/liquid-water/10/do.sh.
@@ -88,7 +88,7 @@ def read_extxyz_born(path, *, index=":", born_key=None, dipole_key=None):
         entry is moved into ``born_charges``.
     dipole_key : str, optional
         info entry holding the dipole (3,) e·Å; default ``info['dipole']`` or a
-        SinglePointCalculator ``'dipole'`` (see :func:`ase_dipole.extxyz.get_dipole`).
+        SinglePointCalculator ``'dipole'`` (see :func:`ase_dipole.io.extxyz.get_dipole`).
 
     Returns
     -------

@@ -24,10 +24,10 @@ import ase.io
 import numpy as np
 
 import ase_dipole
-from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.io import load_falletta_water, load_schienbein_water
-from ase_dipole.learning_curve import learning_curve
-from ase_dipole.model import DEFAULT_CUTOFF, PolarizationModel, rmspe
+from ase_dipole.learning.learning_curve import learning_curve
+from ase_dipole.learning.model import DEFAULT_CUTOFF, PolarizationModel, rmspe
 
 
 def dimer_groups():

@@ -48,7 +48,7 @@ def band_table(simulation, experiment):
 
     Parameters
     ----------
-    simulation, experiment : ase_dipole.spectrum.IRSpectrum
+    simulation, experiment : ase_dipole.spectra.green_kubo.IRSpectrum
         Both with intensities in the same unit (cm⁻¹).
 
     Returns

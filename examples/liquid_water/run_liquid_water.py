@@ -1,14 +1,14 @@
 """Infrared spectrum of liquid water (Schmiedmayer & Kresse 2024, II.G), end to end.
 
-1. Fit a :class:`ase_dipole.model.PolarizationModel` (its defaults) to the
+1. Fit a :class:`ase_dipole.learning.model.PolarizationModel` (its defaults) to the
    DFT Born charges of the Falletta et al. liquid-water set (frames 0–79) and
    report the Z* error on the held-out frames 80–99.
 2. Build a 64-molecule box at 997 kg/m³, minimise it briefly with the SPC/Fw
    force field (OpenMM, :mod:`spcfw_openmm`), and run the IR protocol of
-   :func:`ase_dipole.md.run_ir_md`: Langevin NVT at 300 K, then independent
+   :func:`ase_dipole.dynamics.md.run_ir_md`: Langevin NVT at 300 K, then independent
    NVE (velocity Verlet) trajectories started ≥ 1 ps of thermostatted run
    apart, logging Ṗ = Σ Z*_i v_i with the model.
-3. Average the Green–Kubo spectra (:func:`ase_dipole.spectrum.ir_spectrum`)
+3. Average the Green–Kubo spectra (:func:`ase_dipole.spectra.green_kubo.ir_spectrum`)
    and compare them with the Bertie–Lan experiment: figure and band table.
 
 Usage (from anywhere; needs ``pip install openmm``)::
@@ -19,7 +19,7 @@ Usage (from anywhere; needs ``pip install openmm``)::
 The full run writes the committed ``results/`` folder; the large files
 (model, starting configurations, dipole logs) go to ``work/`` (not committed).
 A killed run can be restarted with the same command: finished trajectories
-are kept (see :mod:`ase_dipole.md`).
+are kept (see :mod:`ase_dipole.dynamics.md`).
 """
 
 import argparse
@@ -69,7 +69,7 @@ def log(message):
 def fit_model(train, *, regularization=None):
     """A PolarizationModel fitted with its defaults to the Z* of ``train``
     (``regularization`` ``None``: λ by cross-validation, the default)."""
-    from ase_dipole.model import PolarizationModel
+    from ase_dipole.learning.model import PolarizationModel
 
     return PolarizationModel(regularization=regularization).fit(train, targets="born")
 
@@ -84,7 +84,7 @@ def born_charge_errors(model, frames):
         the standard deviation of the reference components (the paper's
         RMSPE), and the arrays (reference, predicted, species) for a parity plot.
     """
-    from ase_dipole.extxyz import get_born_charges
+    from ase_dipole.io.extxyz import get_born_charges
 
     reference, predicted, species = [], [], []
     for atoms in frames:
@@ -170,7 +170,7 @@ def plot_spectrum(spectrum, experiment, path, *, title, low_path=None, low_max_c
     """Simulated α n with its standard error against the experiment; with
     ``low_path`` also a second figure of the range below ``low_max_cm1``
     (libration and bend, which the stretch dwarfs on a common scale)."""
-    from ase_dipole.plot import plot_spectra
+    from ase_dipole.spectra.plot import plot_spectra
 
     label = "λ-SOAP Ṗ on SPC/Fw MD (this run)"
     plot_spectra({label: spectrum}, path, experiment=experiment, title=title)
@@ -212,9 +212,9 @@ def main(argv=None):
 
     import ase_dipole
     from ase_dipole.io import load_falletta_water
-    from ase_dipole.md import run_ir_md
-    from ase_dipole.plot import plot_parity
-    from ase_dipole.spectrum import ir_spectrum, read_experiment
+    from ase_dipole.dynamics.md import run_ir_md
+    from ase_dipole.spectra.plot import plot_parity
+    from ase_dipole.spectra.green_kubo import ir_spectrum, read_experiment
 
     log(f"protocol '{name}': {json.dumps(settings)}")
     frames = load_falletta_water()

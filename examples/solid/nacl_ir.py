@@ -3,7 +3,7 @@
 Spectra on one absolute scale, α(ν̃)n(ν̃) in cm⁻¹:
 
 1. VASP harmonic: Γ modes from the phonopy example's FORCE_SETS (VASP PBE)
-   with the Born charges of its BORN file (:class:`ase_dipole.harmonic.HarmonicIR`).
+   with the Born charges of its BORN file (:class:`ase_dipole.spectra.harmonic.HarmonicIR`).
 2. CHGNet harmonic: the same with force constants from the pretrained CHGNet
    potential at its own relaxed lattice constant (phonopy finite
    displacements through the ASE calculator), at phonopy's usual 0.01 Å
@@ -11,9 +11,9 @@ Spectra on one absolute scale, α(ν̃)n(ν̃) in cm⁻¹:
    displacement amplitude shows how much the CHGNet result depends on it.
 3. CHGNet MD at ``--temperature-K``: Langevin sampling, then NVE runs of the
    2×2×2 conventional supercell (64 atoms) logging Ṗ = Σ_i Z*_i v_i
-   (:func:`ase_dipole.md.run_ir_md`), with the BORN tensors held fixed per
-   atom (:class:`ase_dipole.fixed_charges.FixedChargesModel`), and the
-   Green–Kubo spectrum (:func:`ase_dipole.spectrum.ir_spectrum`).
+   (:func:`ase_dipole.dynamics.md.run_ir_md`), with the BORN tensors held fixed per
+   atom (:class:`ase_dipole.learning.fixed_charges.FixedChargesModel`), and the
+   Green–Kubo spectrum (:func:`ase_dipole.spectra.green_kubo.ir_spectrum`).
 
 The harmonic lines get the Gaussian shape that the MD time window gives (same
 FWHM), so a harmonic crystal would reproduce them exactly. The script checks
@@ -48,12 +48,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import ase_dipole
-from ase_dipole.compare import compare_spectra
-from ase_dipole.fixed_charges import FixedChargesModel
-from ase_dipole.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculator
-from ase_dipole.md import run_ir_md
-from ase_dipole.plot import plot_spectra
-from ase_dipole.spectrum import ir_spectrum, minimum_duration_fs
+from ase_dipole.spectra.compare import compare_spectra
+from ase_dipole.learning.fixed_charges import FixedChargesModel
+from ase_dipole.spectra.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculator
+from ase_dipole.dynamics.md import run_ir_md
+from ase_dipole.spectra.plot import plot_spectra
+from ase_dipole.spectra.green_kubo import ir_spectrum, minimum_duration_fs
 from ase_dipole.units import AMU_KG, C_M_PER_S, E_C, EPS0_SI
 
 HERE = os.path.dirname(os.path.abspath(__file__))

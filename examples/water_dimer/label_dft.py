@@ -22,7 +22,7 @@ import time
 import numpy as np
 from ase.io import read, write
 
-from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.reference import label_frames
 
 HERE = os.path.dirname(os.path.abspath(__file__))

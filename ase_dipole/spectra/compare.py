@@ -167,7 +167,7 @@ def compare_spectra(
 
     Parameters
     ----------
-    finite_T, harmonic : ase_dipole.spectrum.IRSpectrum
+    finite_T, harmonic : ase_dipole.spectra.green_kubo.IRSpectrum
         Spectra in the same unit (``'cm^-1'`` for α n of a crystal, ``'cm^2'``
         for a cross-section).
     frequency_scale : float, optional
@@ -219,11 +219,11 @@ def compare_spectra(
 
 
 def plot_comparison(finite_T, harmonic, path, *, frequency_scale=1.0, experiment=None, labels=("finite T", "harmonic")):
-    """Overlay figure of the two spectra via :func:`ase_dipole.plot.plot_spectra`.
+    """Overlay figure of the two spectra via :func:`ase_dipole.spectra.plot.plot_spectra`.
 
     Parameters
     ----------
-    finite_T, harmonic : ase_dipole.spectrum.IRSpectrum
+    finite_T, harmonic : ase_dipole.spectra.green_kubo.IRSpectrum
         As for :func:`compare_spectra`; the finite-T axis is scaled by
         ``frequency_scale`` (areas kept).
     path : str or path-like
@@ -237,7 +237,7 @@ def plot_comparison(finite_T, harmonic, path, *, frequency_scale=1.0, experiment
     """
     from dataclasses import replace
 
-    from ase_dipole.plot import plot_spectra
+    from ase_dipole.spectra.plot import plot_spectra
 
     scaled = replace(
         finite_T,

@@ -5,8 +5,8 @@ thermostatted run (Langevin, NVT; or Langevin–Hoover with a breathing cell,
 NPT, :class:`ase.md.langevinbaoab.LangevinBAOAB`), ``decorrelation_steps``
 apart after ``equilibration_steps``; from each, a microcanonical
 (VelocityVerlet) production run logs Ṗ and μ with
-:class:`ase_dipole.observer.DipoleObserver`. The spectrum is the average over
-the logs (:func:`ase_dipole.spectrum.ir_spectrum`), free of thermostat
+:class:`ase_dipole.dynamics.observer.DipoleObserver`. The spectrum is the average over
+the logs (:func:`ase_dipole.spectra.green_kubo.ir_spectrum`), free of thermostat
 artefacts.
 
 Output directory layout::
@@ -31,9 +31,9 @@ from ase import units
 from ase.calculators.calculator import PropertyNotImplementedError
 
 from ase_dipole import __version__
-from ase_dipole.calculator import check_species, is_periodic, load_model
-from ase_dipole.dipole_log import read_dipole_log
-from ase_dipole.observer import DipoleObserver
+from ase_dipole.dynamics.calculator import check_species, is_periodic, load_model
+from ase_dipole.dynamics.dipole_log import read_dipole_log
+from ase_dipole.dynamics.observer import DipoleObserver
 from ase_dipole.progress import Progress
 
 #: thermostatted ensembles that can supply starting configurations
@@ -218,7 +218,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     force_calculator : ase calculator or callable or str
         Energy and forces (see :func:`make_force_calculator`).
     model : object or str or path-like
-        Dipole model (see :func:`ase_dipole.calculator.load_model`).
+        Dipole model (see :func:`ase_dipole.dynamics.calculator.load_model`).
     outdir : str or path-like
         Output directory (created); see the module docstring.
     temperature_K : float, keyword-only

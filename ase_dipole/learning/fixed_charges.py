@@ -8,7 +8,7 @@
 This is the harmonic-order model of the dipole: exact for a harmonic IR
 spectrum, and the usual choice for a solid whose Born tensors (phonopy
 ``BORN``, VASP ``LEPSILON``) are assumed not to change with temperature. It
-obeys the same protocol as :class:`ase_dipole.model.PolarizationModel`
+obeys the same protocol as :class:`ase_dipole.learning.model.PolarizationModel`
 (``species``, ``predict``, ``predict_dipole``, ``predict_pdot``, ``sha256``,
 ``save``/``load``), so it can be used wherever a trained model can.
 
@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
 
 #: version of the ``.npz`` file written by :meth:`FixedChargesModel.save`
 FIXED_CHARGES_FORMAT_VERSION = 1
@@ -112,7 +112,7 @@ class FixedChargesModel:
         if charges is None:
             raise ValueError(
                 "atoms carry no Born charges: expected atoms.arrays['born_charges'] (N, 9) "
-                "or a calculator result 'born_effective_charges' (see ase_dipole.extxyz)"
+                "or a calculator result 'born_effective_charges' (see ase_dipole.io.extxyz)"
             )
         return cls(
             charges,

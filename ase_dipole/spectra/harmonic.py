@@ -44,7 +44,7 @@ from phonopy.interface.calculator import get_calculator_physical_units
 from phonopy.structure.atoms import PhonopyAtoms
 
 from ase_dipole import __version__
-from ase_dipole.extxyz import get_born_charges
+from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.progress import Progress
 from ase_dipole.units import KM_PER_MOL_PER_E2_AMU
 
@@ -280,12 +280,12 @@ class HarmonicIR:
           phonopy's parser);
         * a VASP ``vasprun.xml`` / ``OUTCAR`` (LEPSILON), or an extended XYZ
           file with ``born_charges`` (read by :mod:`ase_dipole.io` /
-          :mod:`ase_dipole.extxyz`), computed for phonopy's unit or
+          :mod:`ase_dipole.io.extxyz`), computed for phonopy's unit or
           primitive cell;
         * an array of shape (N, 3, 3) for the N atoms of the primitive cell or
           of the unit cell (mapped onto the primitive cell);
         * a model with ``predict(atoms) -> (dipole, born_charges)`` (see
-          ``ase_dipole.model``), evaluated at the primitive cell.
+          ``ase_dipole.learning.model``), evaluated at the primitive cell.
     asr : bool, optional
         Impose the acoustic sum rule Σ_i Z*_i = 0 by subtracting the mean over
         atoms; the violation before is kept in :attr:`asr_violation`.
@@ -316,7 +316,7 @@ class HarmonicIR:
     def _resolve_born_charges(self, source, symprec):
         n_prim = len(self._atoms)
         if hasattr(source, "predict"):
-            from ase_dipole.calculator import check_species
+            from ase_dipole.dynamics.calculator import check_species
 
             check_species(source, self._atoms)
             _, born = source.predict(self._atoms.copy())
@@ -520,11 +520,11 @@ class HarmonicIR:
 
         Returns
         -------
-        ase_dipole.spectrum.IRSpectrum
+        ase_dipole.spectra.green_kubo.IRSpectrum
             ``intensity`` (K,), ``error`` zeros (no statistical error), ``unit``
             'cm^-1' or 'cm^2', metadata with the mode table.
         """
-        from ase_dipole.spectrum import IRSpectrum
+        from ase_dipole.spectra.green_kubo import IRSpectrum
 
         if lineshape not in LINESHAPES:
             raise ValueError(f"unknown lineshape '{lineshape}'; use one of {', '.join(repr(s) for s in LINESHAPES)}")

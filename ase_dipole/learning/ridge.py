@@ -1,5 +1,5 @@
 """Ridge regression from normal equations, k-fold cross-validation and
-farthest point sampling — the linear algebra of :mod:`ase_dipole.model`.
+farthest point sampling — the linear algebra of :mod:`ase_dipole.learning.model`.
 
 The least-squares problem is never held as a design matrix: every block of
 rows ``A`` (one frame, one kind of target) is folded into the normal

@@ -7,20 +7,20 @@ on two cores, writing CSV tables, PNG figures and ``summary.txt`` into one folde
 1. ``data``: the shipped GFN2-xTB water-dimer set (1000 dipoles, 150 Born
    charges, paper protocol, ``ase_dipole/data/water_dimer_gfn2.extxyz.gz``),
    or with ``regenerate=True`` a small fresh one (:func:`make_water_dimer_set`).
-2. ``fit``: a sparse :class:`ase_dipole.model.PolarizationModel` fitted on Z*
+2. ``fit``: a sparse :class:`ase_dipole.learning.model.PolarizationModel` fitted on Z*
    only (``born_train``), tested on the held-out half of the set (the
    paper's validation half: dipoles of ``dipole_test`` and ``born_test``, Z*
    of ``born_test``); parity plots.
 3. ``learning_curve``: the Z*-only learning curve
-   (:func:`ase_dipole.learning_curve.learning_curve`, a few training sizes).
+   (:func:`ase_dipole.learning.learning_curve.learning_curve`, a few training sizes).
 4. ``harmonic``: the dimer relaxed with GFN2-xTB (tblite, BFGS), finite
    displacement force constants (phonopy), Z* from the fitted model, the 0 K
    harmonic spectrum (cross-section per dimer, Gaussian lines of the MD width).
-5. ``md``: the paper's IR protocol (:func:`ase_dipole.md.run_ir_md`):
+5. ``md``: the paper's IR protocol (:func:`ase_dipole.dynamics.md.run_ir_md`):
    Langevin-drawn starts, then NVE runs with GFN2-xTB forces logging Ṗ.
-6. ``spectra``: the Green–Kubo spectrum (:func:`ase_dipole.spectrum.ir_spectrum`),
+6. ``spectra``: the Green–Kubo spectrum (:func:`ase_dipole.spectra.green_kubo.ir_spectrum`),
    the overlay with the harmonic one, the peak table
-   (:func:`ase_dipole.compare.compare_spectra`) and the band check: the
+   (:func:`ase_dipole.spectra.compare.compare_spectra`) and the band check: the
    water bend and O–H stretch bands of the MD spectrum must lie where the
    harmonic spectrum puts them.
 7. ``summary``: ``summary.txt``.
@@ -64,11 +64,11 @@ import warnings
 import numpy as np
 
 from ase_dipole import __version__
-from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
 
 DEFAULT_OUTDIR = "ase-dipole-demo"
 #: the shipped GFN2-xTB water-dimer reference set (examples/water_dimer/make_dataset.py)
-DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+DATA_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                          "water_dimer_gfn2.extxyz.gz")
 SPLITS = ("dipole_train", "dipole_test", "born_train", "born_test")
 #: bands checked against the harmonic spectrum, cm⁻¹
@@ -390,7 +390,7 @@ def make_water_dimer_set(path, *, n_steps=20000, n_dipole=400, n_born_train=60,
     from ase.constraints import FixAtoms, Hookean
     from ase.md.langevin import Langevin
 
-    from ase_dipole.md import _thermalize
+    from ase_dipole.dynamics.md import _thermalize
     from ase_dipole.progress import Progress
     from ase_dipole.reference import label_frames
 
@@ -453,7 +453,7 @@ def read_reference_set(path):
     ----------
     path : str or path-like
         Extended XYZ (optionally ``.gz``) in the convention of
-        :mod:`ase_dipole.extxyz`.
+        :mod:`ase_dipole.io.extxyz`.
 
     Returns
     -------
@@ -492,7 +492,7 @@ def band_position(spectrum, window_cm1):
 
     Parameters
     ----------
-    spectrum : ase_dipole.spectrum.IRSpectrum
+    spectrum : ase_dipole.spectra.green_kubo.IRSpectrum
     window_cm1 : (float, float)
         Wavenumber range of the band, cm⁻¹.
 
@@ -518,7 +518,7 @@ def band_check(finite_T, harmonic, *, fwhm_cm1, tolerance_fraction, bands=None):
 
     Parameters
     ----------
-    finite_T, harmonic : ase_dipole.spectrum.IRSpectrum
+    finite_T, harmonic : ase_dipole.spectra.green_kubo.IRSpectrum
         Spectra in the same unit.
     fwhm_cm1 : float
         Line width of both spectra, cm⁻¹.
@@ -579,8 +579,8 @@ def _step_data(steps, p, regenerate):
 
 
 def _step_fit(steps, p):
-    from ase_dipole.model import PolarizationModel, rmspe
-    from ase_dipole.plot import plot_parity
+    from ase_dipole.learning.model import PolarizationModel, rmspe
+    from ase_dipole.spectra.plot import plot_parity
 
     groups = _reference_groups(steps)
     model = PolarizationModel(n_references=p.n_references)
@@ -615,7 +615,7 @@ def _step_fit(steps, p):
 
 
 def _step_learning_curve(steps, p):
-    from ase_dipole.learning_curve import learning_curve
+    from ase_dipole.learning.learning_curve import learning_curve
 
     groups = _reference_groups(steps)
     curve = learning_curve({"born": groups["born_train"]}, _test_frames(groups),
@@ -681,7 +681,7 @@ def _relaxed_dimer(calculator, p):
 def _step_harmonic(steps, p, model):
     import ase.io
 
-    from ase_dipole.harmonic import HarmonicIR, phonopy_from_calculator
+    from ase_dipole.spectra.harmonic import HarmonicIR, phonopy_from_calculator
 
     calculator = _tblite_calculator()
     atoms, n_relax, energy = _relaxed_dimer(calculator, p)
@@ -712,7 +712,7 @@ def _step_harmonic(steps, p, model):
 def _step_md(steps, p):
     import ase.io
 
-    from ase_dipole.md import run_ir_md
+    from ase_dipole.dynamics.md import run_ir_md
 
     start = time.perf_counter()
     logs = run_ir_md(
@@ -735,9 +735,9 @@ def _step_md(steps, p):
 
 
 def _step_spectra(steps, p, md_results):
-    from ase_dipole.compare import compare_spectra
-    from ase_dipole.plot import plot_spectra
-    from ase_dipole.spectrum import ir_spectrum, read_spectrum_csv
+    from ase_dipole.spectra.compare import compare_spectra
+    from ase_dipole.spectra.plot import plot_spectra
+    from ase_dipole.spectra.green_kubo import ir_spectrum, read_spectrum_csv
 
     finite_T = ir_spectrum([steps.path(log) for log in md_results["logs"]],
                            fwhm_cm1=p.fwhm_cm1, max_wavenumber_cm1=p.max_wavenumber_cm1)
@@ -950,7 +950,7 @@ def run_demo(outdir=DEFAULT_OUTDIR, *, quick=False, regenerate=False, force=Fals
                        sizes=p.learning_curve_sizes),
                   STEP_OUTPUTS["learning_curve"],
                   lambda: _step_learning_curve(steps, p))
-        from ase_dipole.calculator import load_model
+        from ase_dipole.dynamics.calculator import load_model
 
         model = load_model(steps.path(MODEL_NAME))
         steps.run("harmonic", "relax, phonopy force constants, harmonic spectrum",

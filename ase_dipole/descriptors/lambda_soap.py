@@ -2,10 +2,10 @@
 
 The density of each atomic environment is expanded in spherical-Bessel radial
 functions with a Behler–Parrinello cut-off and real spherical harmonics
-(:mod:`ase_dipole.basis`), resolved by neighbour species. The λ = 1 features
+(:mod:`ase_dipole.descriptors.basis`), resolved by neighbour species. The λ = 1 features
 of an atom are Cartesian vectors: the l = 1 density (2-body) and the polar
 products of l and l + 1 densities (3-body), see
-:mod:`ase_dipole.descriptors_numba`. λ = 0 invariants (the power spectrum) and
+:mod:`ase_dipole.descriptors.lambda_soap_numba`. λ = 0 invariants (the power spectrum) and
 their gradients are available for non-linear kernels.
 
 Besides features and their full gradients (what training needs), the class
@@ -22,9 +22,9 @@ import numba
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
-from ase_dipole import basis
-from ase_dipole import descriptors_numba as kernels
-from ase_dipole.neighbours import NeighbourList, neighbour_list
+from ase_dipole.descriptors import basis
+from ase_dipole.descriptors import lambda_soap_numba as kernels
+from ase_dipole.descriptors.neighbours import NeighbourList, neighbour_list
 
 
 #: below this many atoms the kernels run on one thread: thread start-up costs

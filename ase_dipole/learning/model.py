@@ -9,7 +9,7 @@ Born effective charges (derivative learning), dipoles, or both.
               = Σ_j Σ_f ∂D^α_f(X_j)/∂x_{kβ}\\, c_{J(j),f} + \\bar Z_{J(k)} δ_{αβ}
 
 (Schmiedmayer & Kresse 2024, eqs. 9–11). ``D`` is the λ = 1 λ-SOAP
-descriptor (:class:`ase_dipole.descriptors.LambdaSOAP`), ``c_J`` one
+descriptor (:class:`ase_dipole.descriptors.lambda_soap.LambdaSOAP`), ``c_J`` one
 coefficient vector per central species J, ``Z̄_J`` the mean diagonal Born
 charge of species J over the training atoms. Positions are used as given
 (unwrapped); μ is the dipole of a finite system or the cell dipole of a
@@ -31,7 +31,7 @@ are the standard deviations of the training targets of that kind (after the
 Z̄ subtraction). Both residuals are thus measured in units of their own
 spread, and ``dipole_weight = 10`` (the paper's choice for combined fits)
 makes a dipole row ten times as important as a Z* row. The ridge term acts on
-standardised columns (``d_f`` the column norms, :mod:`ase_dipole.ridge`);
+standardised columns (``d_f`` the column norms, :mod:`ase_dipole.learning.ridge`);
 λ is chosen by k-fold cross-validation over contiguous blocks of frames
 unless given.
 
@@ -52,9 +52,9 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from ase_dipole import __version__
-from ase_dipole import ridge
-from ase_dipole.descriptors import LambdaSOAP
-from ase_dipole.extxyz import get_born_charges, get_dipole
+from ase_dipole.learning import ridge
+from ase_dipole.descriptors.lambda_soap import LambdaSOAP
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.progress import Progress
 
 #: identifies a model file
@@ -165,7 +165,7 @@ class PolarizationModel:
 
     @property
     def descriptor(self):
-        """The :class:`~ase_dipole.descriptors.LambdaSOAP` of the model."""
+        """The :class:`~ase_dipole.descriptors.lambda_soap.LambdaSOAP` of the model."""
         return self._fitted()["descriptor"]
 
     @property
@@ -281,7 +281,7 @@ class PolarizationModel:
         frames : sequence of ase.Atoms
             Training structures carrying ``born_charges`` (N, 9) e and/or a
             dipole (3,) e·Å in the extxyz convention (read through
-            :func:`ase_dipole.extxyz.get_born_charges` / ``get_dipole``).
+            :func:`ase_dipole.io.extxyz.get_born_charges` / ``get_dipole``).
         targets : {"auto", "born", "dipole", "both"}
             ``"born"``: Z* only (every frame must have them; dipoles are
             ignored, also one in a SinglePointCalculator). ``"dipole"``:

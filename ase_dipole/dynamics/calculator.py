@@ -1,8 +1,8 @@
 """An ASE calculator for the dipole, the polarization and the Born charges.
 
 :class:`DipoleCalculator` puts a dipole model (a trained
-:class:`ase_dipole.model.PolarizationModel`, a
-:class:`ase_dipole.fixed_charges.FixedChargesModel`, or any object obeying
+:class:`ase_dipole.learning.model.PolarizationModel`, a
+:class:`ase_dipole.learning.fixed_charges.FixedChargesModel`, or any object obeying
 the same protocol) behind ASE's own property names, optionally on top of
 another ASE calculator (an MLFF) that supplies energy, forces and stress::
 
@@ -41,11 +41,11 @@ def load_model(model):
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"model file {path!r} does not exist")
-        from ase_dipole.fixed_charges import FixedChargesModel
+        from ase_dipole.learning.fixed_charges import FixedChargesModel
 
         if FixedChargesModel.is_fixed_charges_file(path):
             return FixedChargesModel.load(path)
-        from ase_dipole.model import PolarizationModel
+        from ase_dipole.learning.model import PolarizationModel
 
         return PolarizationModel.load(path)
     missing = [name for name in ("predict", "predict_dipole", "predict_pdot", "sha256")
@@ -96,7 +96,7 @@ class DipoleCalculator(Calculator):
     ----------
     model : object or str or path-like
         Dipole model obeying the protocol of
-        :class:`ase_dipole.model.PolarizationModel`, or the path of a saved
+        :class:`ase_dipole.learning.model.PolarizationModel`, or the path of a saved
         model (see :func:`load_model`).
     calculator : ase.calculators.calculator.BaseCalculator, optional
         Calculator for energy, forces and stress (an MLFF). Without it, only

@@ -6,7 +6,7 @@ pool of training frames) and every size n, a model is fitted on n frames
 spread uniformly over the pool and evaluated on the test frames: the dipole
 on test frames that carry a finite-system dipole, the Born charges on those
 that carry Z*. Errors are RMSE and RMSPE (RMSE over the standard deviation of
-the test set, :func:`ase_dipole.model.rmspe`).
+the test set, :func:`ase_dipole.learning.model.rmspe`).
 """
 
 import csv
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ase_dipole.extxyz import get_born_charges, get_dipole
-from ase_dipole.model import TARGETS, PolarizationModel, rmspe
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
+from ase_dipole.learning.model import TARGETS, PolarizationModel, rmspe
 
 #: columns of :attr:`LearningCurve.rows`
 COLUMNS = ("series", "targets", "n_train", "regularization", "rmse_dipole_eA", "rmspe_dipole",
@@ -52,7 +52,7 @@ class LearningCurve:
     def series(self, quantity):
         """``{label: (n_train (K,), RMSPE in % (K,))}`` of ``quantity``
         (``"dipole"`` or ``"born_charges"``) for every series, the table
-        :func:`ase_dipole.plot.plot_learning_curve` takes."""
+        :func:`ase_dipole.spectra.plot.plot_learning_curve` takes."""
         if quantity not in ("dipole", "born_charges"):
             raise ValueError(f"unknown quantity {quantity!r}; use 'dipole' or 'born_charges'")
         symbol = "μ" if quantity == "dipole" else "Z*"
@@ -87,8 +87,8 @@ class LearningCurve:
 
     def plot(self, path, *, title=None):
         """Plot dipole and Z* RMSPE of every series on log-log axes
-        (:func:`ase_dipole.plot.plot_learning_curve`)."""
-        from ase_dipole.plot import plot_learning_curve
+        (:func:`ase_dipole.spectra.plot.plot_learning_curve`)."""
+        from ase_dipole.spectra.plot import plot_learning_curve
 
         table = {**self.series("dipole"), **self.series("born_charges")}
         return plot_learning_curve(table, path, title=title)

@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 from ase import units
 
-from ase_dipole.calculator import check_species, load_model
-from ase_dipole.dipole_log import DipoleLogWriter
-from ase_dipole.observer import log_metadata
+from ase_dipole.dynamics.calculator import check_species, load_model
+from ase_dipole.dynamics.dipole_log import DipoleLogWriter
+from ase_dipole.dynamics.observer import log_metadata
 
 
 def _read_frames(frames_or_path, index):
@@ -62,7 +62,7 @@ def log_from_trajectory(frames_or_path, model, path, *, timestep_fs, temperature
         Frames in time order, or any file ``ase.io.read`` understands (ASE
         ``.traj``, extxyz, VASP ``XDATCAR``, ...).
     model : object or str or path-like
-        Dipole model (see :func:`ase_dipole.calculator.load_model`).
+        Dipole model (see :func:`ase_dipole.dynamics.calculator.load_model`).
     path : str or path-like
         Dipole log to write.
     timestep_fs : float, keyword-only

@@ -34,7 +34,7 @@ classical spectrum reproduces the sum rule
 \varepsilon_0} \frac{\pi}{2} \langle \dot{\mathbf P}^2 \rangle` to rounding
 (``route="pdot"``).
 
-Units: Ṗ in e·Å/fs and μ in e·Å as logged (:mod:`ase_dipole.dipole_log`),
+Units: Ṗ in e·Å/fs and μ in e·Å as logged (:mod:`ase_dipole.dynamics.dipole_log`),
 time in fs, volume in Å³; the output is :math:`\alpha n` in cm⁻¹ against
 wavenumber ν̃ = ω/(2πc) in cm⁻¹ for periodic cells, and for finite systems
 (where V is arbitrary) the cross-section per simulated system
@@ -51,7 +51,7 @@ import numpy as np
 from scipy.fft import next_fast_len
 
 from ase_dipole import __version__
-from ase_dipole.dipole_log import DipoleLog, read_dipole_log
+from ase_dipole.dynamics.dipole_log import DipoleLog, read_dipole_log
 from ase_dipole.units import (
     ANGSTROM_M,
     C_M_PER_S,
@@ -409,7 +409,7 @@ def ir_spectrum(
     logs : DipoleLog, path, or sequence of them
         NVE trajectories of one system at one temperature, all sampled at the
         same interval (paths are read with
-        :func:`ase_dipole.dipole_log.read_dipole_log`). Each trajectory gives a
+        :func:`ase_dipole.dynamics.dipole_log.read_dipole_log`). Each trajectory gives a
         spectrum; they are averaged with equal weights.
     temperature_K : float, optional, keyword-only
         Temperature (K) in β = 1/(k_B T). Default: the logs' metadata

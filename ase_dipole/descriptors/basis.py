@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import spherical_jn
 
-from ase_dipole import descriptors_numba as kernels
+from ase_dipole.descriptors import lambda_soap_numba as kernels
 
 
 def spherical_bessel_zeros(l_max, n_max):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ase_dipole import neighbours_numba as kernels
+from ase_dipole.descriptors import neighbours_numba as kernels
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 #: file formats by extension
 FORMATS = (".png", ".pdf", ".svg")
-#: axis labels of the spectrum units written by ase_dipole.spectrum / harmonic
+#: axis labels of the spectrum units written by ase_dipole.spectra.green_kubo / harmonic
 INTENSITY_LABELS = {
     "cm^-1": r"$\alpha(\tilde\nu)\,n(\tilde\nu)$ (cm$^{-1}$)",
     "cm^2": r"cross-section $\sigma(\tilde\nu)$ (cm$^{2}$)",
@@ -107,7 +107,7 @@ def plot_spectra(curves, path, *, experiment=None, experiment_label="experiment"
         Output file, ``.png``, ``.pdf`` or ``.svg``.
     experiment : IRSpectrum, dict, (x, y) pair or None, keyword-only
         Experimental curve drawn as a black line (e.g. from
-        :func:`ase_dipole.spectrum.read_experiment` with the right ``scale``).
+        :func:`ase_dipole.spectra.green_kubo.read_experiment` with the right ``scale``).
     experiment_label : str, keyword-only
     xlim : (float, float) or None, keyword-only
         Wavenumber range in cm⁻¹; default: the data range.

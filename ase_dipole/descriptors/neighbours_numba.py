@@ -1,6 +1,6 @@
 """numba kernels of the neighbour list: arithmetic only, preallocated outputs.
 
-Driven by :mod:`ase_dipole.neighbours`, which validates and allocates.
+Driven by :mod:`ase_dipole.descriptors.neighbours`, which validates and allocates.
 """
 
 import numpy as np

@@ -9,7 +9,7 @@ Attach it to any ASE dynamics, as ASE's own ``MDLogger``::
     dyn.run(20000)
 
 Each call writes one row (time in fs, Ṗ in e·Å/fs, μ in e·Å) to an
-append-only :class:`ase_dipole.dipole_log.DipoleLogWriter`, flushed at once,
+append-only :class:`ase_dipole.dynamics.dipole_log.DipoleLogWriter`, flushed at once,
 so a killed run leaves a readable log; a restarted run appends and its time
 continues after the last row.
 """
@@ -21,8 +21,8 @@ import numpy as np
 from ase import units
 
 from ase_dipole import __version__
-from ase_dipole.calculator import check_species, is_periodic, load_model
-from ase_dipole.dipole_log import DipoleLogWriter, read_dipole_log
+from ase_dipole.dynamics.calculator import check_species, is_periodic, load_model
+from ase_dipole.dynamics.dipole_log import DipoleLogWriter, read_dipole_log
 from ase_dipole.units import C_CM_PER_FS
 
 #: upper end of the mid-infrared, cm⁻¹: the log's Nyquist wavenumber should reach it
@@ -86,7 +86,7 @@ class DipoleObserver:
         or the atoms, in which case ``timestep_fs`` is required and the time
         counts the calls.
     model : object or str or path-like
-        Dipole model (see :func:`ase_dipole.calculator.load_model`). Only its
+        Dipole model (see :func:`ase_dipole.dynamics.calculator.load_model`). Only its
         cheap ``predict_pdot`` is called, never the full Z*.
     path : str or path-like
         Dipole log to write; an existing log is appended to.

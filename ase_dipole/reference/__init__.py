@@ -1,0 +1,17 @@
+"""Reference dipoles and Born effective charges from electronic-structure codes.
+
+These produce the training labels of the model: the dipole μ (3,) in e·Å
+and the Born charges ``Z[i, α, β] = ∂μ_α/∂x_{iβ}`` (N, 3, 3) in e (first
+index the dipole component, second the displacement direction), written
+into the extended-XYZ convention of :mod:`ase_dipole.io.extxyz` by
+:func:`label_frames`.
+
+* :mod:`~ase_dipole.reference.xtb`: GFN2-xTB (tblite), Z* by finite differences.
+* :mod:`~ase_dipole.reference.pyscf_dft`: DFT / Hartree–Fock (PySCF), Z* analytic.
+"""
+
+from ase_dipole.reference.labelling import label_frames
+from ase_dipole.reference.pyscf_dft import dft_born_charges, dft_dipole
+from ase_dipole.reference.xtb import xtb_born_charges, xtb_dipole
+
+__all__ = ["dft_born_charges", "dft_dipole", "label_frames", "xtb_born_charges", "xtb_dipole"]

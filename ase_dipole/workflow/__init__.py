@@ -1,0 +1,1 @@
+"""The paper's protocol as resumable steps: the demo and user protocols."""
