@@ -1,0 +1,47 @@
+"""The Dask entry point: in-process by default, clear errors for bad options."""
+
+import os
+
+import pytest
+
+from ase_dipole.distributed import _parse_slurm_options, cluster_client
+
+
+def test_no_option_runs_in_process():
+    with cluster_client() as client:
+        assert client is None
+
+
+def test_options_exclude_each_other():
+    with pytest.raises(ValueError, match="--workers and --scheduler exclude each other"):
+        with cluster_client(workers=2, scheduler="tcp://127.0.0.1:1"):
+            pass
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5])
+def test_worker_count_must_be_positive(value):
+    with pytest.raises(ValueError, match="--workers"):
+        with cluster_client(workers=value):
+            pass
+
+
+def test_unreachable_scheduler_names_address_and_remedy():
+    pytest.importorskip("distributed")
+    with pytest.raises(ConnectionError, match=r"tcp://127\.0\.0\.1:9.*dask scheduler"):
+        with cluster_client(scheduler="tcp://127.0.0.1:9", connect_timeout_s=1):
+            pass
+
+
+def test_slurm_options_parse():
+    assert _parse_slurm_options(["queue=debug", "cores=2",
+                                 "job_extra_directives=--exclusive"]) == {
+        "queue": "debug", "cores": 2, "job_extra_directives": ["--exclusive"]}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        _parse_slurm_options(["debug"])
+
+
+def test_local_cluster_workers_run_on_one_thread():
+    pytest.importorskip("distributed")
+    with cluster_client(workers=2) as client:
+        threads = client.run(lambda: os.environ["NUMBA_NUM_THREADS"])
+    assert sorted(threads.values()) == ["1", "1"]
