@@ -18,7 +18,6 @@ from ase_dipole.spectra.green_kubo import (
     gaussian_window_width_fs,
     ir_spectrum,
     minimum_duration_fs,
-    quantum_correction_factor,
     read_experiment,
     read_spectrum_csv,
 )
@@ -159,17 +158,20 @@ def test_average_and_standard_error(langevin):
 
 
 def test_quantum_correction(dimers):
+    """The classical spectrum is the harmonic-corrected one; the standard and
+    Schofield factors multiply it by tanh(x/2)/(x/2) and sinh(x/2)/(x/2)."""
     temperature = 300.0
-    assert quantum_correction_factor(0.0, temperature) == 1.0
-    assert quantum_correction_factor(1e-6, temperature) == pytest.approx(1.0, abs=1e-8)
-    x = units._hbar * 2 * np.pi * C * 100.0 * 1500.0 / (KB * temperature)
-    assert quantum_correction_factor(1500.0, temperature) == pytest.approx(x / (1 - np.exp(-x)), rel=1e-12)
     classical = ir_spectrum(dimers["paths"][:1], fwhm_cm1=30.0)
-    quantum = ir_spectrum(dimers["paths"][:1], fwhm_cm1=30.0, quantum_correction="harmonic")
-    np.testing.assert_allclose(
-        quantum.intensity, classical.intensity * quantum_correction_factor(classical.wavenumber_cm1, temperature)
-    )
-    assert quantum.metadata["quantum_correction"] == "harmonic"
+    harmonic = ir_spectrum(dimers["paths"][:1], fwhm_cm1=30.0, quantum_correction="harmonic")
+    np.testing.assert_array_equal(harmonic.intensity, classical.intensity)
+    assert harmonic.metadata["quantum_correction"] == "harmonic"
+    x = units._hbar * 2 * np.pi * C * 100.0 * classical.wavenumber_cm1 / (KB * temperature)
+    half = np.where(x == 0, 1.0, x / 2)
+    for name, factor in (("standard", np.tanh(half) / half), ("schofield", np.sinh(half) / half)):
+        corrected = ir_spectrum(dimers["paths"][:1], fwhm_cm1=30.0, quantum_correction=name)
+        np.testing.assert_allclose(corrected.intensity, classical.intensity * np.where(x == 0, 1.0, factor),
+                                   rtol=1e-12)
+        assert corrected.metadata["quantum_correction"] == name
 
 
 def test_csv_round_trip(dimers, tmp_path):
@@ -257,8 +259,8 @@ def test_bad_input(dimers, tmp_path):
         ir_spectrum([no_dipole], fwhm_cm1=30.0, route="dipole")
     with pytest.raises(ValueError, match="unknown route 'pp'; use one of 'pdot', 'dipole', 'cross'"):
         ir_spectrum([good], route="pp")
-    with pytest.raises(ValueError, match="unknown quantum_correction 'schofield'"):
-        ir_spectrum([good], quantum_correction="schofield")
+    with pytest.raises(ValueError, match="unknown quantum_correction 'kubo'; use None or one of 'harmonic'"):
+        ir_spectrum([good], quantum_correction="kubo")
     with pytest.raises(ValueError, match="exceeds the Nyquist wavenumber 33356"):
         ir_spectrum([good], fwhm_cm1=30.0, max_wavenumber_cm1=40000.0)
     with pytest.raises(ValueError, match="fwhm_cm1 must be a positive"):

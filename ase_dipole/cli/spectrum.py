@@ -27,7 +27,11 @@ def add_arguments(parser):
     parser.add_argument("--max-wavenumber-cm1", type=float, default=5000.0,
                         help="highest wavenumber written, cm^-1 (at most the Nyquist wavenumber)")
     parser.add_argument("--quantum-correction", choices=[q for q in QUANTUM_CORRECTIONS if q],
-                        default=None, help="multiply by the harmonic factor beta*hbar*omega/(1-exp(-beta*hbar*omega))")
+                        default=None,
+                        help="quantum correction factor, x = beta*hbar*omega: 'harmonic' (the "
+                             "classical formula is already harmonic-corrected: factor 1), "
+                             "'standard' (tanh(x/2)/(x/2)) or 'schofield' (sinh(x/2)/(x/2)); "
+                             "default: none")
     parser.add_argument("--route", choices=ROUTES, default="pdot",
                         help="correlation: pdot (Pdot-Pdot), dipole (omega^2 * mu-mu), cross (-i omega * mu-Pdot)")
 

@@ -52,20 +52,21 @@ from scipy.fft import next_fast_len
 
 from ase_dipole import __version__
 from ase_dipole.dynamics.dipole_log import DipoleLog, read_dipole_log
+from ase_dipole.spectra.quantum_correction import QUANTUM_CORRECTIONS as QUANTUM_CORRECTION_NAMES
+from ase_dipole.spectra.quantum_correction import quantum_corrected
 from ase_dipole.units import (
     ANGSTROM_M,
     C_M_PER_S,
     E_C,
     EPS0_SI,
     FS_S,
-    HBAR_SI,
     KB_SI,
 )
 
 #: correlation routes of eq. 5 and its two equivalent forms
 ROUTES = ("pdot", "dipole", "cross")
-#: quantum correction factors applied to the classical spectrum
-QUANTUM_CORRECTIONS = (None, "harmonic")
+#: quantum correction factors applied to the classical spectrum (see quantum_correction)
+QUANTUM_CORRECTIONS = (None,) + QUANTUM_CORRECTION_NAMES
 #: the Gaussian window is cut at this many widths τ (w = e^{-12.5} ≈ 4e-6 there)
 WINDOW_CUTOFF_SIGMAS = 5.0
 #: spectral grid points per FWHM of the line shape (the transform is zero-padded)
@@ -230,25 +231,6 @@ def minimum_duration_fs(fwhm_cm1):
     window for ``fwhm_cm1``: ``WINDOW_CUTOFF_SIGMAS`` × τ (3.13 ps for 20 cm⁻¹).
     """
     return WINDOW_CUTOFF_SIGMAS * gaussian_window_width_fs(fwhm_cm1)
-
-
-def quantum_correction_factor(wavenumber_cm1, temperature_K):
-    r"""Harmonic quantum correction :math:`x/(1 - e^{-x})`, :math:`x = \beta\hbar\omega`.
-
-    Parameters
-    ----------
-    wavenumber_cm1 : float or array, cm⁻¹ (≥ 0)
-    temperature_K : float, K
-
-    Returns
-    -------
-    float array of the same shape; 1 at ν̃ = 0.
-    """
-    x = HBAR_SI * 2.0 * np.pi * C_CM_PER_S * np.asarray(wavenumber_cm1, dtype=float) / (
-        KB_SI * temperature_K
-    )
-    safe = np.where(x == 0.0, 1.0, x)
-    return np.where(x == 0.0, 1.0, safe / -np.expm1(-safe))
 
 
 def _describe(log):
@@ -421,8 +403,12 @@ def ir_spectrum(
     max_wavenumber_cm1 : float or None, keyword-only
         Highest wavenumber (cm⁻¹) kept; ``None`` keeps everything up to the
         Nyquist wavenumber 1/(2 c Δt). Must not exceed the Nyquist wavenumber.
-    quantum_correction : {None, "harmonic"}, keyword-only
-        ``"harmonic"`` multiplies the classical spectrum by βħω/(1 − e^{−βħω}).
+    quantum_correction : {None, "harmonic", "standard", "schofield"}, keyword-only
+        Quantum correction factor (:mod:`ase_dipole.spectra.quantum_correction`).
+        The classical spectrum is the quantum one with the harmonic factor, so
+        ``None`` and ``"harmonic"`` give the same numbers; ``"standard"``
+        multiplies it by tanh(x/2)/(x/2), ``"schofield"`` by sinh(x/2)/(x/2),
+        x = βħω.
     route : {"pdot", "dipole", "cross"}, keyword-only
         ``"pdot"``: ⟨Ṗ(0)·Ṗ(t)⟩ (eq. 5). ``"dipole"``: ω² × transform of
         ⟨δμ(0)·δμ(t)⟩ (logged μ minus its mean). ``"cross"``: Re[−iω ×
@@ -443,7 +429,8 @@ def ir_spectrum(
         raise ValueError(f"unknown route {route!r}; use one of {', '.join(map(repr, ROUTES))}")
     if quantum_correction not in QUANTUM_CORRECTIONS:
         raise ValueError(
-            f"unknown quantum_correction {quantum_correction!r}; use None or 'harmonic'"
+            f"unknown quantum_correction {quantum_correction!r}; use None or one of "
+            f"{', '.join(map(repr, QUANTUM_CORRECTION_NAMES))}"
         )
     if not (np.isfinite(fwhm_cm1) and fwhm_cm1 > 0):
         raise ValueError(f"fwhm_cm1 must be a positive number of cm^-1, got {fwhm_cm1!r}")
@@ -493,8 +480,7 @@ def ir_spectrum(
     spectra = np.stack(
         [_log_spectrum(log, route, window, n_grid, dt_s)[keep] for log in logs]
     ) * prefactor
-    if quantum_correction == "harmonic":
-        spectra *= quantum_correction_factor(wavenumber[keep], temperature_K)
+    spectra = quantum_corrected(quantum_correction, wavenumber[keep], spectra, temperature_K)
     n_logs = len(logs)
     mean = spectra.mean(axis=0)
     if n_logs > 1:
