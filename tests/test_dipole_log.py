@@ -69,3 +69,44 @@ def test_damaged_files_name_the_problem(tmp_path):
         read_dipole_log(other)
     with pytest.raises(ValueError, match="metadata lacks"):
         DipoleLogWriter(tmp_path / "c.log", {"timestep_fs": 1.0})
+
+
+def test_append_only_continues_the_same_run(tmp_path):
+    path = tmp_path / "a.log"
+    identity = dict(METADATA, model_sha256="a" * 64, symbols=["O", "H", "H"])
+    write_rows(path, np.arange(3) * 1.0, identity)
+    before = path.read_text()
+    with pytest.raises(ValueError, match=r"its model_sha256 is 'aaaaaaaaaaaa…', this run has "
+                                         r"'bbbbbbbbbbbb…'.*overwrite=True"):
+        DipoleLogWriter(path, dict(identity, model_sha256="b" * 64))
+    with pytest.raises(ValueError, match="its temperature_K is 300.0, this run has 310.0"):
+        DipoleLogWriter(path, dict(identity, temperature_K=310.0))
+    # a second run from t = 0 (a rerun of the same script) is not spliced on
+    writer = DipoleLogWriter(path, identity)
+    with pytest.raises(ValueError, match=r"last row is at t = 2 fs, so the run continues at "
+                                         r"t = 3 fs, not 0 fs"):
+        writer.write(0.0, np.zeros(3), np.zeros(3))
+    writer.close()
+    assert path.read_text() == before
+    # overwrite replaces the log with the new run
+    with DipoleLogWriter(path, dict(identity, temperature_K=310.0), overwrite=True) as writer:
+        writer.write(0.0, np.ones(3), np.ones(3))
+    log = read_dipole_log(path)
+    np.testing.assert_array_equal(log.time_fs, [0.0])
+    assert log.metadata["temperature_K"] == 310.0
+
+
+def test_failed_header_write_keeps_the_previous_log(tmp_path, monkeypatch):
+    path = tmp_path / "a.log"
+    write_rows(path, np.arange(3) * 1.0)
+    before = path.read_text()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", disk_full)
+    with pytest.raises(OSError, match="could not write .*a.log: No space left on device; the "
+                                      "previous file, if any, is unchanged"):
+        DipoleLogWriter(path, dict(METADATA, temperature_K=310.0), overwrite=True)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log"]

@@ -86,14 +86,35 @@ def test_interval_and_restart_append(tmp_path):
     observer.close()
     straight = read_dipole_log(tmp_path / "straight.log")
     np.testing.assert_allclose(log.pdot, straight.pdot, atol=1e-8)
-    # restarted from another state (e.g. a checkpoint): appended one interval later
-    atoms.positions[0] += 0.001
+    # dynamics restored with their step count (16 fs logged; the next row,
+    # 18 fs, is after step 36): their own time continues the log
     dyn = VelocityVerlet(atoms, 0.5 * units.fs)
+    dyn.nsteps = 32
     observer = DipoleObserver(dyn, model, path, interval=4, temperature_K=300)
     dyn.attach(observer, interval=4)
     dyn.run(4)
     observer.close()
-    np.testing.assert_allclose(read_dipole_log(path).time_fs, 2.0 * np.arange(11), atol=1e-12)
+    np.testing.assert_allclose(read_dipole_log(path).time_fs, 2.0 * np.arange(10), atol=1e-12)
+    # another run from another state (a rerun of the script) is not spliced on
+    rows_before = path.read_text()
+    atoms.positions[0] += 0.001
+    dyn = VelocityVerlet(atoms, 0.5 * units.fs)
+    observer = DipoleObserver(dyn, model, path, interval=4, temperature_K=300)
+    dyn.attach(observer, interval=4)
+    with pytest.raises(ValueError, match=r"does not continue it .* pass overwrite=True"):
+        dyn.run(4)
+    observer.close()
+    assert path.read_text() == rows_before
+    # ... unless asked to replace the log
+    dyn = VelocityVerlet(atoms, 0.5 * units.fs)
+    observer = DipoleObserver(dyn, model, path, interval=4, temperature_K=300, overwrite=True)
+    dyn.attach(observer, interval=4)
+    dyn.run(4)
+    observer.close()
+    np.testing.assert_allclose(read_dipole_log(path).time_fs, [0.0, 2.0], atol=1e-12)
+    # another temperature or model is another run
+    with pytest.raises(ValueError, match="its temperature_K is 300.0, this run has 350.0"):
+        DipoleObserver(dyn, model, path, interval=4, temperature_K=350)
     # appending with another time step is refused by the log
     with pytest.raises(ValueError, match="cannot append.*timestep_fs"):
         DipoleObserver(VelocityVerlet(atoms, 1.0 * units.fs), model, path, interval=4)

@@ -243,6 +243,11 @@ def test_bad_input(dimers, tmp_path):
         ir_spectrum([good_path, cold], fwhm_cm1=30.0)
     assert ir_spectrum([good_path, cold], fwhm_cm1=30.0, temperature_K=300.0).metadata["n_logs"] == 2
 
+    other_model = _rewrite(good, tmp_path / "other_model.log", metadata={"model_sha256": "f" * 64})
+    with pytest.warns(UserWarning, match=r"averaging logs of 2 different dipole models .*"
+                                         r"sha256 ffffffffffff: .*other_model.log"):
+        ir_spectrum([good_path, other_model], fwhm_cm1=30.0)
+
     bare = DipoleLog(good.time_fs, good.pdot, good.dipole, {"periodic": False})
     with pytest.raises(ValueError, match="no temperature_K in its metadata; pass temperature_K="):
         ir_spectrum([bare], fwhm_cm1=30.0)

@@ -9,8 +9,14 @@ Layout::
     0.000000 ...
 
 Every row is flushed as it is written, so a run killed mid-way leaves a
-readable log (a truncated last line is skipped with a warning). Opening an
-existing log appends after checking that its metadata agree.
+readable log (a truncated last line is skipped with a warning).
+
+A log holds one run. Its identity is the header's ``RUN_IDENTITY`` entries
+(model sha256, time step, interval, temperature, atoms, cell); opening an
+existing log appends only to continue that run: the same identity, and the
+first new row one sample interval after the last one. Anything else (a rerun
+of a script, another model or temperature) is refused with an error naming
+the mismatch; ``overwrite=True`` replaces the log instead.
 """
 
 import json
@@ -20,11 +26,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ase_dipole.atomic import write_text_atomic
+
 LOG_FORMAT_VERSION = 1
 MAGIC = "# ase-dipole dipole log"
 COLUMNS = "# columns: time_fs pdot_x pdot_y pdot_z [e*A/fs] mu_x mu_y mu_z [e*A]"
-#: metadata keys that must agree when a log is appended to
+#: metadata keys every log header must hold
 APPEND_MUST_MATCH = ("timestep_fs", "interval", "n_atoms", "volume_A3", "periodic")
+#: metadata keys that identify a run: appending requires them all to agree
+RUN_IDENTITY = ("model_sha256", "timestep_fs", "interval", "temperature_K", "n_atoms",
+                "volume_A3", "periodic", "symbols", "masses_amu")
+#: relative tolerance on the time of the first appended row, in sample intervals
+_TIME_RTOL = 1e-6
 
 
 @dataclass
@@ -126,51 +139,86 @@ def _drop_partial_last_line(path):
     return False
 
 
+def _short(value):
+    """A metadata value for an error message (sha256 digests cut to 12 digits)."""
+    if isinstance(value, str) and len(value) == 64:
+        return repr(value[:12] + "…")
+    return repr(value)
+
+
 class DipoleLogWriter:
-    """Append-only writer of a dipole log; every row is flushed at once.
+    """Writer of a dipole log; every row is flushed at once.
 
     Parameters
     ----------
     path : str or path-like
     metadata : dict
         JSON-serialisable run description; must contain the keys in
-        ``APPEND_MUST_MATCH``. If ``path`` exists, its metadata must agree on
-        those keys and rows are appended after the last one.
+        ``APPEND_MUST_MATCH``; the keys in ``RUN_IDENTITY`` identify the run.
+    overwrite : bool, keyword-only
+        Replace an existing log at ``path``. Without it an existing log is
+        appended to, and only as a continuation of the same run: its
+        ``RUN_IDENTITY`` entries must equal those of ``metadata`` and the
+        first row written must come one sample interval (``interval ×
+        timestep_fs``) after its last row; otherwise a ``ValueError`` names
+        the mismatch.
+
+    Attributes
+    ----------
+    last_time_fs : float or None
+        Time of the last row in the file, fs (None for an empty log).
+    sample_interval_fs : float
+        ``interval × timestep_fs``, fs.
     """
 
-    def __init__(self, path, metadata):
+    def __init__(self, path, metadata, *, overwrite=False):
         self.path = os.fspath(path)
         missing = [key for key in APPEND_MUST_MATCH if key not in metadata]
         if missing:
             raise ValueError(f"dipole log metadata lacks {missing}")
         self.metadata = dict(metadata, format_version=LOG_FORMAT_VERSION)
+        self.sample_interval_fs = float(self.metadata["timestep_fs"]) * int(self.metadata["interval"])
         self.last_time_fs = None
-        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+        self._appending = False
+        if not overwrite and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             if _drop_partial_last_line(self.path):
                 warnings.warn(f"{self.path!r}: dropped a truncated last row before appending")
             previous = read_dipole_log(self.path)
-            for key in APPEND_MUST_MATCH:
-                if previous.metadata.get(key) != self.metadata[key]:
+            for key in RUN_IDENTITY:
+                if previous.metadata.get(key) != self.metadata.get(key):
                     raise ValueError(
                         f"cannot append to {self.path!r}: its {key} is "
-                        f"{previous.metadata.get(key)!r}, this run has {self.metadata[key]!r}; "
-                        "write to a new file"
+                        f"{_short(previous.metadata.get(key))}, this run has "
+                        f"{_short(self.metadata.get(key))}; a log holds one run: write to a "
+                        "new file or pass overwrite=True to replace it"
                     )
             if len(previous.time_fs):
                 self.last_time_fs = float(previous.time_fs[-1])
+            self._appending = self.last_time_fs is not None
             self._handle = open(self.path, "a")
         else:
-            self._handle = open(self.path, "w")
-            self._handle.write(MAGIC + "\n")
-            self._handle.write("# metadata: " + json.dumps(self.metadata, sort_keys=True) + "\n")
-            self._handle.write(COLUMNS + "\n")
-        self._handle.flush()
+            header = (MAGIC + "\n" + "# metadata: " + json.dumps(self.metadata, sort_keys=True)
+                      + "\n" + COLUMNS + "\n")
+            write_text_atomic(self.path, header)
+            self._handle = open(self.path, "a")
+
+    def _check_continues(self, time_fs):
+        expected_fs = self.last_time_fs + self.sample_interval_fs
+        if abs(time_fs - expected_fs) > _TIME_RTOL * self.sample_interval_fs:
+            raise ValueError(
+                f"cannot append to {self.path!r}: its last row is at t = {self.last_time_fs:.6g} "
+                f"fs, so the run continues at t = {expected_fs:.6g} fs, not {time_fs:.6g} fs; "
+                "write to a new file or pass overwrite=True to replace it"
+            )
+        self._appending = False
 
     def write(self, time_fs, pdot, dipole):
         """Append one row: time (fs), Ṗ (3,) e·Å/fs, μ (3,) e·Å."""
         values = np.concatenate([[time_fs], np.ravel(pdot), np.ravel(dipole)])
         if values.shape != (7,):
             raise ValueError("write() needs a time, a (3,) Ṗ and a (3,) dipole")
+        if self._appending:
+            self._check_continues(float(time_fs))
         self._handle.write(" ".join(f"{v:.10e}" for v in values) + "\n")
         self._handle.flush()
         self.last_time_fs = float(time_fs)

@@ -89,7 +89,8 @@ class DipoleObserver:
         Dipole model (see :func:`ase_dipole.dynamics.calculator.load_model`). Only its
         cheap ``predict_pdot`` is called, never the full Z*.
     path : str or path-like
-        Dipole log to write; an existing log is appended to.
+        Dipole log to write. An existing log is appended to only when this
+        run continues it (see Notes); otherwise a ``ValueError`` says why.
     interval : int, keyword-only
         MD steps between calls; must equal the ``interval`` passed to
         ``dyn.attach``. A ``UserWarning`` is issued when ``interval ×
@@ -101,18 +102,25 @@ class DipoleObserver:
         ``dyn.dt`` with one.
     metadata : dict, optional
         Extra JSON-serialisable header entries (e.g. the run parameters).
+    overwrite : bool, keyword-only
+        Replace an existing log at ``path`` instead of continuing it.
 
     Notes
     -----
     Ṗ = Σ_i Z*_i v_i (e·Å/fs) with the ASE velocities converted to Å/fs. The
-    first call (step 0 of ASE dynamics) is logged too. When appending, the
-    time continues ``interval × timestep_fs`` after the last row; if the
-    first state equals the last logged one (a run resumed from its last
-    frame), that row is not written twice.
+    first call (step 0 of ASE dynamics) is logged too. An existing log is
+    continued when its run identity (model sha256, time step, interval,
+    temperature, atoms, cell; checked by
+    :class:`ase_dipole.dynamics.dipole_log.DipoleLogWriter`) matches and
+    either the first state equals the last logged one (a run resumed from
+    its last logged frame: that row is not written twice and the time goes
+    on from it) or the dynamics' own time is one interval past the last row
+    (the same dynamics, run further). A run starting from another state is
+    another run, and is refused rather than spliced onto the log.
     """
 
     def __init__(self, atoms_or_dynamics, model, path, *, interval=1, temperature_K=None,
-                 timestep_fs=None, metadata=None):
+                 timestep_fs=None, metadata=None, overwrite=False):
         if hasattr(atoms_or_dynamics, "get_time") and hasattr(atoms_or_dynamics, "dt"):
             self.dyn = weakref.proxy(atoms_or_dynamics)
             self.atoms = atoms_or_dynamics.atoms
@@ -151,7 +159,7 @@ class DipoleObserver:
         header = log_metadata(self.atoms, self.model, timestep_fs=self.timestep_fs,
                               interval=self.interval, temperature_K=temperature_K,
                               **(metadata or {}))
-        self.writer = DipoleLogWriter(path, header)
+        self.writer = DipoleLogWriter(path, header, overwrite=overwrite)
         self.path = self.writer.path
         self._previous_last_row = None
         if self.writer.last_time_fs is not None:
@@ -203,7 +211,16 @@ class DipoleObserver:
                    and np.allclose(dipole, last_dipole, rtol=1e-8, atol=1e-10))
         if resumed:
             return self.writer.last_time_fs, True
-        return self.writer.last_time_fs + self.sample_interval_fs, False
+        next_fs = self.writer.last_time_fs + self.sample_interval_fs
+        if self.dyn is not None and np.isclose(self._elapsed_fs(), next_fs, rtol=0.0,
+                                               atol=1e-6 * self.sample_interval_fs):
+            return next_fs, False
+        raise ValueError(
+            f"cannot append to {self.path!r}: this run does not continue it (its first state "
+            f"differs from the last logged one, at t = {self.writer.last_time_fs:.6g} fs, and "
+            "the dynamics' time does not follow it); write to a new file or pass "
+            "overwrite=True to replace it"
+        )
 
     def close(self):
         """Close the log file."""

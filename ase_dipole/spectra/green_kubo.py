@@ -44,6 +44,7 @@ the simulation for a cross-section per molecule.
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -255,8 +256,23 @@ def _load(logs):
     return loaded
 
 
+def _warn_mixed_models(logs):
+    """Warn when the logs were written with different dipole models."""
+    by_model = {}
+    for log in logs:
+        by_model.setdefault(log.metadata.get("model_sha256"), []).append(_describe(log))
+    if len(by_model) > 1:
+        groups = "; ".join(f"sha256 {str(sha)[:12]}: {', '.join(names)}"
+                           for sha, names in by_model.items())
+        warnings.warn(
+            f"averaging logs of {len(by_model)} different dipole models ({groups}); their "
+            "spectra differ by the models' errors: average logs of one model"
+        )
+
+
 def _common(logs, temperature_K, route):
     """Validate the logs against each other; return (dt_fs, T_K, periodic, volume_A3)."""
+    _warn_mixed_models(logs)
     first = logs[0]
     periodic = bool(first.metadata.get("periodic"))
     dt_fs = None
