@@ -128,7 +128,7 @@ def harmonic_dimer_logs(directory, *, temperature_K, masses_amu=((12.0, 12.0), (
     paths : list of pathlib.Path, one finite-system log per dimer
     frequencies_cm1 : (n_dimers,) harmonic wavenumbers √(k/μ)/(2πc), cm⁻¹
     mode_charges2 : (n_dimers,) |Z̃_ν|² in e²/amu, Z̃_ν = Σ_i Z*_i e_νi/√m_i
-        (METHOD.md "Harmonic limit", e_ν the unit mass-weighted mode)
+        (docs/conventions.md, "The harmonic limit", e_ν the unit mass-weighted mode)
     """
     masses = np.asarray(masses_amu, dtype=float)
     n_dimers = len(masses)

@@ -177,7 +177,7 @@ def test_from_atoms_uses_extxyz_convention():
 
 def test_infrared_intensities_follow_mode_charges(tmp_path):
     """ase.vibrations.Infrared on DipoleCalculator(FixedChargesModel, GFN2-xTB):
-    its intensities in (D/Å)²/amu are |Z̃_ν|²/D², Z̃ = Σ Z* e_ν/√m (METHOD.md),
+    its intensities in (D/Å)²/amu are |Z̃_ν|²/D², Z̃ = Σ Z* e_ν/√m (docs/conventions.md),
     and agree with Infrared on GFN2-xTB's own dipole."""
     model, atoms = water_model()
     atoms.calc = DipoleCalculator(model, calculator=gfn2_xtb())

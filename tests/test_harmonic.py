@@ -1,10 +1,10 @@
 """Tests of ase_dipole.spectra.harmonic: Γ modes from phonopy, mode charges, the
-harmonic IR spectrum on the absolute scale of METHOD.md, and the BORN bridge.
+harmonic IR spectrum on the absolute scale of docs/conventions.md, and the BORN bridge.
 
 References: phonopy itself (Γ frequencies), ase.vibrations.Infrared with
 GFN2-xTB forces (intensities), the Phonopy-Spectroscopy peak table of phenol
 (tests/data/phenol/IR-PeakTable.dat), the real NaCl / SnO2 BORN and
-vasprun.xml files, and the sum rules of METHOD.md.
+vasprun.xml files, and the sum rules of docs/conventions.md.
 """
 
 import os
@@ -210,7 +210,7 @@ def test_symmetrised_calculator_route_keeps_modes(water_gfn2):
 
 
 def test_spectrum_integral_and_lineshapes():
-    """∫ α n dν̃ = Σ_active |Z̃|² / (12 V ε0 c²) (METHOD.md, SI evaluated here),
+    """∫ α n dν̃ = Σ_active |Z̃|² / (12 V ε0 c²) (docs/conventions.md, SI evaluated here),
     for Gaussian (fully inside the window) and Lorentzian (analytic tails)."""
     harmonic = HarmonicIR(sno2_phonon(), SNO2_BORN).run()
     active = harmonic.active

@@ -1,5 +1,5 @@
 """MD-level checks: a 20 K NVE run of GFN2-xTB water reproduces the harmonic
-IR spectrum (peak positions and areas, METHOD.md "Harmonic limit"); logs from
+IR spectrum (peak positions and areas, docs/conventions.md, "The harmonic limit"); logs from
 stored trajectories (velocities vs positions only); the ``md`` driver and CLI."""
 
 import dataclasses

@@ -39,14 +39,14 @@ def in_output_units(area_m, volume_A3):
 
 
 def sum_rule_area(pdot2_si, temperature_K, volume_A3=None):
-    """β/(3Vcε0)·(π/2)·⟨Ṗ·Ṗ⟩/(2πc) (METHOD.md), ⟨Ṗ·Ṗ⟩ in (C·m/s)²."""
+    """β/(3Vcε0)·(π/2)·⟨Ṗ·Ṗ⟩/(2πc) (docs/conventions.md), ⟨Ṗ·Ṗ⟩ in (C·m/s)²."""
     return in_output_units(
         np.pi / 2 * pdot2_si / (3.0 * KB * temperature_K * C * EPS0) / (2.0 * np.pi * C), volume_A3
     )
 
 
 def harmonic_band_area(charge2_e2_amu, volume_A3=None):
-    """π/(6Vcε0)·Σ|Z̃|²/(2πc) (METHOD.md harmonic limit; with Σ_i Tr(Z*_i Z*_iᵀ)/m_i
+    """π/(6Vcε0)·Σ|Z̃|²/(2πc) (docs/conventions.md, harmonic limit; with Σ_i Tr(Z*_i Z*_iᵀ)/m_i
     the Maxwellian sum rule), ``charge2_e2_amu`` in e²/amu."""
     return in_output_units(
         np.pi / (6.0 * C * EPS0) * charge2_e2_amu * E**2 / AMU / (2.0 * np.pi * C), volume_A3

@@ -20,7 +20,7 @@ index field/dipole; nothing is transposed):
 * Falletta et al. liquid water (BingqingCheng/LES-BEC
   ``water/training_set/H2O_BEC.xyz``, converted from Zenodo 12622341): the
   comment key ``BEC`` is a JSON list (N, 3, 3) in the VASP layout (rows = field),
-  per the shared data README; in the liquid the per-molecule rotational sum
+  per the data set's upstream description; in the liquid the per-molecule rotational sum
   rule cannot tell Z from Zᵀ (relative residual 0.22 as read vs 0.25
   transposed), so this rests on the provenance, not on a physical test.
 * LES-BEC superionic water (VASP LEPSILON): per-atom ``BEC:R:9`` row-major,

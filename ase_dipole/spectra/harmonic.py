@@ -12,7 +12,7 @@ dynamical matrix) and Born charges :math:`Z^*_{i,\\alpha\\beta} =
 
 (e/√amu), the IR intensity of mode ν is :math:`|\\tilde Z_\\nu|^2` (e²/amu, or
 km/mol with :data:`ase_dipole.units.KM_PER_MOL_PER_E2_AMU`), and the classical
-spectrum of the harmonic crystal (METHOD.md, "Harmonic limit") is
+spectrum of the harmonic crystal (docs/conventions.md, "The harmonic limit") is
 
 .. math::
 

@@ -833,7 +833,7 @@ def _format_summary(p, records, outdir, files, reused):
         "(resolution plus anharmonic and Verlet shifts)",
         "  => the MD bands " + ("agree with" if agree else "DO NOT agree with")
         + " the harmonic ones within the tolerance",
-        "  Band areas agree in the harmonic limit (METHOD.md) up to the sampling noise of a",
+        "  Band areas agree in the harmonic limit (docs/conventions.md) up to the sampling noise of a",
         "  few NVE trajectories; peak heights do not: the MD lines carry the rotational",
         "  envelope of the freely rotating dimer and anharmonic dephasing on top of the",
         "  window width.",

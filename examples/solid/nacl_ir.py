@@ -17,7 +17,7 @@ Spectra on one absolute scale, α(ν̃)n(ν̃) in cm⁻¹:
 
 The harmonic lines get the Gaussian shape that the MD time window gives (same
 FWHM), so a harmonic crystal would reproduce them exactly. The script checks
-the sum rule of METHOD.md: every spectrum integrates to
+the sum rule of docs/conventions.md: every spectrum integrates to
 π/(6Vcε0) Σ_i Tr(Z*_i Z*_iᵀ)/m_i over ω, i.e. to
 Σ_i Tr(Z*_i Z*_iᵀ)/m_i / (12 V ε0 c²) over ν̃.
 
@@ -157,7 +157,7 @@ def sum_rule_cm2(born_charges, masses_amu, volume_A3):
     Returns
     -------
     float
-        Σ_i Tr(Z*_i Z*_iᵀ)/m_i / (12 V ε0 c²): the METHOD.md sum rule
+        Σ_i Tr(Z*_i Z*_iᵀ)/m_i / (12 V ε0 c²): the sum rule of docs/conventions.md
         π/(6Vcε0) Σ_i Tr(Z*_i Z*_iᵀ)/m_i (over ω) divided by 2πc.
     """
     total_e2_amu = np.einsum("iab,iab,i->", born_charges, born_charges, 1.0 / masses_amu)
