@@ -2,10 +2,9 @@
 
 import datetime
 
-import ase.io
-
 from ase_dipole import __version__
 from ase_dipole.io import READERS, BornChargeFormatError, read_born_charges
+from ase_dipole.io.extxyz import write_extxyz
 
 help = "convert VASP/phonopy/QE/APT Born-charge files to extended XYZ (born_charges, dipole, epsilon)"
 
@@ -47,6 +46,9 @@ def run(args, parser):
         for atoms in read:
             atoms.info["converted_by"] = stamp
         frames.extend(read)
-    ase.io.write(args.output, frames, format="extxyz")
+    try:
+        write_extxyz(args.output, frames)
+    except OSError as error:
+        parser.error(f"--output: {error.strerror}")
     print(f"wrote {len(frames)} frame(s) to {args.output}")
     return 0

@@ -50,7 +50,18 @@ def _parse_outcar_born(text, source):
             f"{source}: no 'BORN EFFECTIVE CHARGES' block found; run VASP with "
             "LEPSILON = .TRUE. or LCALCEPS = .TRUE. (and let it finish)"
         )
-    lines = text[headers[-1].end():].splitlines()[2:]
+    header = headers[-1]
+    header_line = text.count("\n", 0, header.start()) + 1
+    lines = text[header.end():].splitlines()[2:]
+    first_line = header_line + 2  # file line number of lines[0]
+
+    def incomplete(position, what):
+        raise BornChargeFormatError(
+            f"{source} line {first_line + position}: the Born block that starts on line "
+            f"{header_line} is incomplete ({what}); the file was cut off: use the complete "
+            "OUTCAR of a finished run"
+        )
+
     tensors = []
     position = 0
     while position < len(lines):
@@ -58,14 +69,28 @@ def _parse_outcar_born(text, source):
         if match is None:
             break
         if int(match.group(1)) != len(tensors) + 1:
-            raise BornChargeFormatError(f"{source}: ions out of order in the Born block")
+            raise BornChargeFormatError(
+                f"{source} line {first_line + position}: ions out of order in the Born block"
+            )
+        if position + 3 >= len(lines):
+            incomplete(len(lines) - 1, f"the file ends inside ion {match.group(1)}")
         rows = [lines[position + k].split() for k in (1, 2, 3)]
-        if [row[0] for row in rows] != ["1", "2", "3"] or any(len(row) != 4 for row in rows):
-            raise BornChargeFormatError(f"{source}: malformed Born block near ion {match.group(1)}")
+        for k, row in enumerate(rows, start=1):
+            if len(row) != 4 or row[0] != str(k):
+                if position + k == len(lines) - 1 and not text.endswith("\n"):
+                    incomplete(position + k, f"the last row of ion {match.group(1)} is cut short")
+                raise BornChargeFormatError(
+                    f"{source} line {first_line + position + k}: malformed Born block row of "
+                    f"ion {match.group(1)} (expected 'k Zk1 Zk2 Zk3')"
+                )
         tensors.append([[float(value) for value in row[1:]] for row in rows])
         position += 4
     if not tensors:
-        raise BornChargeFormatError(f"{source}: the Born block holds no 'ion' entries")
+        raise BornChargeFormatError(
+            f"{source} line {header_line}: the Born block holds no 'ion' entries"
+        )
+    if position >= len(lines):
+        incomplete(position - 1, f"the file ends after ion {len(tensors)}")
     return np.array(tensors)
 
 
