@@ -7,6 +7,7 @@ and ``run(args, parser)``; ``main(argv=None)`` lets tests call it.
 import argparse
 import importlib
 import sys
+import warnings
 
 from ase_dipole import __version__
 
@@ -19,9 +20,22 @@ COMMANDS = {
     "spectrum": "spectrum",
     "fit": "fit",
     "predict": "predict",
+    "log": "log",
     "learning-curve": "learning_curve",
     "demo": "demo",
 }
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help with the default of every option that has one, once: not on
+    required options, switches or options whose help already states it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.required or not action.option_strings or "default" in text
+                or action.default in (None, False, [], argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def build_parser():
@@ -37,18 +51,30 @@ def build_parser():
             name,
             help=module.help,
             description=module.help,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run, _parser=sub)
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None):
+    """Warnings as ``warning: message`` lines, without the Python source line."""
+    return f"warning: {message}\n"
+
+
 def main(argv=None):
     """Entry point of ``ase-dipole``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    args._argv = argv
     if args.command is None:
         parser.print_help()
         return 1
-    return args._run(args, args._parser) or 0
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
+    try:
+        return args._run(args, args._parser) or 0
+    finally:
+        warnings.formatwarning = formatwarning

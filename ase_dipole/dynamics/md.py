@@ -88,6 +88,8 @@ def make_force_calculator(spec):
     calculator = factory()
     if not hasattr(calculator, "get_property"):
         raise TypeError(f"{spec!r} returned {type(calculator).__name__}, not an ASE calculator")
+    if "verbosity" in getattr(calculator, "default_parameters", {}):
+        calculator.set(verbosity=0)  # tblite prints every SCF cycle otherwise
     return calculator
 
 

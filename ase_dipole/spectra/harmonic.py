@@ -30,7 +30,6 @@ L(\\tilde\\nu-\\tilde\\nu_\\nu)` (cmÂ²) and :math:`\\alpha n = \\sigma / V` (cmâ
 """
 
 import datetime
-import importlib
 import os
 import sys
 import warnings
@@ -663,13 +662,15 @@ def write_born_from_model(path, atoms, model, *, epsilon=None, symprec=1e-5):
 
 
 def load_calculator(spec):
-    """Build an ASE calculator from ``'module:factory'`` (e.g. ``'tblite.ase:TBLite'``)."""
-    module_name, sep, factory_name = spec.partition(":")
-    if not sep or not module_name or not factory_name:
-        raise ValueError(f"calculator '{spec}' is not of the form 'module:factory' (e.g. 'tblite.ase:TBLite')")
-    module = importlib.import_module(module_name)
+    """Build an ASE calculator from ``'module:factory'`` (e.g. ``'tblite.ase:TBLite'``)
+    or ``'tblite'``, as :func:`ase_dipole.dynamics.md.make_force_calculator`
+    does (tblite's SCF printout silenced)."""
+    from ase_dipole.dynamics.md import make_force_calculator
+
+    if spec != "tblite" and ":" not in spec:
+        raise ValueError(f"calculator '{spec}' is not of the form 'module:factory' (e.g. "
+                         "'tblite.ase:TBLite') or 'tblite'")
     try:
-        factory = getattr(module, factory_name)
-    except AttributeError as error:
-        raise ValueError(f"module '{module_name}' has no '{factory_name}'") from error
-    return factory()
+        return make_force_calculator(spec)
+    except (ImportError, TypeError) as error:
+        raise ValueError(str(error)) from error
