@@ -15,6 +15,7 @@ from ase_dipole.learning.model import PolarizationModel, rmspe
 from ase_dipole.learning.learning_curve import LearningCurve, learning_curve
 from ase_dipole.learning.fixed_charges import FixedChargesModel
 from ase_dipole.dynamics.calculator import DipoleCalculator
+from ase_dipole.dynamics.foreign_dipole import CalculatorDipoleModel
 from ase_dipole.dynamics.observer import DipoleObserver
 from ase_dipole.dynamics.trajectory import log_from_trajectory
 from ase_dipole.dynamics.md import make_force_calculator, run_ir_md
@@ -42,6 +43,7 @@ __all__ = [
     "learning_curve",
     "FixedChargesModel",
     "DipoleCalculator",
+    "CalculatorDipoleModel",
     "DipoleObserver",
     "log_from_trajectory",
     "make_force_calculator",

@@ -19,6 +19,9 @@ def add_arguments(parser):
     charges.add_argument("--born", metavar="FILE",
                          help="BORN, vasprun.xml, OUTCAR or extxyz with born_charges, for the unit or primitive cell")
     charges.add_argument("--model", metavar="MODEL", help="saved dipole model (PolarizationModel / FixedChargesModel)")
+    charges.add_argument("--dipole-calculator", metavar="MODULE:FACTORY",
+                         help="ASE calculator returning 'dipole' (Z* from its "
+                              "'born_effective_charges', else by finite differences of the dipole)")
     parser.add_argument("--asr", action="store_true", help="impose the acoustic sum rule on Z*")
     parser.add_argument("--fwhm-cm1", type=float, default=10.0, help="line width (FWHM) in cm^-1")
     parser.add_argument("--lineshape", choices=("lorentzian", "gaussian"), default="lorentzian")
@@ -65,16 +68,17 @@ def run(args, parser):
 
     from ase_dipole.spectra.harmonic import HarmonicIR
 
-    if (args.born is None) == (args.model is None):
-        parser.error("give the Born charges with exactly one of --born FILE and --model MODEL")
+    if sum(source is not None for source in (args.born, args.model, args.dipole_calculator)) != 1:
+        parser.error("give the Born charges with exactly one of --born FILE, --model MODEL and "
+                     "--dipole-calculator MODULE:FACTORY")
     try:
         phonon = _phonon(args, parser)
-        if args.model is not None:
-            from ase_dipole.dynamics.calculator import load_model
-
-            charges = load_model(args.model)
-        else:
+        if args.born is not None:
             charges = args.born
+        else:
+            from ase_dipole.cli.options import dipole_model_from_args
+
+            charges, _ = dipole_model_from_args(args, parser)
         harmonic = HarmonicIR(phonon, charges, asr=args.asr).run()
         grid = None if args.range_cm1 is None else np.arange(args.range_cm1[0], args.range_cm1[1] + 0.5 * args.step_cm1, args.step_cm1)
         spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape=args.lineshape, periodic=not args.molecule)
