@@ -155,6 +155,11 @@ def test_model_file_round_trip_and_bad_files(tmp_path):
     np.savez(tmp_path / "future.npz", **arrays)
     with pytest.raises(ValueError, match="format version 99"):
         FixedChargesModel.load(tmp_path / "future.npz")
+    arrays["fixed_charges_format_version"] = np.array(1)
+    arrays["born_charges"] = 100.0 * arrays["born_charges"]
+    np.savez(tmp_path / "edited.npz", **arrays)
+    with pytest.raises(ValueError, match="edited.npz' has been modified since it was written"):
+        FixedChargesModel.load(tmp_path / "edited.npz")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         DipoleCalculator(str(tmp_path / "missing.model"))
 

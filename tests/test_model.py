@@ -353,6 +353,27 @@ def test_bad_model_files(born_model, tmp_path):
     short.write_text(json.dumps(good))
     with pytest.raises(ValueError, match=rf"short.json.*damaged.*format version {FORMAT_VERSION}"):
         PolarizationModel.load(short)
+    # hand edits that keep a valid file: the content digest catches them
+    for name, edit in (("cutoff", lambda d: d["descriptor"].update(cutoff=d["descriptor"]["cutoff"] + 1.0)),
+                       ("coefficients", lambda d: d.update(coefficients=[[100 * c for c in row] for row in d["coefficients"]]))):
+        edited = json.loads(born_model.to_bytes())
+        edit(edited)
+        path = tmp_path / f"edited_{name}.json"
+        path.write_text(json.dumps(edited, sort_keys=True, indent=1))
+        with pytest.raises(ValueError, match=rf"edited_{name}.json' has been modified since it was "
+                                             "written .*refit the model"):
+            PolarizationModel.load(path)
+    unsigned = json.loads(born_model.to_bytes())
+    del unsigned["content_sha256"]
+    path = tmp_path / "unsigned.json"
+    path.write_text(json.dumps(unsigned))
+    with pytest.raises(ValueError, match="unsigned.json' has no content digest"):
+        PolarizationModel.load(path)
+    # the digest guards the content, not the layout: re-indented, it loads
+    # (with the sha256 of its own bytes as identity)
+    path = tmp_path / "reindented.json"
+    path.write_text(json.dumps(json.loads(born_model.to_bytes())))
+    assert PolarizationModel.load(path).coefficients.tolist() == born_model.coefficients.tolist()
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"format": "something else"}))
     with pytest.raises(ValueError, match="not a PolarizationModel file"):

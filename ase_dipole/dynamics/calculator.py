@@ -14,6 +14,7 @@ so ``ase.vibrations.Infrared`` and any ASE MD script work unchanged.
 """
 
 import os
+import warnings
 
 import numpy as np
 from ase.calculators.calculator import (
@@ -72,6 +73,91 @@ def check_species(model, atoms):
         )
 
 
+#: covalent bonds: distance below this factor × the sum of ASE's covalent radii
+BOND_FACTOR = 1.2
+
+
+def _single_molecule_extent(atoms):
+    """Extent (3,) Å along the cell's three widths of the one molecule the
+    periodic ``atoms`` hold, or None when they hold several molecules or an
+    extended (periodically bonded) network.
+
+    Molecules are the connected groups of covalent bonds (ASE's natural
+    cut-offs × :data:`BOND_FACTOR`), followed across the cell boundary; a
+    group bonded to its own periodic image is extended (a crystal, a polymer).
+    """
+    from ase.neighborlist import natural_cutoffs, neighbor_list
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    first, second, shifts = neighbor_list(
+        "ijS", atoms, natural_cutoffs(atoms, mult=BOND_FACTOR), self_interaction=False)
+    n_atoms = len(atoms)
+    graph = coo_matrix((np.ones(len(first)), (first, second)), shape=(n_atoms, n_atoms))
+    if connected_components(graph, directed=False)[0] != 1:
+        return None  # several molecules: a molecular liquid or crystal
+    starts = np.searchsorted(first, np.arange(n_atoms + 1))  # neighbor_list sorts by first
+    image = np.zeros((n_atoms, 3), dtype=np.int64)
+    placed = np.zeros(n_atoms, dtype=bool)
+    placed[0] = True
+    frontier = [0]
+    while frontier:
+        atom = frontier.pop()
+        bonds = slice(starts[atom], starts[atom + 1])
+        others, where = second[bonds], image[atom] + shifts[bonds]
+        if np.any(np.any(image[others] != where, axis=1) & placed[others]):
+            return None  # bonded to its own image: an extended network
+        new = others[~placed[others]]
+        image[new] = where[~placed[others]]
+        placed[new] = True
+        frontier.extend(new.tolist())
+    positions = atoms.positions + image @ atoms.cell[:]
+    normals = np.linalg.inv(atoms.cell[:]).T  # rows: reciprocal vectors, 1/Å
+    unit = normals / np.linalg.norm(normals, axis=1)[:, None]
+    projected = positions @ unit.T
+    return projected.max(axis=0) - projected.min(axis=0)
+
+
+def check_box(atoms, cutoff_A):
+    """Warn when ``atoms`` are one molecule in a periodic box too small for
+    its dipole not to depend on the box.
+
+    Each atom of the molecule sees the periodic images of the molecule
+    within the cut-off unless every width of the cell (the distance between
+    opposite faces) is at least the molecule's extent + 2 × ``cutoff_A``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    cutoff_A : float
+        Cut-off radius of the model's descriptor, Å.
+    """
+    if not is_periodic(atoms) or len(atoms) < 2:
+        return
+    extent = _single_molecule_extent(atoms)
+    if extent is None:
+        return
+    widths = atoms.get_volume() / np.linalg.norm(
+        np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
+    needed = extent + 2.0 * float(cutoff_A)
+    if np.any(widths < needed - 1e-9):
+        warnings.warn(
+            f"the atoms are one molecule ({atoms.get_chemical_formula()}) in a periodic box of "
+            f"widths {np.array2string(widths, precision=2)} Å: each atom sees the molecule's "
+            f"periodic images within the {cutoff_A:g} Å cut-off, so the dipole depends on the "
+            f"box; a box of at least {np.array2string(needed, precision=2)} Å (extent + 2 × "
+            "cut-off) or pbc=False gives the dipole of the free molecule",
+            stacklevel=3,
+        )
+
+
+def model_cutoff_A(model):
+    """The descriptor cut-off of ``model`` in Å, or None if it has none."""
+    descriptor = getattr(model, "descriptor", None)
+    cutoff = getattr(descriptor, "cutoff", None)
+    return None if cutoff is None else float(cutoff)
+
+
 def is_periodic(atoms):
     """Whether ``atoms`` is a 3-D periodic cell (all pbc and a nonzero volume)."""
     return bool(np.all(atoms.pbc) and atoms.cell.rank == 3)
@@ -121,6 +207,7 @@ class DipoleCalculator(Calculator):
                          if name not in DIPOLE_PROPERTIES]
         self._forwarded = tuple(forwarded)
         self.implemented_properties = list(forwarded) + list(DIPOLE_PROPERTIES)
+        self._checked_box = None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Fill ``self.results`` with the requested properties."""
@@ -146,6 +233,10 @@ class DipoleCalculator(Calculator):
         if not wanted:
             return
         check_species(self.model, atoms)
+        box = (len(atoms), tuple(atoms.pbc), tuple(atoms.cell[:].ravel()))
+        if box != self._checked_box and model_cutoff_A(self.model) is not None:
+            check_box(atoms, model_cutoff_A(self.model))
+            self._checked_box = box
         if "polarization" in wanted and not is_periodic(atoms):
             raise PropertyNotImplementedError(
                 "'polarization' needs a 3-D periodic cell (atoms.pbc all True and a cell of "

@@ -21,7 +21,13 @@ import numpy as np
 from ase import units
 
 from ase_dipole import __version__
-from ase_dipole.dynamics.calculator import check_species, is_periodic, load_model
+from ase_dipole.dynamics.calculator import (
+    check_box,
+    check_species,
+    is_periodic,
+    load_model,
+    model_cutoff_A,
+)
 from ase_dipole.dynamics.dipole_log import DipoleLogWriter, read_dipole_log
 from ase_dipole.units import C_CM_PER_FS
 
@@ -156,6 +162,8 @@ class DipoleObserver:
             )
         self.model = load_model(model)
         check_species(self.model, self.atoms)
+        if model_cutoff_A(self.model) is not None:
+            check_box(self.atoms, model_cutoff_A(self.model))
         header = log_metadata(self.atoms, self.model, timestep_fs=self.timestep_fs,
                               interval=self.interval, temperature_K=temperature_K,
                               **(metadata or {}))

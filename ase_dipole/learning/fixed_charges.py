@@ -21,12 +21,15 @@ import os
 
 import numpy as np
 
+from ase_dipole.atomic import atomic_write
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 
 #: version of the ``.npz`` file written by :meth:`FixedChargesModel.save`
 FIXED_CHARGES_FORMAT_VERSION = 1
 #: key marking a fixed-charges ``.npz`` file
 FORMAT_KEY = "fixed_charges_format_version"
+#: entry holding the model's sha256 when written, checked on load
+DIGEST_KEY = "content_sha256"
 
 
 def _as_array(values, shape, name, unit):
@@ -206,7 +209,8 @@ class FixedChargesModel:
         }
         if self._symbols is not None:
             arrays["symbols"] = np.array(self._symbols, dtype="U3")
-        with open(path, "wb") as handle:
+        arrays[DIGEST_KEY] = np.array(self.sha256)
+        with atomic_write(path, "wb") as handle:
             np.savez(handle, **arrays)
 
     @staticmethod
@@ -222,7 +226,9 @@ class FixedChargesModel:
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`."""
+        """Read a model written by :meth:`save`; a ``ValueError`` if the file
+        is not one, has another format version or was modified since."""
+        path = os.fspath(path)
         try:
             data = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
@@ -237,12 +243,20 @@ class FixedChargesModel:
                     f"reads version {FIXED_CHARGES_FORMAT_VERSION}"
                 )
             symbols = [str(s) for s in data["symbols"]] if "symbols" in data.files else None
-            return cls(
+            model = cls(
                 data["born_charges"],
                 reference_positions=data["reference_positions"],
                 reference_dipole=data["reference_dipole"],
                 symbols=symbols,
             )
+            stored = str(data[DIGEST_KEY]) if DIGEST_KEY in data.files else None
+        if stored is None:
+            raise ValueError(f"{path!r} has no content digest ({DIGEST_KEY!r}): it was edited or "
+                             "written by an older ase-dipole; save the model again")
+        if stored != model.sha256:
+            raise ValueError(f"{path!r} has been modified since it was written (its content no "
+                             f"longer matches its {DIGEST_KEY}); save the model again")
+        return model
 
     def __repr__(self):
         return f"FixedChargesModel(n_atoms={len(self._born_charges)}, species={self.species})"

@@ -52,6 +52,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from ase_dipole import __version__
+from ase_dipole.atomic import write_bytes_atomic
 from ase_dipole.learning import ridge
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
@@ -61,6 +62,8 @@ from ase_dipole.progress import Progress
 FORMAT = "ase-dipole-polarization-model"
 #: version of the model-file layout written by :meth:`PolarizationModel.save`
 FORMAT_VERSION = 1
+#: model-file entry holding the SHA-256 of the rest of its content, checked on load
+DIGEST_KEY = "content_sha256"
 #: target selections accepted by :meth:`PolarizationModel.fit`
 TARGETS = ("auto", "born", "dipole", "both")
 #: default radial cut-off, Å (see :class:`PolarizationModel`)
@@ -494,14 +497,13 @@ class PolarizationModel:
             "training_metrics": state["metrics"],
             "references": state["references"],
         }
+        document[DIGEST_KEY] = _content_digest(document)
         return (json.dumps(document, sort_keys=True, indent=1, allow_nan=False) + "\n").encode()
 
     def save(self, path):
-        """Write the model to ``path`` (one JSON file, format version
-        :data:`FORMAT_VERSION`)."""
-        data = self.to_bytes()
-        with open(path, "wb") as handle:
-            handle.write(data)
+        """Write the model to ``path`` atomically (one JSON file, format
+        version :data:`FORMAT_VERSION`, with the digest of its content)."""
+        write_bytes_atomic(path, self.to_bytes())
 
     @classmethod
     def load(cls, path):
@@ -510,8 +512,10 @@ class PolarizationModel:
         Raises
         ------
         ValueError
-            If the file is not a model file, is damaged, or has another format
-            version (the message names the file and the version found).
+            If the file is not a model file, is damaged, has another format
+            version (the message names the file and the version found), or
+            its content no longer matches the digest stored when it was
+            written (the file was edited).
         """
         path = os.fspath(path)
         with open(path, "rb") as handle:
@@ -550,8 +554,22 @@ class PolarizationModel:
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
                              f"{version}): {type(error).__name__}: {error}") from None
+        stored = document.pop(DIGEST_KEY, None)
+        if stored is None:
+            raise ValueError(f"{path!r} has no content digest ({DIGEST_KEY!r}): it was edited or "
+                             "written by an older ase-dipole; refit the model (ase-dipole fit)")
+        if stored != _content_digest(document):
+            raise ValueError(f"{path!r} has been modified since it was written (its content no "
+                             f"longer matches its {DIGEST_KEY}); use the file as written by "
+                             "ase-dipole fit, or refit the model")
         model._file_sha256 = hashlib.sha256(data).hexdigest()
         return model
+
+
+def _content_digest(document):
+    """SHA-256 of a model document without its digest entry, as canonical JSON."""
+    body = {key: value for key, value in document.items() if key != DIGEST_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
 
 
 def _reduce(rows, bases):
