@@ -54,6 +54,7 @@ from ase.data import chemical_symbols
 from ase_dipole import __version__
 from ase_dipole.atomic import write_bytes_atomic
 from ase_dipole.learning import ridge
+from ase_dipole.learning.posterior import Posterior, evidence_scale2, fit_posterior
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.progress import Progress
@@ -68,6 +69,17 @@ DIGEST_KEY = "content_sha256"
 TARGETS = ("auto", "born", "dipole", "both")
 #: default radial cut-off, Å (see :class:`PolarizationModel`)
 DEFAULT_CUTOFF = 4.0
+#: training frames whose σ(Z*) set the default flagging threshold
+UNCERTAINTY_SAMPLE_FRAMES = 8
+#: default threshold = this × the largest per-atom σ(Z*) seen on those frames
+THRESHOLD_FACTOR = 2.0
+
+
+def atom_sigma(born_std):
+    """Per-atom σ(Z*): RMS of the nine component standard deviations, (N,) e,
+    from ``born_std`` (N, 3, 3) e."""
+    born_std = np.asarray(born_std, dtype=float)
+    return np.sqrt(np.mean(born_std.reshape(len(born_std), 9) ** 2, axis=1))
 
 
 def rmspe(predicted, reference):
@@ -350,6 +362,7 @@ class PolarizationModel:
         else:
             solution = ridge.solve(equations, row_weights, p["regularization"])
         coefficients = _expand(solution.coefficients, bases)
+        posterior = self._posterior(equations, row_weights, solution, bases, n_folds)
         metrics = {"n_frames": len(samples),
                    "n_born_frames": sum(s.born is not None for s in samples),
                    "n_dipole_frames": sum(s.dipole is not None for s in samples),
@@ -368,9 +381,41 @@ class PolarizationModel:
             "regularization": solution.regularization, "metrics": metrics, "references": references,
             "cv": {"grid": solution.grid.tolist(), "loss": solution.cv_loss.tolist(),
                    "rmse": {k: v.tolist() for k, v in solution.cv_rmse.items()}},
+            "posterior": posterior,
         }
+        self._state["uncertainty"] = self._training_uncertainty(samples)
         self._file_sha256 = None
         return self
+
+    @staticmethod
+    def _posterior(equations, row_weights, solution, bases, n_folds):
+        """Posterior covariance of the coefficients (:mod:`ase_dipole.learning.posterior`)
+        with the noise scale from the cross-validated residuals, or from the
+        training residuals (evidence estimate) when λ was given."""
+        weights = {kind: w for kind, w in row_weights.items() if w > 0}
+        G, _ = equations.weighted(weights)
+        n_rows = sum(equations.count(kind) for kind in weights)
+        if len(solution.cv_loss):
+            scale2 = float(solution.cv_loss[int(np.argmin(solution.cv_loss))]) / n_rows
+            method = "cross-validation"
+        else:
+            residual = sum(w * equations.squared_error(solution.coefficients, f, kind)
+                           for kind, w in weights.items() for f in range(n_folds))
+            scale2 = evidence_scale2(float(residual), n_rows, G, solution.regularization)
+            method = "evidence"
+        return fit_posterior(G, solution.regularization, scale2, weights, method=method, bases=bases)
+
+    def _training_uncertainty(self, samples):
+        """σ statistics of the training set: the largest per-atom σ(Z*)
+        (predictive, :meth:`predict_std`) of up to :data:`UNCERTAINTY_SAMPLE_FRAMES`
+        evenly spaced training frames, and the default flagging threshold
+        :data:`THRESHOLD_FACTOR` × their maximum."""
+        picks = np.unique(np.linspace(0, len(samples) - 1, min(UNCERTAINTY_SAMPLE_FRAMES,
+                                                                len(samples))).astype(int))
+        largest = [float(atom_sigma(self.predict_std(samples[i].atoms)[1]).max()) for i in picks]
+        return {"frames": [samples[i].index for i in picks],
+                "max_atom_sigma_born_e": largest,
+                "default_threshold_e": THRESHOLD_FACTOR * max(largest)}
 
     @staticmethod
     def _mean_born(samples, species_index, n_species):
@@ -477,6 +522,69 @@ class PolarizationModel:
         dipole, pdot = self.descriptor.dipole_and_pdot(atoms, state["coefficients"], velocities)
         return dipole + zbar @ atoms.positions, pdot + zbar @ velocities
 
+    @property
+    def has_uncertainty(self):
+        """Whether the model carries posterior statistics (fitted by this version)."""
+        return self._fitted().get("posterior") is not None
+
+    @property
+    def uncertainty_threshold(self):
+        """Default threshold on the largest per-atom σ(Z*) of a structure, e
+        (:data:`THRESHOLD_FACTOR` × the largest seen on training frames)."""
+        self._posterior_or_error()
+        return float(self._fitted()["uncertainty"]["default_threshold_e"])
+
+    @property
+    def training_uncertainty(self):
+        """``{"frames", "max_atom_sigma_born_e", "default_threshold_e"}`` of the fit."""
+        self._posterior_or_error()
+        return json.loads(json.dumps(self._fitted()["uncertainty"]))
+
+    def _posterior_or_error(self):
+        posterior = self._fitted().get("posterior")
+        if posterior is None:
+            raise ValueError("this model file has no posterior statistics (it was written by an "
+                             "older ase-dipole); refit the model ('ase-dipole fit' or "
+                             "PolarizationModel.fit) to get uncertainties")
+        return posterior
+
+    def predict_std(self, atoms, *, include_noise=True):
+        """Posterior predictive standard deviations of the dipole and the Born charges.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+        include_noise : bool
+            Add the noise variance of a new observation (fitted from the
+            cross-validated residuals) to the posterior variance of the model
+            (:mod:`ase_dipole.learning.posterior`); ``False`` gives the
+            epistemic part alone. The dipole gets a noise term only when
+            dipoles were fitted.
+
+        Returns
+        -------
+        dipole_std : ndarray, shape (3,), e·Å
+        born_std : ndarray, shape (N, 3, 3), e
+            σ of ``Z[k, α, β]``.
+
+        Raises
+        ------
+        ValueError
+            If the model has no posterior statistics (an old model file:
+            refit), or for unknown species / non-finite positions.
+        """
+        posterior = self._posterior_or_error()
+        self._check(atoms)
+        descriptor = self.descriptor
+        N, S, F = len(atoms), len(descriptor.species), descriptor.n_features
+        born_var = posterior.variance(descriptor.summed_gradients(atoms).reshape(N * 9, S * F))
+        dipole_var = posterior.variance(descriptor.summed_features(atoms).transpose(1, 0, 2)
+                                        .reshape(3, S * F))
+        if include_noise:
+            born_var = born_var + posterior.noise_variance.get("born", 0.0)
+            dipole_var = dipole_var + posterior.noise_variance.get("dipole", 0.0)
+        return np.sqrt(dipole_var), np.sqrt(born_var).reshape(N, 3, 3)
+
     # -- files -------------------------------------------------------------------
     def to_bytes(self):
         """The model file content: canonical JSON (sorted keys, exact float
@@ -497,6 +605,9 @@ class PolarizationModel:
             "training_metrics": state["metrics"],
             "references": state["references"],
         }
+        if state.get("posterior") is not None:
+            document["posterior"] = state["posterior"].to_document()
+            document["uncertainty"] = state["uncertainty"]
         document[DIGEST_KEY] = _content_digest(document)
         return (json.dumps(document, sort_keys=True, indent=1, allow_nan=False) + "\n").encode()
 
@@ -550,7 +661,11 @@ class PolarizationModel:
                 "regularization": float(document["regularization"]),
                 "metrics": dict(document["training_metrics"]),
                 "references": document["references"], "cv": document["cross_validation"],
+                "posterior": None, "uncertainty": None,
             }
+            if "posterior" in document:
+                model._state["posterior"] = Posterior.from_document(document["posterior"], S * descriptor.n_features)
+                model._state["uncertainty"] = dict(document["uncertainty"])
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
                              f"{version}): {type(error).__name__}: {error}") from None

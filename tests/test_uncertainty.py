@@ -1,0 +1,147 @@
+"""Posterior predictive uncertainty of PolarizationModel and the selection of
+frames to label: the variance against the explicit Bayesian-ridge formula,
+calibration on held-out DFT liquid water, larger σ on superionic water (a
+configuration space the model never saw), invariances, old model files, and
+farthest-point / uncertainty selection."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ase_dipole.io import load_falletta_water
+from ase_dipole.io.extxyz import get_born_charges
+from ase_dipole.io.water import read_extxyz_born
+from ase_dipole.learning.model import DIGEST_KEY, PolarizationModel, _content_digest, atom_sigma
+from ase_dipole.learning.selection import frame_summaries, select_frames, weighted_farthest_points
+
+SMALL = dict(cutoff=4.0, n_max=4, l_max=2)
+DATA = os.path.join(os.path.dirname(__file__), "data")
+SUPERIONIC = os.path.join(DATA, "les_bec_superionic", "S-2cc-T2000K-BEC_first3.xyz")
+
+
+@pytest.fixture(scope="module")
+def falletta():
+    return load_falletta_water(index=":")
+
+
+@pytest.fixture(scope="module")
+def model(falletta):
+    """Z*-only model on every 4th of Falletta frames 0–79 (λ by 5-fold CV)."""
+    return PolarizationModel(**SMALL).fit(falletta[0:80:4], targets="born", progress=False)
+
+
+def _errors_and_sigmas(model, frames):
+    errors, sigmas = [], []
+    for atoms in frames:
+        _, born = model.predict(atoms)
+        _, born_std = model.predict_std(atoms)
+        errors.append(np.abs(born - get_born_charges(atoms)).ravel())
+        sigmas.append(born_std.ravel())
+    return np.concatenate(errors), np.concatenate(sigmas)
+
+
+def test_variance_is_the_bayesian_ridge_posterior(falletta):
+    """σ² = gᵀ s²(G + λD²)⁻¹ g (+ s²/w) with G, D built here from the design rows."""
+    frames = falletta[:3]
+    model = PolarizationModel(**SMALL, regularization=1e-4).fit(frames, targets="born", progress=False)
+    d = model.descriptor
+    rows = np.concatenate([d.summed_gradients(a).reshape(len(a) * 9, -1) for a in frames])
+    zbar = np.array([model.mean_born_charges[s] for s in d.species])
+    targets = np.concatenate([(get_born_charges(a) - zbar[np.searchsorted(d.numbers, a.numbers)]
+                               [:, None, None] * np.eye(3)).ravel() for a in frames])
+    w = model.training_metrics["row_weight_born"]
+    live = np.sum(rows ** 2, axis=0) > 1e-20 * np.max(np.sum(rows ** 2, axis=0))
+    rows = rows[:, live]  # features that vanish by symmetry have zero coefficient and variance
+    G = w * rows.T @ rows
+    scale = np.sqrt(np.diag(G))
+    precision = G + 1e-4 * np.diag(scale ** 2)
+    coefficients = np.linalg.solve(precision, w * rows.T @ targets)
+    assert np.allclose(coefficients, model.coefficients.ravel()[live], rtol=1e-6, atol=1e-9)
+    residual = w * np.sum((rows @ coefficients - targets) ** 2)
+    eigen = np.linalg.eigvalsh(G / scale[:, None] / scale[None, :])
+    gamma = np.sum(eigen / (eigen + 1e-4))
+    s2 = residual / (len(targets) - gamma)
+    test = falletta[90]
+    g = d.summed_gradients(test).reshape(len(test) * 9, -1)[:, live]
+    expected = s2 * np.einsum("mp,pm->m", g, np.linalg.solve(precision, g.T))
+    _, epistemic = model.predict_std(test, include_noise=False)
+    assert np.allclose(epistemic.ravel() ** 2, expected, rtol=1e-3)
+    _, total = model.predict_std(test)
+    assert np.allclose(total.ravel() ** 2, expected + s2 / w, rtol=1e-3)
+
+
+def test_held_out_calibration_on_liquid_water(model, falletta):
+    errors, sigmas = _errors_and_sigmas(model, falletta[80:100:4])
+    assert 0.55 <= np.mean(errors <= sigmas) <= 0.85
+    assert 0.88 <= np.mean(errors <= 2 * sigmas) <= 0.995
+
+
+def test_superionic_water_is_more_uncertain(model, falletta):
+    _, liquid = _errors_and_sigmas(model, falletta[80:100:4])
+    _, superionic = _errors_and_sigmas(model, read_extxyz_born(SUPERIONIC))
+    assert superionic.mean() >= 2.0 * liquid.mean()
+    assert atom_sigma(model.predict_std(read_extxyz_born(SUPERIONIC)[0])[1]).max() > \
+        model.uncertainty_threshold
+
+
+def test_sigma_is_invariant_under_translation_and_permutes_with_atoms(model, falletta):
+    atoms = falletta[85].copy()
+    dipole_std, born_std = model.predict_std(atoms)
+    moved = atoms.copy()
+    moved.positions += [0.3, -1.1, 2.0]
+    assert np.allclose(model.predict_std(moved)[1], born_std, rtol=1e-5)
+    order = np.random.default_rng(0).permutation(len(atoms))
+    permuted = atoms[order]
+    assert np.allclose(model.predict_std(permuted)[1], born_std[order], rtol=1e-5)
+    assert np.allclose(model.predict_std(permuted)[0], dipole_std, rtol=1e-5)
+
+
+def test_posterior_round_trips_and_old_files_need_a_refit(model, falletta, tmp_path):
+    path = tmp_path / "m.json"
+    model.save(path)
+    loaded = PolarizationModel.load(path)
+    atoms = falletta[95]
+    assert np.array_equal(loaded.predict_std(atoms)[1], model.predict_std(atoms)[1])
+    assert loaded.uncertainty_threshold == model.uncertainty_threshold
+    document = json.loads(path.read_text())
+    del document["posterior"], document["uncertainty"]  # as a file written before predict_std
+    document[DIGEST_KEY] = _content_digest(document)
+    path.write_text(json.dumps(document))
+    old = PolarizationModel.load(path)
+    assert np.allclose(old.predict(atoms)[1], model.predict(atoms)[1])
+    with pytest.raises(ValueError, match="no posterior statistics.*refit the model"):
+        old.predict_std(atoms)
+
+
+# -- selection ---------------------------------------------------------------------
+def test_weighted_farthest_points_definition():
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [0.1, 0.0]])
+    assert weighted_farthest_points(points, 2).tolist() == [2, 1]
+    weights = np.array([1.0, 0.1, 0.1, 5.0])
+    # first the heaviest, then the largest weight × distance: 0 (1·0.1) < 2 (0.1·3.0)
+    assert weighted_farthest_points(points, 2, weights).tolist() == [3, 2]
+    with pytest.raises(ValueError, match="cannot pick 5 of 4 frames"):
+        weighted_farthest_points(points, 5)
+
+
+def test_selection_never_picks_copies_of_one_frame(model, falletta):
+    superionic = read_extxyz_born(SUPERIONIC)[0]
+    candidates = [superionic] * 3 + falletta[80:84] + [falletta[81]] * 2
+    chosen = select_frames(candidates, 3, by="uncertainty", model=model)
+    assert chosen[0] in (0, 1, 2)  # the most uncertain first
+    assert sum(int(c) in (0, 1, 2) for c in chosen) == 1
+    assert len({tuple(frame_summaries([candidates[c]], model.descriptor)[0].round(12))
+                for c in chosen}) == 3
+    fps = select_frames(candidates, 3, by="fps", model=model)
+    assert len({id(candidates[c]) for c in fps}) == 3
+
+
+def test_selection_rejects_bad_requests(model, falletta):
+    with pytest.raises(ValueError, match="n must be an integer from 1 to the number of candidates"):
+        select_frames(falletta[:2], 3)
+    with pytest.raises(ValueError, match="needs the fitted model"):
+        select_frames(falletta[:2], 1, by="uncertainty")
+    with pytest.raises(ValueError, match="unknown selection 'random'"):
+        select_frames(falletta[:2], 1, by="random")
