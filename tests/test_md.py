@@ -290,3 +290,37 @@ def test_progress_writes_lines_into_files_and_redraws_on_terminals():
         text = stream.getvalue()
         assert text.count("\n") == expected_newlines
         assert "1000/1000 steps" in text.splitlines()[-1].split("\r")[-1]
+
+
+def test_nve_temperature_counts_the_removed_centre_of_mass_motion():
+    """Maxwell–Boltzmann momenta at 100 K with the centre-of-mass momentum
+    removed hold ⟨E_kin⟩ = (3N − 3) k_B T / 2: the monitor's mean temperature
+    is 100 K with 3N − 3 degrees of freedom (it read 3N/(3N−3) too low)."""
+    from ase.calculators.emt import EMT
+    from ase.md.velocitydistribution import Stationary
+
+    from ase_dipole.dynamics.md import NVEMonitor
+
+    from ase.build import molecule
+
+    atoms = molecule("CH3OH")  # 6 atoms
+    atoms.calc = EMT()
+    masses = atoms.get_masses()[:, None]
+    rng = np.random.default_rng(5)
+
+    def draw(stationary):
+        atoms.set_momenta(np.sqrt(masses * units.kB * 100.0) * rng.standard_normal((len(atoms), 3)))
+        if stationary:
+            Stationary(atoms, preserve_temperature=False)
+
+    for stationary, expected_dof in ((True, 15), (False, 18)):
+        draw(stationary)
+        monitor = NVEMonitor(atoms)
+        assert monitor.degrees_of_freedom == expected_dof
+        for _ in range(4000):
+            draw(stationary)
+            monitor()
+        summary = monitor.summary()
+        assert summary["degrees_of_freedom"] == expected_dof
+        # 4000 samples of a χ²/f variable: standard error 100·sqrt(2/(f·4000)) ≈ 0.6 K
+        assert summary["mean_temperature_K"] == pytest.approx(100.0, abs=2.5)

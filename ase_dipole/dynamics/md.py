@@ -31,6 +31,7 @@ from ase import units
 from ase.calculators.calculator import PropertyNotImplementedError
 
 from ase_dipole import __version__
+from ase_dipole.atomic import atomic_write, write_text_atomic
 from ase_dipole.dynamics.calculator import check_species, is_periodic, load_model
 from ase_dipole.dynamics.dipole_log import read_dipole_log
 from ase_dipole.dynamics.observer import DipoleObserver
@@ -96,25 +97,38 @@ def make_force_calculator(spec):
 class NVEMonitor:
     """Kinetic temperature and total energy of an NVE run, sampled as an ASE
     observer; :meth:`summary` reports the mean temperature (K) and the
-    total-energy drift per atom (eV), the two checks of a production run."""
+    total-energy drift per atom (eV), the two checks of a production run.
+
+    The temperature is 2 E_kin / (f k_B) with f the degrees of freedom: 3N
+    less those removed by constraints, less 3 when the centre-of-mass
+    momentum is zero at the start (it then stays zero in NVE), as after
+    ``Stationary`` (which the production starts go through).
+    """
 
     def __init__(self, atoms):
         self.atoms = atoms
         self.temperatures_K = []
         self.total_energies_eV = []
+        momenta = atoms.get_momenta()
+        scale = max(float(np.abs(momenta).max()), 1e-300) * len(atoms)
+        centre_of_mass_removed = bool(np.all(np.abs(momenta.sum(axis=0)) <= 1e-9 * scale))
+        self.degrees_of_freedom = int(atoms.get_number_of_degrees_of_freedom()
+                                      - (3 if centre_of_mass_removed and len(atoms) > 1 else 0))
 
     def __call__(self):
-        self.temperatures_K.append(self.atoms.get_temperature())
+        kinetic_eV = self.atoms.get_kinetic_energy()
+        self.temperatures_K.append(2.0 * kinetic_eV / (self.degrees_of_freedom * units.kB))
         try:
-            energy = self.atoms.get_potential_energy() + self.atoms.get_kinetic_energy()
+            energy = self.atoms.get_potential_energy() + kinetic_eV
         except PropertyNotImplementedError:
             return
         self.total_energies_eV.append(energy)
 
     def summary(self):
-        """dict: samples, mean and std of the kinetic temperature (K); total
-        energy drift (last − first) and largest excursion per atom (eV), or
-        None for calculators without energies."""
+        """dict: samples, mean and std of the kinetic temperature (K), the
+        degrees of freedom it counts; total energy drift (last − first) and
+        largest excursion per atom (eV), or None for calculators without
+        energies."""
         n_atoms = len(self.atoms)
         energies = np.asarray(self.total_energies_eV)
         has_energy = len(energies) > 1
@@ -122,6 +136,7 @@ class NVEMonitor:
             "samples": len(self.temperatures_K),
             "mean_temperature_K": float(np.mean(self.temperatures_K)),
             "std_temperature_K": float(np.std(self.temperatures_K)),
+            "degrees_of_freedom": self.degrees_of_freedom,
             "energy_drift_eV_per_atom": float((energies[-1] - energies[0]) / n_atoms) if has_energy else None,
             "max_energy_excursion_eV_per_atom":
                 float(np.max(np.abs(energies - energies[0])) / n_atoms) if has_energy else None,
@@ -170,9 +185,8 @@ def _write_atomic(path, atoms):
 
     snapshot = atoms.copy()
     snapshot.calc = None
-    temporary = path + ".part"
-    ase.io.write(temporary, snapshot, format="traj")
-    os.replace(temporary, path)
+    with atomic_write(path, "wb") as handle:
+        ase.io.write(handle, snapshot, format="traj")
 
 
 def _check_run_file(outdir, parameters):
@@ -191,8 +205,7 @@ def _check_run_file(outdir, parameters):
             )
     record = dict(parameters=parameters, ase_dipole_version=__version__,
                   date=datetime.datetime.now().isoformat(timespec="seconds"))
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True)
+    write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def _log_is_complete(path, n_rows, model_sha256):
@@ -319,7 +332,10 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
                               pressure_bar=pressure_bar, rng=rng)
             label = "equilibration" if k == 0 else f"sampling {k + 1}/{n_trajectories}"
             _run_phase(dyn, steps, label, progress)
-        Stationary(thermal)
+        # no rescaling: the 3N - 3 internal degrees of freedom keep the
+        # thermostat's temperature (rescaling to the 3N temperature would heat
+        # them by 3N/(3N - 3), 20 % for a water dimer)
+        Stationary(thermal, preserve_temperature=False)
         _write_atomic(start, thermal)
 
     n_rows = production_steps // interval + 1
@@ -345,8 +361,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         finally:
             observer.close()
         quality = monitor.summary()
-        with open(os.path.join(outdir, f"traj_{k:03d}.nve.json"), "w") as handle:
-            json.dump(quality, handle, indent=1, sort_keys=True)
+        write_text_atomic(os.path.join(outdir, f"traj_{k:03d}.nve.json"),
+                          json.dumps(quality, indent=1, sort_keys=True) + "\n")
         if progress is not None:
             drift = quality["energy_drift_eV_per_atom"]
             progress.write(f"production {k + 1}/{n_trajectories}: <T> = {quality['mean_temperature_K']:.1f} K"
