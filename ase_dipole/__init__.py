@@ -26,6 +26,8 @@ from ase_dipole.io import read_born_charges, read_phonopy_born, write_phonopy_bo
 from ase_dipole.io import load_falletta_water, load_schienbein_water
 from ase_dipole.reference import dft_born_charges, label_frames, xtb_born_charges, xtb_dipole
 from ase_dipole.workflow.demo import run_demo
+from ase_dipole.workflow.protocol import load_protocol
+from ase_dipole.workflow.steps import run_protocol
 
 __all__ = [
     "__version__",
@@ -67,4 +69,6 @@ __all__ = [
     "xtb_born_charges",
     "xtb_dipole",
     "run_demo",
+    "load_protocol",
+    "run_protocol",
 ]

@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": "predict",
     "log": "log",
     "learning-curve": "learning_curve",
+    "run": "run",
     "demo": "demo",
 }
 
