@@ -1,0 +1,331 @@
+"""Protocol files and the step engine: validation errors, skipping and
+rerunning on edits (with the reasons), resuming, and a tiny real protocol
+end to end (GFN2-xTB water: sample, select, label, fit, MD, spectrum,
+harmonic, compare)."""
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+from ase_dipole.cli import main
+from ase_dipole.io.extxyz import get_born_charges
+from ase_dipole.workflow.engine import Engine, Step
+from ase_dipole.workflow.protocol import (SCHEMA, ProtocolError, check_protocol, load_protocol,
+                                          parse_override)
+from ase_dipole.workflow.steps import plan_protocol, run_protocol
+
+BASE = {"system": {"structure": "collection:g2/H2O"},
+        "data": {"file": "set.extxyz"}, "fit": {}}
+
+
+def _with(**sections):
+    data = {name: dict(section) for name, section in BASE.items()}
+    for name, section in sections.items():
+        if section is None:
+            data.pop(name, None)
+        else:
+            data[name] = section
+    return data
+
+
+# ----------------------------------------------------------------------------
+# validation
+
+
+def test_unknown_key_names_it_and_the_allowed_ones():
+    data = _with(md={"temperature_K": 300.0, "temprature_K": 300.0})
+    allowed = str(sorted(SCHEMA["md"])).replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(ProtocolError, match=r"unknown key\(s\) \['temprature_K'\] in \[md\]; "
+                                            r"allowed keys: " + allowed):
+        check_protocol(data)
+
+
+def test_unknown_section_is_named():
+    with pytest.raises(ProtocolError, match=r"unknown section\(s\) \['dynamics'\]; allowed "
+                                            r"sections: \['cluster', 'compare'"):
+        check_protocol(_with(dynamics={}))
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("md", "temperature_K", "300 K", r"\[md\] temperature_K = '300 K': expected a number"),
+    ("md", "n_trajectories", 2.5, r"\[md\] n_trajectories = 2.5: expected a whole number"),
+    ("md", "temperature_K", -5.0, r"\[md\] temperature_K = -5.0: must be positive"),
+    ("md", "ensemble", "nve", r"\[md\] ensemble = 'nve': use one of \['nvt', 'npt'\]"),
+    ("fit", "targets", "charges", r"\[fit\] targets = 'charges': use one of"),
+    ("system", "supercell", [2, 2], r"\[system\] supercell = \[2, 2\]: give three"),
+    ("harmonic", "symmetry", 1, r"\[harmonic\] symmetry = 1: expected true or false"),
+])
+def test_bad_values_are_named(section, key, value, message):
+    data = _with(md={"temperature_K": 300.0}, spectrum={}, harmonic={})
+    data[section] = dict(data.get(section, {}), **{key: value})
+    with pytest.raises(ProtocolError, match=message):
+        check_protocol(data)
+
+
+def test_missing_and_conflicting_sections():
+    with pytest.raises(ProtocolError, match=r"\[md\] needs 'temperature_K' \(a number\)"):
+        check_protocol(_with(md={}))
+    with pytest.raises(ProtocolError, match=r"missing section\(s\) \['fit'\]"):
+        check_protocol(_with(fit=None))
+    with pytest.raises(ProtocolError, match="exactly one source of Born charges"):
+        check_protocol(_with(data=None))
+    with pytest.raises(ProtocolError, match=r"\['sample'\] without \['select', 'label'\]"):
+        check_protocol(_with(data=None, sample={"temperatures_K": [300.0], "steps": 10}))
+    with pytest.raises(ProtocolError, match=r"\[compare\] compares .* needs \[spectrum\]"):
+        check_protocol(_with(md={"temperature_K": 300.0}, harmonic={}, compare={}))
+    with pytest.raises(ProtocolError, match=r"bands.bend = \[1800.0, 1400.0\]: give \[low, high\]"):
+        check_protocol(_with(md={"temperature_K": 300.0}, spectrum={}, harmonic={},
+                             compare={"bands": {"bend": [1800.0, 1400.0]}}))
+
+
+def test_defaults_and_paths_relative_to_the_protocol(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[system]\nstructure = "start.xyz"\n[data]\nfile = "sub/set.extxyz"\n'
+                    "[fit]\n[md]\ntemperature_K = 300\n")
+    protocol = load_protocol(path)
+    assert protocol["data"]["file"] == str(tmp_path / "sub" / "set.extxyz")
+    assert protocol["system"]["structure"] == str(tmp_path / "start.xyz")
+    assert protocol["md"]["temperature_K"] == 300.0 and protocol["md"]["timestep_fs"] == 0.5
+    assert protocol["system"]["calculator"] == "tblite"
+    overridden = load_protocol(path, overrides={("md", "seed"): 7})
+    assert overridden["md"]["seed"] == 7
+    path.write_text("[system\n")
+    with pytest.raises(ProtocolError, match="not valid TOML"):
+        load_protocol(path)
+
+
+def test_overrides_parse_toml_values():
+    assert parse_override("md.temperature_K=300") == ("md", "temperature_K", 300)
+    assert parse_override("fit.learning_curve_sizes=[5, 10]") == \
+        ("fit", "learning_curve_sizes", [5, 10])
+    assert parse_override("system.calculator=ase.calculators.emt:EMT") == \
+        ("system", "calculator", "ase.calculators.emt:EMT")
+    with pytest.raises(ProtocolError, match=r"use SECTION.KEY=VALUE"):
+        parse_override("temperature_K=300")
+
+
+def test_cli_reports_unknown_key(tmp_path, capsys):
+    path = tmp_path / "p.toml"
+    path.write_text('[system]\nstructure = "collection:g2/H2O"\n[fit]\nfixed_charges = "x"\n'
+                    "[md]\ntemperature_K = 300\nsteps = 10\n")
+    with pytest.raises(SystemExit):
+        main(["run", str(path), "-o", str(tmp_path / "out")])
+    assert "unknown key(s) ['steps'] in [md]; allowed keys:" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------
+# the engine on small steps
+
+
+def _writer(name, text, calls):
+    def function(engine):
+        calls.append(name)
+        with open(engine.path(f"{name}.txt"), "w") as handle:
+            handle.write(text)
+        return {"text": text}, f"wrote {name}"
+    return function
+
+
+def _chain(options_a, options_b, calls, input_path):
+    return [Step("a", "first", options_a, _writer("a", str(options_a), calls),
+                 input_files={"input": input_path}, outputs=("a.txt",)),
+            Step("b", "second", options_b, _writer("b", str(options_b), calls), uses=("a",),
+                 outputs=("b.txt",))]
+
+
+def test_steps_are_skipped_and_rerun_with_reasons(tmp_path):
+    source = tmp_path / "input.txt"
+    source.write_text("one")
+    calls = []
+    Engine(tmp_path / "out", stream=None).run(_chain({"x": 1}, {"y": 1}, calls, source))
+    assert calls == ["a", "b"]
+    plan = Engine(tmp_path / "out", stream=None).run(_chain({"x": 1}, {"y": 1}, calls, source))
+    assert calls == ["a", "b"] and [e.action for e in plan] == ["skip", "skip"]
+    # an option of the second step: only it reruns
+    plan = Engine(tmp_path / "out", stream=None).run(_chain({"x": 1}, {"y": 2}, calls, source))
+    assert calls[2:] == ["b"] and plan[1].reasons == ["option y 1 -> 2"]
+    # an option of the first: both, the second because the first reruns
+    engine = Engine(tmp_path / "out", stream=None)
+    lines = engine.describe(engine.plan(_chain({"x": 2, "z": 0}, {"y": 2}, calls, source)))
+    assert lines == ["[1/2] a: reruns because option x 1 -> 2; option z added (0)",
+                     "[2/2] b: reruns because step a reruns"]
+    # an input file's content
+    source.write_text("two")
+    plan = Engine(tmp_path / "out", stream=None).run(_chain({"x": 1}, {"y": 2}, calls, source))
+    assert plan[0].reasons == ["input file input changed"]
+    assert calls[3:] == ["a", "b"]
+
+
+def test_edited_or_missing_outputs_rerun_the_step(tmp_path):
+    source = tmp_path / "input.txt"
+    source.write_text("one")
+    calls = []
+    Engine(tmp_path / "out", stream=None).run(_chain({}, {}, calls, source))
+    (tmp_path / "out" / "b.txt").write_text("edited by hand")
+    plan = Engine(tmp_path / "out", stream=None).run(_chain({}, {}, calls, source))
+    assert plan[1].reasons == ["output b.txt was changed after the step"]
+    os.remove(tmp_path / "out" / "a.txt")
+    plan = Engine(tmp_path / "out", stream=None).run(_chain({}, {}, calls, source))
+    assert plan[0].reasons == ["output a.txt is missing"]
+    assert plan[1].reasons == ["step a reruns"]
+    assert calls == ["a", "b", "b", "a", "b"]
+    plan = Engine(tmp_path / "out", stream=None, force=True).run(_chain({}, {}, calls, source))
+    assert [e.reasons for e in plan] == [["forced"], ["forced"]]
+
+
+def test_a_failed_step_is_recorded_and_resumed_in_its_workdir(tmp_path):
+    attempts = []
+
+    def flaky(engine):
+        folder = engine.path("work")
+        os.makedirs(folder, exist_ok=True)
+        done = sorted(os.listdir(folder))
+        attempts.append(len(done))
+        for k in range(len(done), 3):
+            if k == 1 and len(attempts) == 1:
+                raise RuntimeError("killed")
+            open(os.path.join(folder, f"part{k}"), "w").close()
+        with open(engine.path("result.txt"), "w") as handle:
+            handle.write("done")
+        return {}, "ok"
+
+    def steps(n):
+        return [Step("s", "flaky", {"n": n}, flaky, outputs=("result.txt",), workdir="work")]
+
+    with pytest.raises(RuntimeError, match="killed"):
+        Engine(tmp_path, stream=None).run(steps(3))
+    with open(tmp_path / "steps" / "s.json") as handle:
+        marker = json.load(handle)
+    assert marker["status"] == "failed" and marker["error"] == "RuntimeError: killed"
+    plan = Engine(tmp_path, stream=None).run(steps(3))
+    assert plan[0].reasons == ["the last run stopped (failed); continuing"]
+    assert attempts == [0, 1]  # the finished part was kept
+    Engine(tmp_path, stream=None).run(steps(4))  # new key: the work folder starts empty
+    assert attempts == [0, 1, 0]
+
+
+def test_steps_must_come_after_those_they_use(tmp_path):
+    step = Step("b", "second", {}, lambda engine: ({}, ""), uses=("a",))
+    with pytest.raises(ValueError, match=r"step 'b' uses \['a'\], which come later"):
+        Engine(tmp_path, stream=None).plan([step])
+
+
+# ----------------------------------------------------------------------------
+# a tiny real protocol: GFN2-xTB water from scratch
+
+TINY = """
+[system]
+title = "water, GFN2-xTB (test)"
+structure = "collection:g2/H2O"
+calculator = "tblite"
+relax_fmax_eV_A = 1e-3
+vacuum_A = 5.0
+
+[sample]
+temperatures_K = [300.0, 600.0]
+steps = 300
+interval = 10
+timestep_fs = 0.5
+seed = 1
+
+[select]
+n_train = 8
+n_test = 4
+method = "fps"
+
+[label]
+method = "xtb"
+
+[fit]
+n_max = 4
+l_max = 3
+regularization = 1e-6
+
+[md]
+temperature_K = 100.0
+timestep_fs = 0.5
+n_trajectories = 1
+equilibration_steps = 100
+decorrelation_steps = 0
+production_steps = 1400
+interval = 2
+
+[spectrum]
+fwhm_cm1 = 100.0
+max_wavenumber_cm1 = 4500.0
+
+[harmonic]
+symmetry = false
+
+[compare]
+from_cm1 = 300.0
+bands = { bend = [1300.0, 1900.0] }
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    pytest.importorskip("tblite")
+    folder = tmp_path_factory.mktemp("tiny")
+    path = folder / "water.toml"
+    path.write_text(TINY)
+    start = time.perf_counter()
+    result = run_protocol(load_protocol(path), folder / "out", threads=1, stream=None)
+    return path, result, time.perf_counter() - start
+
+
+def test_tiny_protocol_end_to_end(tiny_run):
+    import ase.io
+
+    path, result, elapsed = tiny_run
+    assert [entry.step.name for entry in result.plan] == [
+        "structure", "sample", "select", "label", "fit", "md", "spectrum", "harmonic", "compare"]
+    assert result.reused == ()
+    select = result.results["select"]
+    assert not set(select["train"]) & set(select["test"])  # held-out frames never trained on
+    labelled = ase.io.read(os.path.join(result.outdir, "labelled.extxyz"), ":")
+    assert len(labelled) == 12
+    for frame in labelled:  # acoustic sum rule of a neutral molecule
+        assert np.abs(get_born_charges(frame).sum(axis=0)).max() < 1e-3
+    fit = result.results["fit"]
+    assert fit["n_train"] == 8 and fit["n_born_test"] == 4
+    assert fit["born_rmspe"] < 0.05 and fit["dipole_rmspe"] < 0.05
+    # the MD bend of the model's Ṗ lies on the harmonic bend of the same calculator
+    bend = result.results["compare"]["bands"]["bend"]
+    assert bend["agree"], bend
+    assert 1500 < bend["harmonic"]["centroid_cm1"] < 1700
+    with open(result.summary_path) as handle:
+        assert "held-out Z* RMSPE" in handle.read()
+
+
+def test_tiny_protocol_edit_reruns_only_what_changed(tiny_run, tmp_path, capsys):
+    import shutil
+
+    path, result, first = tiny_run
+    outdir = tmp_path / "out"
+    shutil.copytree(result.outdir, outdir)
+    assert all(line.endswith("up to date")
+               for line in plan_protocol(load_protocol(path), outdir))
+    start = time.perf_counter()
+    assert main(["run", str(path), "-o", str(outdir), "--quiet", "--threads", "1",
+                 "--set", "spectrum.fwhm_cm1=120"]) == 0
+    assert time.perf_counter() - start < first / 3
+    markers = {}
+    for name in ("fit", "md", "spectrum", "compare"):
+        with open(outdir / "steps" / f"{name}.json") as handle:
+            markers[name] = json.load(handle)
+    assert markers["spectrum"]["reasons"] == ["option fwhm_cm1 100.0 -> 120.0"]
+    assert "step spectrum reruns" in markers["compare"]["reasons"]
+    assert markers["md"]["key"] == result.plan[5].key  # reused, not rerun
+    assert markers["spectrum"]["provenance"]["command"].endswith("--set spectrum.fwhm_cm1=120")
+    # a dry run says what an edit of the MD would redo, and why
+    capsys.readouterr()
+    assert main(["run", str(path), "-o", str(outdir), "--dry-run",
+                 "--set", "md.temperature_K=150", "--set", "spectrum.fwhm_cm1=120"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[5] == "[6/9] md: reruns because option temperature_K 100.0 -> 150.0"
+    assert lines[6] == "[7/9] spectrum: reruns because step md reruns"
+    assert lines[7] == "[8/9] harmonic: up to date"
