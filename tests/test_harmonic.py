@@ -179,13 +179,16 @@ def test_agrees_with_ase_infrared(water_gfn2, tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no ASR imposed: rotations/translations not clean zeros
-        harmonic = HarmonicIR(phonon, model).run()
+        harmonic = HarmonicIR(phonon, model, periodic=True).run()
+        molecule = HarmonicIR(phonon, model).run()  # pbc False: rigid motions projected out
+    assert not molecule.periodic
     vib = slice(6, 9)
     assert np.all(ase_signed[vib] > 1000)
     # same central differences; what is left is tblite's SCF noise (~1e-5 relative)
-    np.testing.assert_allclose(harmonic.frequencies_cm1[vib], ase_signed[vib], rtol=5e-5)
-    np.testing.assert_allclose(harmonic.intensities[vib], ase_intensities[vib], rtol=1e-3)
-    # signed ν̃² of all nine modes (the six near-zero ones included)
+    for result in (harmonic, molecule):
+        np.testing.assert_allclose(result.frequencies_cm1[vib], ase_signed[vib], rtol=5e-5)
+        np.testing.assert_allclose(result.intensities[vib], ase_intensities[vib], rtol=1e-3)
+    # signed ν̃² of all nine modes (the six near-zero ones included), unprojected
     np.testing.assert_allclose(
         harmonic.frequencies_cm1 * np.abs(harmonic.frequencies_cm1), ase_signed * np.abs(ase_signed), rtol=1e-4, atol=50.0
     )
@@ -204,7 +207,8 @@ def test_symmetrised_calculator_route_keeps_modes(water_gfn2):
         warnings.simplefilter("ignore")
         raw = HarmonicIR(phonon_raw, born).run()
         symmetrised = HarmonicIR(phonon, born).run()
-    assert symmetrised.is_acoustic.sum() == 3
+    assert symmetrised.is_acoustic.sum() == 6  # a molecule: translations and rotations
+    np.testing.assert_array_equal(symmetrised.frequencies_cm1[:6], 0.0)
     np.testing.assert_allclose(symmetrised.frequencies_cm1[6:], raw.frequencies_cm1[6:], atol=5.0)
     np.testing.assert_allclose(symmetrised.intensities[6:], raw.intensities[6:], rtol=0.05)
 
@@ -280,11 +284,64 @@ def test_born_from_model_round_trip(tmp_path):
         write_born_from_model(tmp_path / "BORN_noeps", frame, model)
 
 
-def test_calculator_route_needs_a_box():
+def test_calculator_route_needs_a_cell_for_crystals():
     from ase.build import molecule
 
-    with pytest.raises(ValueError, match="no 3D cell"):
-        phonopy_from_calculator(molecule("H2O"), None, log=None)
+    periodic = molecule("H2O", pbc=True)
+    with pytest.raises(ValueError, match="periodic \\(pbc True\\) but have no 3D cell.*pbc=False"):
+        phonopy_from_calculator(periodic, None, log=None)
+    with pytest.raises(ValueError, match="a molecule \\(pbc False\\) takes no supercell"):
+        phonopy_from_calculator(molecule("H2O"), None, supercell_matrix=(2, 2, 2), log=None)
+
+
+def test_molecule_without_cell_rotations_projected(water_gfn2):
+    """A water molecule without a cell (pbc False): the six rigid motions are
+    exact zeros outside the spectrum, the spectrum is a cross-section in cm²
+    whose maximum is a vibration, with nothing at low wavenumber; as a
+    'crystal' its free rotations get 10-100s of km/mol at low ν̃."""
+    atoms, born, TBLite, _ = water_gfn2
+    bare = atoms.copy()
+    bare.set_cell(None)
+    phonon = phonopy_from_calculator(bare, TBLite(method="GFN2-xTB", verbosity=0), log=None)
+    molecule = HarmonicIR(phonon, born).run()
+    assert not molecule.periodic
+    assert molecule.is_acoustic.sum() == 6 and not molecule.is_imaginary.any()
+    np.testing.assert_array_equal(molecule.frequencies_cm1[molecule.is_acoustic], 0.0)
+    assert np.all(molecule.frequencies_cm1[~molecule.is_acoustic] > 1000.0)
+    spectrum = molecule.spectrum(fwhm_cm1=10.0)
+    assert spectrum.unit == "cm^2" and spectrum.metadata["periodic"] is False
+    assert spectrum.metadata["volume_A3"] is None
+    peak = spectrum.wavenumber_cm1[np.argmax(spectrum.intensity)]
+    assert np.min(np.abs(molecule.frequencies_cm1[molecule.active] - peak)) < 1.0
+    low = spectrum.wavenumber_cm1 < 500.0
+    assert spectrum.intensity[low].max() < 1e-3 * spectrum.intensity.max()
+    # the cross-section integrates to the vibrations' intensities alone
+    area_km_mol = np.trapezoid(spectrum.intensity, spectrum.wavenumber_cm1) / 1e5 * ase.units._Nav
+    assert area_km_mol == pytest.approx(molecule.intensities_km_mol[molecule.active].sum(), rel=0.02)
+    # treated as periodic the same force constants leave rotations at low ν̃
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        crystal = HarmonicIR(phonon, born, periodic=True).run()
+    low_modes = ~crystal.is_acoustic & (np.abs(crystal.frequencies_cm1) < 500.0)
+    assert low_modes.sum() == 3
+    assert crystal.spectrum().metadata["periodic"] is True
+
+
+def test_phenol_as_a_molecule_projects_its_free_rotations(tmp_path):
+    """Phenol in its phonopy box, declared a molecule: the three imaginary
+    free rotations become exact zeros and the 33 vibrations above 100 cm⁻¹
+    stay at the Phonopy-Spectroscopy values."""
+    reference = np.loadtxt(os.path.join(PHENOL, "IR-PeakTable.dat"), skiprows=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        molecule = HarmonicIR(phenol_phonon(tmp_path), os.path.join(PHENOL, "BORN"),
+                              periodic=False).run()
+    assert molecule.is_acoustic.sum() == 6 and not molecule.is_imaginary.any()
+    high = reference[:, 0] > 100.0
+    vibrations = ~molecule.is_acoustic
+    assert vibrations.sum() == high.sum() == 33
+    np.testing.assert_allclose(molecule.frequencies_cm1[vibrations], reference[high, 0], atol=0.5)
+    np.testing.assert_allclose(molecule.intensities[vibrations], reference[high, 1], rtol=0.01, atol=1e-4)
 
 
 def test_bad_inputs(tmp_path, monkeypatch):

@@ -26,7 +26,9 @@ def add_arguments(parser):
     parser.add_argument("--fwhm-cm1", type=float, default=10.0, help="line width (FWHM) in cm^-1")
     parser.add_argument("--lineshape", choices=("lorentzian", "gaussian"), default="lorentzian")
     parser.add_argument("--molecule", action="store_true",
-                        help="report a cross-section per cell in cm^2 instead of alpha*n in cm^-1")
+                        help="treat the system as a molecule: rigid rotations projected out, "
+                             "cross-section in cm^2 instead of alpha*n in cm^-1 (default: from "
+                             "the structure's pbc with --calculator; a crystal for phonopy files)")
     parser.add_argument("--range-cm1", type=float, nargs=2, metavar=("MIN", "MAX"), help="wavenumber range in cm^-1")
     parser.add_argument("--step-cm1", type=float, default=1.0, help="grid step in cm^-1 (with --range-cm1)")
     parser.add_argument("-o", "--output", default="harmonic.csv", help="spectrum CSV")
@@ -79,9 +81,10 @@ def run(args, parser):
             from ase_dipole.cli.options import dipole_model_from_args
 
             charges, _ = dipole_model_from_args(args, parser)
-        harmonic = HarmonicIR(phonon, charges, asr=args.asr).run()
+        harmonic = HarmonicIR(phonon, charges, asr=args.asr,
+                              periodic=False if args.molecule else None).run()
         grid = None if args.range_cm1 is None else np.arange(args.range_cm1[0], args.range_cm1[1] + 0.5 * args.step_cm1, args.step_cm1)
-        spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape=args.lineshape, periodic=not args.molecule)
+        spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape=args.lineshape)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     if args.asr:

@@ -33,6 +33,7 @@ import datetime
 import os
 import sys
 import warnings
+import weakref
 
 import ase.units
 import numpy as np
@@ -43,6 +44,7 @@ from phonopy.interface.calculator import get_calculator_physical_units
 from phonopy.structure.atoms import PhonopyAtoms
 
 from ase_dipole import __version__
+from ase_dipole.atomic import write_text_atomic
 from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.progress import Progress
 from ase_dipole.units import KM_PER_MOL_PER_E2_AMU
@@ -52,6 +54,13 @@ CM_PER_KM_MOL = 1e5 / ase.units._Nav  # [cm (cross-section integrated over ν̃ 
 CM3_PER_A3 = 1e-24  # [cm³ / Å³]
 
 LINESHAPES = ("lorentzian", "gaussian")
+#: vacuum added around a molecule given without a cell, Å (the forces are
+#: evaluated with pbc False, so the box only gives phonopy a cell)
+MOLECULE_VACUUM_A = 5.0
+
+#: whether a phonopy object built by :func:`phonopy_from_calculator` holds a
+#: periodic system (its atoms' pbc); phonopy itself keeps no pbc
+_PERIODIC_OF = weakref.WeakKeyDictionary()
 
 
 class HarmonicNotRunError(RuntimeError):
@@ -179,12 +188,15 @@ def phonopy_from_calculator(
     Parameters
     ----------
     atoms : ase.Atoms
-        Relaxed unit cell (for a molecule: a box; ``atoms.pbc`` is kept for the
-        force evaluations). Its masses (amu) are used.
+        Relaxed unit cell, or a molecule (``pbc`` False; without a cell it is
+        put in a box with :data:`MOLECULE_VACUUM_A` of vacuum). ``atoms.pbc``
+        is kept for the force evaluations and decides whether
+        :class:`HarmonicIR` treats the system as periodic. Its masses (amu)
+        are used.
     calculator : ase.calculators.calculator.Calculator
         Any ASE calculator giving forces in eV/Å.
     supercell_matrix : array_like of int, shape (3,) or (3, 3), optional
-        Supercell for the displacements.
+        Supercell for the displacements (1 1 1 for a molecule).
     primitive_matrix : str or array_like, optional
         phonopy primitive matrix; ``"P"`` keeps ``atoms`` (and its atom order)
         as the cell of the Γ modes.
@@ -208,8 +220,20 @@ def phonopy_from_calculator(
     """
     if not isinstance(atoms, Atoms):
         raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
-    if atoms.cell.rank != 3:
-        raise ValueError("atoms has no 3D cell; put a molecule in a box (atoms.center(vacuum=...))")
+    periodic = bool(np.all(atoms.pbc))
+    if periodic and atoms.cell.rank != 3:
+        raise ValueError("atoms are periodic (pbc True) but have no 3D cell; give the cell, or "
+                         "set pbc=False for a molecule")
+    if not periodic:
+        if np.any(atoms.pbc):
+            raise ValueError(f"atoms have pbc={list(atoms.pbc)}: the harmonic bridge handles "
+                             "crystals (pbc all True) and molecules (pbc all False)")
+        matrix = np.asarray(supercell_matrix)
+        if not np.array_equal(matrix, np.ones(3) if matrix.ndim == 1 else np.eye(3)):
+            raise ValueError(f"a molecule (pbc False) takes no supercell, got {supercell_matrix}")
+        if atoms.cell.rank != 3:
+            atoms = atoms.copy()
+            atoms.center(vacuum=MOLECULE_VACUUM_A)
     phonon = phonopy.Phonopy(
         _to_phonopy_atoms(atoms),
         supercell_matrix=supercell_matrix,
@@ -230,6 +254,7 @@ def phonopy_from_calculator(
     phonon.produce_force_constants(show_drift=False)
     if symmetrize_fc:
         phonon.symmetrize_force_constants(show_drift=False)
+    _PERIODIC_OF[phonon] = periodic
     return phonon
 
 
@@ -293,9 +318,18 @@ class HarmonicIR:
     acoustic_threshold_cm1 : float, optional
         A mode is acoustic when |ν̃| is below this AND its eigenvector is a
         rigid translation (translational weight > 0.9).
+    periodic : bool, optional
+        A crystal (True) or a molecule (False). Default: the ``pbc`` of the
+        atoms given to :func:`phonopy_from_calculator`; True for phonopy
+        files. For a molecule the rigid translations and rotations are
+        projected out of the dynamical matrix (they become exact
+        zero-frequency modes, flagged :attr:`is_acoustic`, outside the
+        spectrum), Z* of a model are evaluated with pbc False, and the
+        spectrum is a cross-section (cm²).
     """
 
-    def __init__(self, phonon, born_charges, *, asr=False, symprec=1e-5, acoustic_threshold_cm1=20.0):
+    def __init__(self, phonon, born_charges, *, asr=False, symprec=1e-5, acoustic_threshold_cm1=20.0,
+                 periodic=None):
         if not isinstance(phonon, phonopy.Phonopy):
             raise TypeError(f"phonon must be a phonopy.Phonopy, got {type(phonon).__name__}")
         _require_force_constants(
@@ -303,7 +337,9 @@ class HarmonicIR:
         )
         self._phonon = phonon
         self._distance_to_A = get_calculator_physical_units(phonon.calculator).distance_to_A
-        self._atoms = _to_ase_atoms(phonon.primitive, distance_to_A=self._distance_to_A)
+        self._periodic = bool(_PERIODIC_OF.get(phonon, True) if periodic is None else periodic)
+        self._atoms = _to_ase_atoms(phonon.primitive, distance_to_A=self._distance_to_A,
+                                    pbc=self._periodic)
         self._asr = bool(asr)
         self._acoustic_threshold_cm1 = float(acoustic_threshold_cm1)
         raw = self._resolve_born_charges(born_charges, symprec)
@@ -368,17 +404,24 @@ class HarmonicIR:
         dynmat.run([0.0, 0.0, 0.0])
         matrix = np.asarray(dynmat.dynamical_matrix)
         matrix = 0.5 * (matrix + matrix.conj().T).real
-        eigenvalues, vectors = np.linalg.eigh(matrix)
+        n_atoms = len(self._atoms)
+        masses = self._atoms.get_masses()
+        if self._periodic:
+            eigenvalues, vectors = np.linalg.eigh(matrix)
+            rigid = np.zeros(3 * n_atoms, dtype=bool)
+        else:
+            eigenvalues, vectors, rigid = _internal_modes(matrix, self._molecule_positions(), masses)
         frequencies_cm1 = (
             np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues)) * phonon.unit_conversion_factor * THZ_TO_CM1
         )
-        n_atoms = len(self._atoms)
-        masses = self._atoms.get_masses()
         eigenvectors = np.ascontiguousarray(vectors.T.reshape(3 * n_atoms, n_atoms, 3))
         mode_charges = np.einsum("iab,nib->na", self._born, eigenvectors / np.sqrt(masses)[None, :, None])
         translation = np.einsum("nia,i->na", eigenvectors, np.sqrt(masses)) / np.sqrt(masses.sum())
         translational_weight = np.sum(translation**2, axis=1)
-        acoustic = (translational_weight > 0.9) & (np.abs(frequencies_cm1) < self._acoustic_threshold_cm1)
+        if self._periodic:
+            acoustic = (translational_weight > 0.9) & (np.abs(frequencies_cm1) < self._acoustic_threshold_cm1)
+        else:
+            acoustic = rigid
         imaginary = (frequencies_cm1 < 0.0) & ~acoustic
         self._results = {
             "frequencies_cm1": frequencies_cm1,
@@ -391,7 +434,7 @@ class HarmonicIR:
         }
         for array in self._results.values():
             array.flags.writeable = False
-        if acoustic.sum() != 3:
+        if self._periodic and acoustic.sum() != 3:
             warnings.warn(
                 f"found {acoustic.sum()} acoustic modes at Γ (rigid translations with "
                 f"|ν̃| < {self._acoustic_threshold_cm1} cm⁻¹), expected 3; check the force "
@@ -402,16 +445,33 @@ class HarmonicIR:
             listing = ", ".join(f"{f:.1f}" for f in frequencies_cm1[imaginary])
             warnings.warn(
                 f"{imaginary.sum()} imaginary modes at Γ ({listing} cm⁻¹, shown negative): "
-                "excluded from the spectrum; relax the structure or, for a molecule in a box, "
-                "these are usually its free rotations",
+                "excluded from the spectrum; relax the structure"
+                + (" or, for a molecule in a box, these are usually its free rotations: "
+                   "give it pbc=False (or periodic=False) to project them out"
+                   if self._periodic else ""),
                 stacklevel=2,
             )
         return self
+
+    def _molecule_positions(self):
+        """Positions (N, 3) Å of the molecule made whole: each atom at the
+        periodic image of the box nearest to atom 0."""
+        cell = np.array(self._atoms.cell)
+        positions = self._atoms.get_positions()
+        if self._atoms.cell.rank != 3:
+            return positions
+        fractional = (positions - positions[0]) @ np.linalg.inv(cell)
+        return positions[0] + (fractional - np.round(fractional)) @ cell
 
     def _get(self, key):
         if self._results is None:
             raise HarmonicNotRunError("HarmonicIR.run() has to be done")
         return self._results[key]
+
+    @property
+    def periodic(self):
+        """True for a crystal, False for a molecule (see the class parameters)."""
+        return self._periodic
 
     @property
     def phonon(self):
@@ -462,7 +522,8 @@ class HarmonicIR:
 
     @property
     def is_acoustic(self):
-        """(3N,) bool: |ν̃| small and the eigenvector a rigid translation."""
+        """(3N,) bool: for a crystal, |ν̃| small and the eigenvector a rigid
+        translation; for a molecule, the rigid translations and rotations."""
         return self._get("acoustic")
 
     @property
@@ -491,7 +552,7 @@ class HarmonicIR:
         *,
         fwhm_cm1=10.0,
         lineshape="lorentzian",
-        periodic=True,
+        periodic=None,
         volume_A3=None,
     ):
         """Harmonic IR spectrum on the absolute scale of the Green–Kubo one.
@@ -511,9 +572,9 @@ class HarmonicIR:
         lineshape : {'lorentzian', 'gaussian'}, optional
             Unit-area line shape in ν̃.
         periodic : bool, optional
-            True: α(ν̃)n(ν̃) in cm⁻¹ for the crystal. False (a molecule in a
-            box): the cross-section σ = α n V in cm² per cell, independent of
-            the box.
+            True: α(ν̃)n(ν̃) in cm⁻¹ for the crystal. False (a molecule): the
+            cross-section σ = α n V in cm² per molecule, independent of any
+            box. Default :attr:`periodic`.
         volume_A3 : float, optional
             Volume in Å³ for ``periodic=True``; default the primitive cell's.
 
@@ -525,6 +586,7 @@ class HarmonicIR:
         """
         from ase_dipole.spectra.green_kubo import IRSpectrum
 
+        periodic = self._periodic if periodic is None else bool(periodic)
         if lineshape not in LINESHAPES:
             raise ValueError(f"unknown lineshape '{lineshape}'; use one of {', '.join(repr(s) for s in LINESHAPES)}")
         if not fwhm_cm1 > 0:
@@ -596,9 +658,48 @@ class HarmonicIR:
         return "\n".join(lines) + "\n"
 
     def write_peaks(self, path):
-        """Write :meth:`peak_table` to ``path``."""
-        with open(os.fspath(path), "w") as handle:
-            handle.write(self.peak_table())
+        """Write :meth:`peak_table` to ``path`` atomically."""
+        write_text_atomic(path, self.peak_table())
+
+
+def _internal_modes(matrix, positions_A, masses_amu):
+    """Eigen-pairs of a molecule's mass-weighted dynamical matrix with its
+    rigid-body motions projected out.
+
+    The rigid translations and rotations about the centre of mass span an
+    orthonormal basis R (3N × r, r = 6, or 5 for a linear molecule); the
+    matrix is diagonalised in the complement Q of R, and the columns of R are
+    returned as exact zero-frequency modes.
+
+    Parameters
+    ----------
+    matrix : (3N, 3N) float array
+        Symmetric mass-weighted dynamical matrix, atom-major (i, β).
+    positions_A : (N, 3) float array, Å
+    masses_amu : (N,) float array, amu
+
+    Returns
+    -------
+    eigenvalues : (3N,) float array, ascending (phonopy units)
+    vectors : (3N, 3N) float array, columns the unit-norm eigenvectors
+    rigid : (3N,) bool array, True for the r rigid-body modes
+    """
+    n_atoms = len(masses_amu)
+    root = np.sqrt(masses_amu)
+    centred = positions_A - (masses_amu @ positions_A) / masses_amu.sum()
+    motions = []
+    for axis in np.eye(3):
+        motions.append((root[:, None] * axis[None, :]).ravel())
+        motions.append((root[:, None] * np.cross(axis[None, :], centred)).ravel())
+    basis, singular, _ = np.linalg.svd(np.array(motions).T, full_matrices=True)
+    rank = int(np.sum(singular > 1e-8 * singular.max()))
+    rigid_basis, internal_basis = basis[:, :rank], basis[:, rank:]
+    internal_values, internal_vectors = np.linalg.eigh(internal_basis.T @ matrix @ internal_basis)
+    eigenvalues = np.concatenate([np.zeros(rank), internal_values])
+    vectors = np.concatenate([rigid_basis, internal_basis @ internal_vectors], axis=1)
+    rigid = np.arange(3 * n_atoms) < rank
+    order = np.argsort(eigenvalues, kind="stable")
+    return eigenvalues[order], vectors[:, order], rigid[order]
 
 
 def read_peaks(path):
