@@ -145,3 +145,28 @@ def test_selection_rejects_bad_requests(model, falletta):
         select_frames(falletta[:2], 1, by="uncertainty")
     with pytest.raises(ValueError, match="unknown selection 'random'"):
         select_frames(falletta[:2], 1, by="random")
+
+
+def test_select_cli_writes_the_chosen_frames(model, falletta, tmp_path, capsys):
+    import ase.io
+
+    from ase_dipole.cli import main
+
+    model_path = tmp_path / "m.json"
+    model.save(model_path)
+    candidates = tmp_path / "candidates.extxyz"
+    superionic = read_extxyz_born(SUPERIONIC)[0]
+    ase.io.write(candidates, [falletta[80], superionic, falletta[81], superionic], format="extxyz")
+    out = tmp_path / "to_label.extxyz"
+    assert main(["select", str(candidates), "--n", "2", "--model", str(model_path),
+                 "--by", "uncertainty", "-o", str(out), "--quiet"]) == 0
+    chosen = ase.io.read(out, index=":")
+    assert [a.info["selected_from"].split("@")[1] for a in chosen][0] in ("1", "3")
+    assert sorted(len(a) for a in chosen) == sorted([len(superionic), len(falletta[80])])
+    assert "model_sha256" in json.loads(chosen[0].info["selection_provenance"])
+    with pytest.raises(SystemExit):
+        main(["select", str(candidates), "--n", "2", "--by", "uncertainty", "-o", str(out)])
+    assert "--by uncertainty needs --model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["select", str(candidates), "--n", "9", "--by", "fps", "-o", str(out)])
+    assert "--n 9 is more than the 4 candidate frames" in capsys.readouterr().err

@@ -20,6 +20,7 @@ COMMANDS = {
     "spectrum": "spectrum",
     "fit": "fit",
     "predict": "predict",
+    "select": "select",
     "log": "log",
     "learning-curve": "learning_curve",
     "run": "run",
