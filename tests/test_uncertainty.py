@@ -170,3 +170,86 @@ def test_select_cli_writes_the_chosen_frames(model, falletta, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["select", str(candidates), "--n", "9", "--by", "fps", "-o", str(out)])
     assert "--n 9 is more than the 4 candidate frames" in capsys.readouterr().err
+
+
+# -- calculator, observer and log -------------------------------------------------------
+def test_calculator_offers_the_standard_deviations(model, falletta):
+    from ase_dipole.dynamics.calculator import DipoleCalculator
+    from ase_dipole.learning.fixed_charges import FixedChargesModel
+
+    atoms = falletta[88].copy()
+    atoms.calc = DipoleCalculator(model)
+    dipole_std, born_std = model.predict_std(atoms)
+    assert np.array_equal(atoms.calc.get_property("born_effective_charges_std", atoms), born_std)
+    assert np.array_equal(atoms.calc.results["dipole_std"], dipole_std)
+    fixed = FixedChargesModel(np.zeros((len(atoms), 3, 3)))
+    assert "dipole_std" not in DipoleCalculator(fixed).implemented_properties
+
+
+def _moving(atoms):
+    from ase.md.velocitydistribution import thermalize_momenta
+
+    atoms = atoms.copy()
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(1))
+    return atoms
+
+
+def test_observer_records_sigma_and_flags_uncertain_configurations(model, falletta, tmp_path):
+    from ase_dipole.dynamics.dipole_log import read_dipole_log
+    from ase_dipole.dynamics.observer import DipoleObserver
+
+    atoms = _moving(falletta[84])
+    path = str(tmp_path / "run.log")
+    threshold = 0.5 * atom_sigma(model.predict_std(atoms)[1]).max()
+    observer = DipoleObserver(atoms, model, path, timestep_fs=0.25, uncertainty_interval=2,
+                              uncertainty_threshold_e=threshold)
+    with pytest.warns(UserWarning, match=r"step 0 \(t = 0 fs\): the largest per-atom σ\(Z\*\)"):
+        for _ in range(3):
+            observer()
+            atoms.positions += 0.001
+    observer.close()
+    log = read_dipole_log(path)
+    assert log.metadata["format_version"] == 2
+    assert np.isnan(log.sigma_born_max_e[1]) and not np.isnan(log.sigma_born_max_e[[0, 2]]).any()
+    assert log.sigma_born_max_e[0] == pytest.approx(2 * threshold, rel=1e-6)
+    flagged = read_extxyz_frames(path + ".uncertain.extxyz")
+    assert [f.info["step"] for f in flagged] == [0, 2]
+    assert flagged[0].arrays["sigma_born_e"].max() == pytest.approx(2 * threshold, rel=1e-6)
+    # the default threshold comes from the training frames: liquid frames are not flagged
+    quiet = DipoleObserver(_moving(falletta[86]), model, str(tmp_path / "quiet.log"), timestep_fs=0.25)
+    assert quiet.uncertainty_threshold_e == model.uncertainty_threshold
+    quiet()
+    quiet.close()
+    assert quiet.n_flagged == 0
+
+
+def test_observer_refuses_a_threshold_that_is_not_positive(model, falletta, tmp_path):
+    from ase_dipole.dynamics.observer import DipoleObserver
+
+    for bad in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"uncertainty_threshold_e must be a positive number of "
+                                             r"e \(0 < threshold < inf\)"):
+            DipoleObserver(_moving(falletta[84]), model, str(tmp_path / "bad.log"),
+                           timestep_fs=0.25, uncertainty_threshold_e=bad, overwrite=True)
+
+
+def test_version_1_logs_are_still_read(tmp_path):
+    from ase_dipole.dynamics.dipole_log import COLUMN_LINES, MAGIC, read_dipole_log
+
+    metadata = {"format_version": 1, "timestep_fs": 0.5, "interval": 1, "n_atoms": 3,
+                "volume_A3": None, "periodic": False}
+    path = tmp_path / "old.log"
+    path.write_text(MAGIC + "\n# metadata: " + json.dumps(metadata) + "\n" + COLUMN_LINES[1] + "\n"
+                    "0.0 1 2 3 4 5 6\n0.5 1 2 3 4 5 7\n")
+    log = read_dipole_log(path)
+    assert log.dipole[1, 2] == 7 and np.isnan(log.sigma_born_max_e).all()
+    path.write_text(path.read_text().replace('"format_version": 1', '"format_version": 2'))
+    with pytest.raises(ValueError, match="line 4 has 7 columns; expected 8 numbers per row"), \
+            pytest.warns(UserWarning, match="skipping a truncated last row"):
+        read_dipole_log(path)
+
+
+def read_extxyz_frames(path):
+    import ase.io
+
+    return ase.io.read(path, index=":", format="extxyz")

@@ -25,6 +25,15 @@ from ase.calculators.calculator import (
 
 #: properties the dipole model provides (ASE names)
 DIPOLE_PROPERTIES = ("dipole", "born_effective_charges", "polarization")
+#: posterior predictive standard deviations, when the model provides them
+STD_PROPERTIES = ("dipole_std", "born_effective_charges_std")
+
+
+def provides_uncertainty(model):
+    """Whether ``model`` has a usable ``predict_std`` (a PolarizationModel
+    fitted with posterior statistics, or any object with ``predict_std`` and
+    no ``has_uncertainty`` saying otherwise)."""
+    return hasattr(model, "predict_std") and bool(getattr(model, "has_uncertainty", True))
 
 
 
@@ -175,6 +184,10 @@ class DipoleCalculator(Calculator):
     * ``'polarization'`` — μ/V, (3,) float, e/Å², periodic cells only
       (1 e/Å² = 16.0218 C/m²,
       :data:`ase_dipole.units.E_PER_A2_TO_C_PER_M2`);
+    * ``'dipole_std'`` (3,) e·Å and ``'born_effective_charges_std'`` (N, 3, 3)
+      e — posterior predictive standard deviations (``model.predict_std``),
+      offered only when the model provides them, computed (both together)
+      only when asked for: they cost several Z* predictions;
     * whatever the wrapped ``calculator`` implements among energy, forces,
       stress, ... (taken from it unchanged).
 
@@ -206,7 +219,9 @@ class DipoleCalculator(Calculator):
             forwarded = [name for name in calculator.implemented_properties
                          if name not in DIPOLE_PROPERTIES]
         self._forwarded = tuple(forwarded)
-        self.implemented_properties = list(forwarded) + list(DIPOLE_PROPERTIES)
+        own = list(DIPOLE_PROPERTIES) + (list(STD_PROPERTIES) if provides_uncertainty(self.model) else [])
+        self._own = tuple(own)
+        self.implemented_properties = list(forwarded) + own
         self._checked_box = None
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -229,7 +244,7 @@ class DipoleCalculator(Calculator):
                         self.results[key] = (
                             value.copy() if isinstance(value, np.ndarray) else value
                         )
-        wanted = [name for name in properties if name in DIPOLE_PROPERTIES]
+        wanted = [name for name in properties if name in self._own]
         if not wanted:
             return
         check_species(self.model, atoms)
@@ -250,3 +265,7 @@ class DipoleCalculator(Calculator):
         self.results["dipole"] = np.asarray(dipole, dtype=float)
         if is_periodic(atoms):
             self.results["polarization"] = self.results["dipole"] / atoms.get_volume()
+        if any(name in STD_PROPERTIES for name in wanted):
+            dipole_std, born_std = self.model.predict_std(atoms)
+            self.results["dipole_std"] = np.asarray(dipole_std, dtype=float)
+            self.results["born_effective_charges_std"] = np.asarray(born_std, dtype=float)

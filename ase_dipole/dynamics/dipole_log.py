@@ -4,9 +4,16 @@ spectrum code.
 Layout::
 
     # ase-dipole dipole log
-    # metadata: {"format_version": 1, "timestep_fs": 0.5, ...}
-    # columns: time_fs pdot_x pdot_y pdot_z [e*A/fs] mu_x mu_y mu_z [e*A]
+    # metadata: {"format_version": 2, "timestep_fs": 0.5, ...}
+    # columns: time_fs pdot_x pdot_y pdot_z [e*A/fs] mu_x mu_y mu_z [e*A] sigma_zstar_max [e]
     0.000000 ...
+
+Format version 2 adds the last column: the largest per-atom posterior σ(Z*)
+of the row's configuration, e (RMS of the nine component σ of an atom;
+``nan`` on rows where it was not computed, see
+:class:`ase_dipole.dynamics.observer.DipoleObserver`). Version-1 logs (7
+columns) are still read, with σ all ``nan``; appending to one keeps its
+layout (σ is then not recorded).
 
 Every row is flushed as it is written, so a run killed mid-way leaves a
 readable log (a truncated last line is skipped with a warning).
@@ -28,9 +35,18 @@ import numpy as np
 
 from ase_dipole.atomic import write_text_atomic
 
-LOG_FORMAT_VERSION = 1
+LOG_FORMAT_VERSION = 2
+#: log format versions this ase-dipole reads
+READABLE_VERSIONS = (1, 2)
 MAGIC = "# ase-dipole dipole log"
-COLUMNS = "# columns: time_fs pdot_x pdot_y pdot_z [e*A/fs] mu_x mu_y mu_z [e*A]"
+#: the column line of each format version
+COLUMN_LINES = {
+    1: "# columns: time_fs pdot_x pdot_y pdot_z [e*A/fs] mu_x mu_y mu_z [e*A]",
+    2: "# columns: time_fs pdot_x pdot_y pdot_z [e*A/fs] mu_x mu_y mu_z [e*A] sigma_zstar_max [e]",
+}
+COLUMNS = COLUMN_LINES[LOG_FORMAT_VERSION]
+#: numbers per row of each format version
+N_COLUMNS = {1: 7, 2: 8}
 #: metadata keys every log header must hold
 APPEND_MUST_MATCH = ("timestep_fs", "interval", "n_atoms", "volume_A3", "periodic")
 #: metadata keys that identify a run: appending requires them all to agree
@@ -52,6 +68,9 @@ class DipoleLog:
     metadata : dict (timestep_fs, interval, volume_A3, periodic, temperature_K,
         masses_amu, n_atoms, model_sha256, ase_dipole_version, ...)
     path : str or None
+    sigma_born_max_e : (T,) float array or None
+        Largest per-atom σ(Z*) of each row, e (NaN where not computed; all
+        NaN for a version-1 log); ``None`` is read as all NaN.
     """
 
     time_fs: np.ndarray
@@ -59,6 +78,11 @@ class DipoleLog:
     dipole: np.ndarray
     metadata: dict = field(default_factory=dict)
     path: str | None = None
+    sigma_born_max_e: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.sigma_born_max_e is None:
+            self.sigma_born_max_e = np.full(len(self.time_fs), np.nan)
 
     @property
     def sample_interval_fs(self):
@@ -75,17 +99,17 @@ def _parse_header(path, lines):
         if line.startswith("# metadata:"):
             metadata = json.loads(line[len("# metadata:"):])
             version = metadata.get("format_version")
-            if version != LOG_FORMAT_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ValueError(
                     f"{path!r} has log format version {version!r}; this ase-dipole reads "
-                    f"version {LOG_FORMAT_VERSION}"
+                    f"versions {', '.join(map(str, READABLE_VERSIONS))}"
                 )
             return metadata
     raise ValueError(f"{path!r} has no '# metadata:' line; the file is damaged")
 
 
-def _bad_row(path, lines):
-    """Line number and column count of the first row that is not 7 numbers."""
+def _bad_row(path, lines, n_columns):
+    """Line number and column count of the first row that is not ``n_columns`` numbers."""
     for number, line in enumerate(lines):
         if line.startswith("#") or not line.strip():
             continue
@@ -94,7 +118,7 @@ def _bad_row(path, lines):
             [float(p) for p in parts]
         except ValueError:
             return number + 1, "a non-numeric value"
-        if len(parts) != 7:
+        if len(parts) != n_columns:
             return number + 1, f"{len(parts)} columns"
     return None, "unreadable rows"
 
@@ -108,23 +132,26 @@ def read_dipole_log(path):
     with open(path) as handle:
         lines = handle.readlines()
     metadata = _parse_header(path, lines)
+    n_columns = N_COLUMNS[metadata["format_version"]]
     rows = [line for line in lines if not line.startswith("#") and line.strip()]
-    if rows and (not rows[-1].endswith("\n") or len(rows[-1].split()) != 7):
+    if rows and (not rows[-1].endswith("\n") or len(rows[-1].split()) != n_columns):
         warnings.warn(f"{path!r}: skipping a truncated last row (the run was interrupted)")
         rows.pop()
     try:
-        data = np.loadtxt(rows, dtype=float, ndmin=2) if rows else np.empty((0, 7))
+        data = np.loadtxt(rows, dtype=float, ndmin=2) if rows else np.empty((0, n_columns))
     except ValueError:
         data = None
-    if data is None or data.shape[1] != 7:
-        number, problem = _bad_row(path, lines)
-        raise ValueError(f"{path!r} line {number} has {problem}; expected 7 numbers per row")
+    if data is None or data.shape[1] != n_columns:
+        number, problem = _bad_row(path, lines, n_columns)
+        raise ValueError(f"{path!r} line {number} has {problem}; expected {n_columns} numbers "
+                         f"per row (log format version {metadata['format_version']})")
     return DipoleLog(
         time_fs=data[:, 0].copy(),
         pdot=data[:, 1:4].copy(),
         dipole=data[:, 4:7].copy(),
         metadata=metadata,
         path=str(path),
+        sigma_born_max_e=data[:, 7].copy() if n_columns == 8 else None,
     )
 
 
@@ -167,6 +194,10 @@ class DipoleLogWriter:
     ----------
     last_time_fs : float or None
         Time of the last row in the file, fs (None for an empty log).
+    version : int
+        Format version of the rows written: :data:`LOG_FORMAT_VERSION` for a
+        new log, the existing log's version when appending (a version-1 log
+        keeps its 7 columns and σ is not recorded).
     sample_interval_fs : float
         ``interval × timestep_fs``, fs.
     """
@@ -180,6 +211,7 @@ class DipoleLogWriter:
         self.sample_interval_fs = float(self.metadata["timestep_fs"]) * int(self.metadata["interval"])
         self.last_time_fs = None
         self._appending = False
+        self.version = LOG_FORMAT_VERSION
         if not overwrite and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             if _drop_partial_last_line(self.path):
                 warnings.warn(f"{self.path!r}: dropped a truncated last row before appending")
@@ -192,6 +224,8 @@ class DipoleLogWriter:
                         f"{_short(self.metadata.get(key))}; a log holds one run: write to a "
                         "new file or pass overwrite=True to replace it"
                     )
+            self.version = int(previous.metadata["format_version"])
+            self.metadata["format_version"] = self.version
             if len(previous.time_fs):
                 self.last_time_fs = float(previous.time_fs[-1])
             self._appending = self.last_time_fs is not None
@@ -212,11 +246,15 @@ class DipoleLogWriter:
             )
         self._appending = False
 
-    def write(self, time_fs, pdot, dipole):
-        """Append one row: time (fs), Ṗ (3,) e·Å/fs, μ (3,) e·Å."""
+    def write(self, time_fs, pdot, dipole, sigma_born_max_e=np.nan):
+        """Append one row: time (fs), Ṗ (3,) e·Å/fs, μ (3,) e·Å and the
+        largest per-atom σ(Z*) in e (NaN when not computed; dropped for a
+        version-1 log)."""
         values = np.concatenate([[time_fs], np.ravel(pdot), np.ravel(dipole)])
         if values.shape != (7,):
             raise ValueError("write() needs a time, a (3,) Ṗ and a (3,) dipole")
+        if self.version >= 2:
+            values = np.append(values, float(sigma_born_max_e))
         if self._appending:
             self._check_continues(float(time_fs))
         self._handle.write(" ".join(f"{v:.10e}" for v in values) + "\n")

@@ -12,11 +12,21 @@ Each call writes one row (time in fs, Ṗ in e·Å/fs, μ in e·Å) to an
 append-only :class:`ase_dipole.dynamics.dipole_log.DipoleLogWriter`, flushed at once,
 so a killed run leaves a readable log; a restarted run appends and its time
 continues after the last row.
+
+With a model that provides posterior uncertainties
+(:meth:`ase_dipole.learning.model.PolarizationModel.predict_std`), every
+``uncertainty_interval``-th row also records the largest per-atom σ(Z*) of
+the configuration (log format version 2). When it exceeds a threshold (by
+default the model's own, set from the σ of its training frames) the
+configuration is appended to ``<log>.uncertain.extxyz``, ready for
+labelling, and a warning naming the first such step is issued once.
 """
 
+import os
 import warnings
 import weakref
 
+import ase.io
 import numpy as np
 from ase import units
 
@@ -27,12 +37,19 @@ from ase_dipole.dynamics.calculator import (
     is_periodic,
     load_model,
     model_cutoff_A,
+    provides_uncertainty,
 )
 from ase_dipole.dynamics.dipole_log import DipoleLogWriter, read_dipole_log
+from ase_dipole.learning.posterior import atom_sigma
 from ase_dipole.units import C_CM_PER_FS
 
 #: upper end of the mid-infrared, cm⁻¹: the log's Nyquist wavenumber should reach it
 MID_IR_MAX_CM1 = 4000.0
+#: default number of logged rows between σ(Z*) evaluations
+UNCERTAINTY_INTERVAL = 10
+#: suffix of the file collecting configurations above the σ threshold
+UNCERTAIN_SUFFIX = ".uncertain.extxyz"
+
 
 
 def _require_velocities(atoms):
@@ -110,6 +127,14 @@ class DipoleObserver:
         Extra JSON-serialisable header entries (e.g. the run parameters).
     overwrite : bool, keyword-only
         Replace an existing log at ``path`` instead of continuing it.
+    uncertainty_interval : int, optional, keyword-only
+        Logged rows between evaluations of ``model.predict_std`` (the first
+        row is evaluated); 0 records no σ. Default
+        :data:`UNCERTAINTY_INTERVAL` when the model provides uncertainties,
+        else 0. Each evaluation costs several Z* predictions.
+    uncertainty_threshold_e : float, optional, keyword-only
+        Largest per-atom σ(Z*) (e) above which a configuration is flagged;
+        default the model's ``uncertainty_threshold``. Must be positive.
 
     Notes
     -----
@@ -126,7 +151,8 @@ class DipoleObserver:
     """
 
     def __init__(self, atoms_or_dynamics, model, path, *, interval=1, temperature_K=None,
-                 timestep_fs=None, metadata=None, overwrite=False):
+                 timestep_fs=None, metadata=None, overwrite=False, uncertainty_interval=None,
+                 uncertainty_threshold_e=None):
         if hasattr(atoms_or_dynamics, "get_time") and hasattr(atoms_or_dynamics, "dt"):
             self.dyn = weakref.proxy(atoms_or_dynamics)
             self.atoms = atoms_or_dynamics.atoms
@@ -175,6 +201,68 @@ class DipoleObserver:
             self._previous_last_row = (previous.pdot[-1], previous.dipole[-1])
         self._time_offset_fs = None
         self._n_calls = 0
+        self._n_rows = 0
+        self._setup_uncertainty(uncertainty_interval, uncertainty_threshold_e)
+
+    def _setup_uncertainty(self, interval, threshold_e):
+        if interval is None:
+            interval = UNCERTAINTY_INTERVAL if provides_uncertainty(self.model) else 0
+        if int(interval) != interval or interval < 0:
+            raise ValueError(f"uncertainty_interval must be a non-negative integer (0: no σ), "
+                             f"got {interval!r}")
+        self.uncertainty_interval = int(interval)
+        self.uncertainty_threshold_e = None
+        self.uncertain_path = self.path + UNCERTAIN_SUFFIX
+        self.n_flagged = 0
+        if threshold_e is not None and not (np.isfinite(threshold_e) and threshold_e > 0):
+            raise ValueError(f"uncertainty_threshold_e must be a positive number of e "
+                             f"(0 < threshold < inf), got {threshold_e!r}")
+        if self.uncertainty_interval == 0:
+            return
+        if not hasattr(self.model, "predict_std"):
+            raise ValueError(f"{type(self.model).__name__} gives no uncertainties (no predict_std); "
+                             "pass uncertainty_interval=0")
+        if getattr(self.model, "has_uncertainty", True) is False:
+            self.model.predict_std(self.atoms)  # raises the model's own 'refit' error
+        if self.writer.version < 2:
+            warnings.warn(f"{self.path!r} is a version-{self.writer.version} log without a σ "
+                          "column; σ(Z*) is checked against the threshold but not recorded")
+        self.uncertainty_threshold_e = (float(threshold_e) if threshold_e is not None
+                                        else float(self.model.uncertainty_threshold))
+
+    def _step(self):
+        if self.dyn is not None and hasattr(self.dyn, "nsteps"):
+            return int(self.dyn.nsteps)
+        return self._n_calls * self.interval
+
+    def _uncertainty(self, time_fs):
+        """Largest per-atom σ(Z*) of the current configuration (e), flagged
+        to :attr:`uncertain_path` above the threshold; NaN on rows without σ."""
+        if self.uncertainty_interval == 0 or self._n_rows % self.uncertainty_interval:
+            return np.nan
+        _, born_std = self.model.predict_std(self.atoms)
+        per_atom = atom_sigma(born_std)
+        largest = float(per_atom.max())
+        if largest > self.uncertainty_threshold_e:
+            step = self._step()
+            flagged = self.atoms.copy()
+            flagged.calc = None
+            flagged.arrays["sigma_born_e"] = per_atom
+            flagged.info.update(step=step, time_fs=float(time_fs), max_atom_sigma_born_e=largest,
+                                uncertainty_threshold_e=self.uncertainty_threshold_e,
+                                model_sha256=str(self.model.sha256))
+            with open(self.uncertain_path, "a") as handle:
+                ase.io.write(handle, flagged, format="extxyz")
+                handle.flush()
+                os.fsync(handle.fileno())
+            if self.n_flagged == 0:
+                warnings.warn(
+                    f"step {step} (t = {time_fs:.6g} fs): the largest per-atom σ(Z*) is "
+                    f"{largest:.3g} e (atom {int(per_atom.argmax())}), above the threshold "
+                    f"{self.uncertainty_threshold_e:.3g} e: the model extrapolates here; this and "
+                    f"later flagged configurations go to {self.uncertain_path!r} for labelling")
+            self.n_flagged += 1
+        return largest
 
     @property
     def sample_interval_fs(self):
@@ -206,8 +294,10 @@ class DipoleObserver:
             if already_logged:
                 self._n_calls += 1
                 return
-        self.writer.write(self._time_offset_fs + self._elapsed_fs(), pdot, dipole)
+        time_fs = self._time_offset_fs + self._elapsed_fs()
+        self.writer.write(time_fs, pdot, dipole, self._uncertainty(time_fs))
         self._n_calls += 1
+        self._n_rows += 1
 
     def _start(self, pdot, dipole):
         """Time of this run's first call, fs, and whether the log already

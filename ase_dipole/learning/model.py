@@ -54,7 +54,7 @@ from ase.data import chemical_symbols
 from ase_dipole import __version__
 from ase_dipole.atomic import write_bytes_atomic
 from ase_dipole.learning import ridge
-from ase_dipole.learning.posterior import Posterior, evidence_scale2, fit_posterior
+from ase_dipole.learning.posterior import Posterior, atom_sigma, evidence_scale2, fit_posterior
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.progress import Progress
@@ -73,13 +73,6 @@ DEFAULT_CUTOFF = 4.0
 UNCERTAINTY_SAMPLE_FRAMES = 8
 #: default threshold = this × the largest per-atom σ(Z*) seen on those frames
 THRESHOLD_FACTOR = 2.0
-
-
-def atom_sigma(born_std):
-    """Per-atom σ(Z*): RMS of the nine component standard deviations, (N,) e,
-    from ``born_std`` (N, 3, 3) e."""
-    born_std = np.asarray(born_std, dtype=float)
-    return np.sqrt(np.mean(born_std.reshape(len(born_std), 9) ** 2, axis=1))
 
 
 def rmspe(predicted, reference):

@@ -44,6 +44,13 @@ from scipy.linalg import eigh
 DEAD_COLUMN = 1e-20
 
 
+def atom_sigma(born_std):
+    """Per-atom σ(Z*): RMS of the nine component standard deviations, (N,) e,
+    from ``born_std`` (N, 3, 3) e."""
+    born_std = np.asarray(born_std, dtype=float)
+    return np.sqrt(np.mean(born_std.reshape(len(born_std), 9) ** 2, axis=1))
+
+
 def encode_array(array, dtype="<f8"):
     """JSON-able dict holding an array exactly in ``dtype`` (base64 of its bytes)."""
     array = np.ascontiguousarray(array, dtype=dtype)
