@@ -258,8 +258,8 @@ def test_bad_input_errors():
         reference.dft_born_charges(water, xc="hf", basis="sto-3g", spin=2)
     with pytest.raises(ValueError, match="9 electrons .* needs an even number"):
         reference.dft_born_charges(water, xc="hf", basis="sto-3g", charge=1)
-    with pytest.raises(ValueError, match="unknown method 'xtb'; use one of 'gfn2', 'dft'"):
-        reference.label_frames([water], method="xtb")
+    with pytest.raises(ValueError, match="unknown method 'am1'; use one of 'gfn2', 'xtb', 'dft'"):
+        reference.label_frames([water], method="am1")
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['xc'\] for method 'gfn2'"):
         reference.label_frames([water], method="gfn2", xc="pbe")
     with pytest.raises(ValueError, match="nothing to compute"):

@@ -25,6 +25,7 @@ COMMANDS = {
     "learning-curve": "learning_curve",
     "run": "run",
     "demo": "demo",
+    "label": "label",
 }
 
 

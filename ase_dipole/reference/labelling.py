@@ -1,83 +1,159 @@
-"""Labelling molecular frames with reference dipoles and Born charges."""
+"""Labelling frames with reference dipoles and Born charges, one frame at a time.
+
+:func:`compute_labels` runs one reference calculation and returns plain
+arrays; :func:`apply_labels` writes them onto a copy of the frame. The serial
+:func:`label_frames` and the cached, distributed
+:func:`ase_dipole.reference.parallel.label_frames_parallel` both go through
+these two functions, so they give the same numbers.
+"""
 
 import sys
 
 from ase_dipole.io.extxyz import set_born_charges, set_dipole
 from ase_dipole.progress import Progress
 from ase_dipole.reference.pyscf_dft import dft_born_charges, dft_dipole
+from ase_dipole.reference.qe import qe_born_charges
 from ase_dipole.reference.xtb import xtb_born_charges, xtb_dipole
 
-_METHODS = ("gfn2", "dft")
+#: method names and their aliases (the CLI's names) → canonical name
+METHOD_NAMES = {"gfn2": "gfn2", "xtb": "gfn2", "dft": "dft", "pyscf": "dft", "qe": "qe"}
+_OPTIONS = {
+    "gfn2": {"method", "charge", "accuracy", "electronic_temperature_K", "step_A"},
+    "dft": {"xc", "basis", "charge", "spin", "grid_level", "conv_tol"},
+    "qe": {"pseudopotentials", "pseudo_dir", "ecutwfc_Ry", "ecutrho_Ry", "kpts",
+           "kpoint_shift", "conv_thr_Ry", "tr2_ph", "acoustic_sum_rule", "pw_command",
+           "ph_command", "threads", "timeout_s", "keep_outputs"},
+}
 
 
-def _check_options(options, allowed, method):
-    unknown = sorted(set(options) - allowed)
+def canonical_method(method):
+    """``"xtb"``/``"gfn2"`` → ``"gfn2"``, ``"pyscf"``/``"dft"`` → ``"dft"``, ``"qe"``."""
+    if method not in METHOD_NAMES:
+        raise ValueError(f"unknown method '{method}'; use one of "
+                         f"{', '.join(map(repr, METHOD_NAMES))}")
+    return METHOD_NAMES[method]
+
+
+def check_request(method, *, dipole, born_charges, options):
+    """Validate a labelling request; return the canonical method name."""
+    method = canonical_method(method)
+    if not (dipole or born_charges):
+        raise ValueError("nothing to compute: set dipole=True and/or born_charges=True")
+    if method == "qe" and (dipole or not born_charges):
+        raise ValueError("method 'qe' gives Born charges and ε∞ of periodic cells, not a "
+                         "dipole (the bulk polarization is multivalued): use dipole=False, "
+                         "born_charges=True")
+    unknown = sorted(set(options) - _OPTIONS[method])
     if unknown:
-        raise TypeError(
-            f"unknown option(s) {unknown} for method '{method}'; allowed: {sorted(allowed)}"
-        )
+        raise TypeError(f"unknown option(s) {unknown} for method '{method}'; "
+                        f"allowed: {sorted(_OPTIONS[method])}")
+    return method
+
+
+def reference_name(method, options):
+    """Human-readable name of the reference stored in ``info['reference']``."""
+    method = canonical_method(method)
+    if method == "gfn2":
+        return f"{options.get('method', 'GFN2-xTB')} (tblite)"
+    if method == "dft":
+        return f"{options.get('xc', 'b3lyp')}/{options.get('basis', 'def2-svp')} (PySCF)"
+    pseudo = ", ".join(f"{s}: {f}" for s, f in sorted((options.get("pseudopotentials") or {}).items()))
+    return (f"Quantum ESPRESSO pw.x+ph.x (ecutwfc {options.get('ecutwfc_Ry', 30.0)} Ry, "
+            f"k {tuple(options.get('kpts', (2, 2, 2)))}, {pseudo})")
+
+
+def compute_labels(frame, method, options, *, dipole=True, born_charges=True):
+    """Reference labels of one frame as plain arrays.
+
+    Parameters are those of :func:`label_frames`, ``options`` the dict of
+    its keyword options (a dict, so that tblite's own ``method`` option can
+    be given).
+
+    Returns
+    -------
+    dict
+        ``"dipole"`` (3,) e·Å or None, ``"born_charges"`` (N, 3, 3) e or None,
+        ``"epsilon"`` (3, 3) or None (QE only), ``"details"`` (dict of
+        numbers, QE only), ``"reference"`` (str).
+    """
+    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options)
+    atoms = frame.copy()
+    atoms.calc = None
+    labels = {"dipole": None, "born_charges": None, "epsilon": None, "details": {},
+              "reference": reference_name(method, options)}
+    if method == "qe":
+        labels["born_charges"], labels["epsilon"], labels["details"] = qe_born_charges(atoms, **options)
+        return labels
+    compute_born, compute_dipole = ((xtb_born_charges, xtb_dipole) if method == "gfn2"
+                                    else (dft_born_charges, dft_dipole))
+    if born_charges:
+        mu, labels["born_charges"] = compute_born(atoms, **options)
+    else:
+        mu = compute_dipole(atoms, **{k: v for k, v in options.items() if k != "step_A"})
+    if dipole:
+        labels["dipole"] = mu
+    return labels
+
+
+def apply_labels(frame, labels):
+    """A copy of ``frame`` (calculator dropped) carrying ``labels`` in the
+    extended-XYZ convention of :mod:`ase_dipole.io.extxyz`."""
+    atoms = frame.copy()
+    atoms.calc = None
+    if labels["born_charges"] is not None:
+        set_born_charges(atoms, labels["born_charges"])
+    if labels["dipole"] is not None:
+        set_dipole(atoms, labels["dipole"])
+    if labels["epsilon"] is not None:
+        atoms.info["epsilon"] = labels["epsilon"].copy()
+    for key in ("acoustic_sum_rule_violation_e",):
+        if key in labels["details"]:
+            atoms.info[key] = float(labels["details"][key])
+    atoms.info["reference"] = labels["reference"]
+    return atoms
 
 
 def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
                  progress=True, **options):
-    """Label molecular frames with reference dipoles and/or Born charges.
+    """Label frames with reference dipoles and/or Born charges, in this process.
 
     Returns copies of the frames in the extended-XYZ convention of
     :mod:`ase_dipole.io.extxyz`: ``info['dipole']`` (3,) e·Å and the per-atom
     array ``born_charges`` (N, 9) row-major, e; plus ``info['reference']``
-    naming the method. Calculators attached to the input are dropped.
+    naming the method (and ``info['epsilon']`` for QE). Calculators attached
+    to the input are dropped. For many or costly frames, on several workers
+    and resumable, see :func:`ase_dipole.reference.parallel.label_frames_parallel`.
 
     Parameters
     ----------
     frames : sequence of ase.Atoms
-        Molecules (``pbc`` all False).
-    method : {"gfn2", "dft"}
-        ``"gfn2"``: :func:`xtb_dipole` / :func:`xtb_born_charges`;
-        ``"dft"``: :func:`dft_dipole` / :func:`dft_born_charges`.
+        Molecules (``pbc`` all False) for ``"gfn2"`` / ``"dft"``; periodic
+        cells for ``"qe"``.
+    method : {"gfn2", "xtb", "dft", "pyscf", "qe"}
+        ``"gfn2"`` (alias ``"xtb"``): :func:`xtb_dipole` / :func:`xtb_born_charges`;
+        ``"dft"`` (alias ``"pyscf"``): :func:`dft_dipole` / :func:`dft_born_charges`;
+        ``"qe"``: :func:`ase_dipole.reference.qe.qe_born_charges` (Born
+        charges and ε∞ only: pass ``dipole=False``).
     dipole, born_charges : bool
         Which labels to store (at least one).
     progress : bool
         Show progress on stderr (:class:`ase_dipole.progress.Progress`).
     **options
         Passed to the underlying functions (e.g. ``xc``, ``basis`` for
-        ``"dft"``; ``accuracy``, ``step_A`` for ``"gfn2"``).
+        ``"dft"``; ``accuracy``, ``step_A`` for ``"gfn2"``;
+        ``pseudopotentials``, ``ecutwfc_Ry``, ``kpts`` for ``"qe"``).
 
     Returns
     -------
     list of ase.Atoms
     """
-    if method not in _METHODS:
-        raise ValueError(f"unknown method '{method}'; use one of {', '.join(map(repr, _METHODS))}")
-    if not (dipole or born_charges):
-        raise ValueError("nothing to compute: set dipole=True and/or born_charges=True")
-    if method == "gfn2":
-        _check_options(options, {"method", "charge", "accuracy", "electronic_temperature_K",
-                                 "step_A"}, method)
-        dipole_only = {k: v for k, v in options.items() if k != "step_A"}
-        compute_born, compute_dipole = xtb_born_charges, xtb_dipole
-        name = f"{options.get('method', 'GFN2-xTB')} (tblite)"
-    else:
-        _check_options(options, {"xc", "basis", "charge", "spin", "grid_level", "conv_tol"},
-                       method)
-        dipole_only = options
-        compute_born, compute_dipole = dft_born_charges, dft_dipole
-        name = f"{options.get('xc', 'b3lyp')}/{options.get('basis', 'def2-svp')} (PySCF)"
-
+    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options)
     frames = list(frames)
     labelled = []
-    report = Progress(len(frames), f"label_frames [{name}]", unit="frames",
-                      stream=sys.stderr if progress else None)
+    report = Progress(len(frames), f"label_frames [{reference_name(method, options)}]",
+                      unit="frames", stream=sys.stderr if progress else None)
     for count, frame in enumerate(frames, start=1):
-        atoms = frame.copy()
-        atoms.calc = None
-        if born_charges:
-            mu, born = compute_born(atoms, **options)
-            set_born_charges(atoms, born)
-        else:
-            mu = compute_dipole(atoms, **dipole_only)
-        if dipole:
-            set_dipole(atoms, mu)
-        atoms.info["reference"] = name
-        labelled.append(atoms)
+        labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges)
+        labelled.append(apply_labels(frame, labels))
         report.update(count)
     return labelled
