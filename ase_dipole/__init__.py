@@ -24,7 +24,8 @@ from ase_dipole.spectra.harmonic import HarmonicIR, load_phonopy, phonopy_from_c
 from ase_dipole.spectra.compare import compare_spectra
 from ase_dipole.io import read_born_charges, read_phonopy_born, write_phonopy_born
 from ase_dipole.io import load_falletta_water, load_schienbein_water
-from ase_dipole.reference import dft_born_charges, label_frames, xtb_born_charges, xtb_dipole
+from ase_dipole.reference import (dft_born_charges, label_frames, label_frames_parallel,
+                                  qe_born_charges, xtb_born_charges, xtb_dipole)
 from ase_dipole.workflow.demo import run_demo
 from ase_dipole.workflow.protocol import load_protocol
 from ase_dipole.workflow.steps import run_protocol
@@ -66,6 +67,8 @@ __all__ = [
     "load_schienbein_water",
     "dft_born_charges",
     "label_frames",
+    "label_frames_parallel",
+    "qe_born_charges",
     "xtb_born_charges",
     "xtb_dipole",
     "run_demo",
