@@ -176,7 +176,7 @@ def _run(words, input_path, output_path, folder, timeout_s, environment):
 
 def qe_born_charges(atoms, *, pseudopotentials=None, pseudo_dir=None, ecutwfc_Ry=30.0,
                     ecutrho_Ry=None, kpts=(2, 2, 2), kpoint_shift=(0, 0, 0),
-                    conv_thr_Ry=1e-10, tr2_ph=1e-14, acoustic_sum_rule=None,
+                    conv_thr_Ry=1e-10, tr2_ph=1e-12, acoustic_sum_rule=None,
                     pw_command="pw.x", ph_command="ph.x", threads=1, timeout_s=None,
                     keep_outputs=None):
     """Born effective charges and ε∞ of a periodic cell from QE (pw.x + ph.x at Γ).
@@ -201,7 +201,7 @@ def qe_born_charges(atoms, *, pseudopotentials=None, pseudo_dir=None, ecutwfc_Ry
     conv_thr_Ry : float
         SCF convergence, Ry.
     tr2_ph : float
-        ph.x self-consistency threshold.
+        ph.x self-consistency threshold (QE's default 1e-12).
     acoustic_sum_rule : {None, "simple"}
         None: Z* as printed by ph.x; ``"simple"``: minus the mean over atoms
         per component, as ``dynmat.x`` with ``asr = 'simple'``.
