@@ -13,7 +13,7 @@ import tempfile
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="w", *, encoding="utf-8"):
+def atomic_write(path, mode="w", *, encoding="utf-8", newline=None):
     """Open a temporary file that replaces ``path`` when the block ends.
 
     Parameters
@@ -24,6 +24,8 @@ def atomic_write(path, mode="w", *, encoding="utf-8"):
         Text or binary.
     encoding : str
         Text encoding (text mode only).
+    newline : str, optional
+        As for :func:`open` (text mode only; ``""`` for the csv module).
 
     Yields
     ------
@@ -36,7 +38,8 @@ def atomic_write(path, mode="w", *, encoding="utf-8"):
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
                                          suffix=".tmp")
     try:
-        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": encoding})) as out:
+        text_options = {} if "b" in mode else {"encoding": encoding, "newline": newline}
+        with os.fdopen(handle, mode, **text_options) as out:
             yield out
             out.flush()
             os.fsync(out.fileno())

@@ -66,6 +66,12 @@ def _one_line_warning(message, category, filename, lineno, line=None):
     return f"warning: {message}\n"
 
 
+def _os_error_text(error):
+    """An OSError as one line: its message and the file it names."""
+    text = error.strerror or str(error)
+    return f"{text}: {error.filename}" if error.filename else text
+
+
 def main(argv=None):
     """Entry point of ``ase-dipole``; returns the exit code."""
     parser = build_parser()
@@ -79,5 +85,7 @@ def main(argv=None):
     warnings.formatwarning = _one_line_warning
     try:
         return args._run(args, args._parser) or 0
+    except OSError as error:  # a failed write (disk full, no permission) or read
+        args._parser.error(_os_error_text(error))
     finally:
         warnings.formatwarning = formatwarning

@@ -3,7 +3,10 @@
 A thin layer over :meth:`ase_dipole.learning.model.PolarizationModel.fit`.
 """
 
+import os
+
 import ase.io
+from ase.io.formats import UnknownFileTypeError
 
 from ase_dipole.learning.model import DEFAULT_CUTOFF, TARGETS, PolarizationModel
 
@@ -36,11 +39,17 @@ def model_from_args(args, parser):
 
 
 def read_frames(path, parser):
-    """All frames of an extxyz (or any ASE-readable) file; errors via ``parser.error``."""
+    """All frames of an extxyz (or any ASE-readable) file, at least one;
+    errors via ``parser.error``."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        parser.error(f"{path} is empty (no frames); give a file with at least one structure")
     try:
-        return ase.io.read(path, index=":")
-    except (OSError, ValueError, KeyError) as error:
+        frames = ase.io.read(path, index=":")
+    except (OSError, ValueError, KeyError, UnknownFileTypeError) as error:
         parser.error(f"cannot read {path}: {error}")
+    if not frames:
+        parser.error(f"{path} holds no frames; give a file with at least one structure")
+    return frames
 
 
 def add_arguments(parser):
@@ -60,7 +69,10 @@ def run(args, parser):
         model.fit(frames, targets=args.targets, progress=not args.quiet)
     except ValueError as error:
         parser.error(f"{args.train}: {error}")
-    model.save(args.output)
+    try:
+        model.save(args.output)
+    except OSError as error:
+        parser.error(f"--output: {error.strerror}")
     metrics = model.training_metrics
     figures = ", ".join(f"{key} {metrics[key]:.5g}" for key in sorted(metrics)
                         if key.startswith(("rmse", "cv_rmse")))

@@ -3,11 +3,19 @@
 A thin layer over :meth:`ase_dipole.learning.model.PolarizationModel.predict`.
 """
 
-import ase.io
+import sys
 
 from ase_dipole import __version__
 from ase_dipole.cli.fit import read_frames
-from ase_dipole.io.extxyz import BORN_KEY, DIPOLE_KEY, get_born_charges, get_dipole, set_born_charges, set_dipole
+from ase_dipole.io.extxyz import (
+    BORN_KEY,
+    DIPOLE_KEY,
+    get_born_charges,
+    get_dipole,
+    set_born_charges,
+    set_dipole,
+    write_extxyz,
+)
 from ase_dipole.learning.model import PolarizationModel
 
 help = "predict dipoles and Born charges with a fitted model; write extxyz"
@@ -22,10 +30,22 @@ def add_arguments(parser):
                              "'born_charges_reference'")
 
 
+def _reference(getter, frame, index, path):
+    """A reference value of the input (dipole or Z*), or None; one that does
+    not fit is not needed for a prediction and is dropped with a note."""
+    try:
+        return getter(frame)
+    except ValueError as error:
+        print(f"{path}, frame {index}: ignoring its reference {error}", file=sys.stderr)
+        return None
+
+
 def run(args, parser):
     try:
         model = PolarizationModel.load(args.model)
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        parser.error(f"cannot read MODEL {args.model}: {error.strerror or error}")
+    except ValueError as error:
         parser.error(str(error))
     frames = read_frames(args.structures, parser)
     out = []
@@ -34,7 +54,8 @@ def run(args, parser):
             dipole, born = model.predict(frame)
         except ValueError as error:
             parser.error(f"{args.structures}, frame {index}: {error}")
-        reference_dipole, reference_born = get_dipole(frame), get_born_charges(frame)
+        reference_dipole = _reference(get_dipole, frame, index, args.structures)
+        reference_born = _reference(get_born_charges, frame, index, args.structures)
         atoms = frame.copy()
         atoms.calc = None
         atoms.info.pop(DIPOLE_KEY, None)
@@ -47,6 +68,9 @@ def run(args, parser):
         set_born_charges(atoms, born)
         atoms.info["predicted_by"] = f"ase-dipole {__version__} model sha256 {model.sha256}"
         out.append(atoms)
-    ase.io.write(args.output, out, format="extxyz")
+    try:
+        write_extxyz(args.output, out)
+    except OSError as error:
+        parser.error(f"--output: {error.strerror}")
     print(f"wrote {len(out)} frame(s) to {args.output}")
     return 0

@@ -12,8 +12,6 @@ independent atoms onto the others with the cell's rotations,
 ``Z_j = R Z_i Rᵀ``.
 """
 
-import os
-
 import numpy as np
 from ase import Atoms
 from phonopy.exception import BORNFileParseError
@@ -22,6 +20,7 @@ from phonopy.interface.calculator import read_crystal_structure
 from phonopy.structure.atoms import PhonopyAtoms
 from phonopy.structure.symmetry import Symmetry, elaborate_borns_and_epsilon
 
+from ase_dipole.atomic import write_text_atomic
 from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.io._common import BornChargeFormatError, check_file, finish_frame, read_text
 
@@ -134,5 +133,4 @@ def write_phonopy_born(path, atoms, born_charges=None, epsilon=None, *, symmetri
     )
     lines = ["# epsilon and Z* of atoms " + " ".join(str(i + 1) for i in indices)]
     lines += [("%13.8f " * 9) % tuple(np.ravel(tensor)) for tensor in (epsilon, *borns)]
-    with open(os.fspath(path), "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ase_dipole.atomic import atomic_write
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.learning.model import TARGETS, PolarizationModel, rmspe
 
@@ -78,8 +79,8 @@ class LearningCurve:
         return "\n".join(lines)
 
     def write_csv(self, path):
-        """Write :attr:`rows` as CSV with the header :data:`COLUMNS`."""
-        with open(path, "w", newline="") as handle:
+        """Write :attr:`rows` as CSV with the header :data:`COLUMNS`, atomically."""
+        with atomic_write(path, newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             for row in self.rows:

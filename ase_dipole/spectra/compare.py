@@ -7,12 +7,13 @@ neighbours (or the ends of the window). Peaks of the two spectra are matched
 one to one, nearest first, within ``max_shift_cm1``.
 """
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import trapezoid
 from scipy.signal import find_peaks
+
+from ase_dipole.atomic import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,8 @@ class PeakComparison:
         return "\n".join(lines) + "\n"
 
     def write(self, path):
-        """Write :meth:`table` to ``path``."""
-        with open(os.fspath(path), "w") as handle:
-            handle.write(self.table())
+        """Write :meth:`table` to ``path`` atomically."""
+        write_text_atomic(path, self.table())
 
 
 def _window(wavenumber_cm1, intensity, window_cm1):

@@ -52,6 +52,7 @@ import numpy as np
 from scipy.fft import next_fast_len
 
 from ase_dipole import __version__
+from ase_dipole.atomic import atomic_write
 from ase_dipole.dynamics.dipole_log import DipoleLog, read_dipole_log
 from ase_dipole.spectra.quantum_correction import QUANTUM_CORRECTIONS as QUANTUM_CORRECTION_NAMES
 from ase_dipole.spectra.quantum_correction import quantum_corrected
@@ -130,9 +131,10 @@ class IRSpectrum:
         """Write ``# key: value`` header lines (unit, JSON metadata), the
         column line ``wavenumber_cm1,intensity,error`` and one row per point.
 
-        Read back with :func:`read_spectrum_csv`.
+        Read back with :func:`read_spectrum_csv`. Written atomically: a
+        failed write leaves a previous file intact.
         """
-        with open(path, "w") as handle:
+        with atomic_write(path) as handle:
             handle.write(CSV_MAGIC + "\n")
             handle.write(f"# unit: {self.unit}\n")
             handle.write("# metadata: " + json.dumps(self.metadata, sort_keys=True) + "\n")

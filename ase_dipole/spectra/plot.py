@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ase_dipole.atomic import atomic_write
+
 #: file formats by extension
 FORMATS = (".png", ".pdf", ".svg")
 #: axis labels of the spectrum units written by ase_dipole.spectra.green_kubo / harmonic
@@ -34,7 +36,9 @@ def _check_path(path):
 
 def _save(figure, path):
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=150)
+    extension = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, dpi=150, format=extension)
     return figure
 
 
