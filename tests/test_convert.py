@@ -126,3 +126,21 @@ def test_failed_write_keeps_the_previous_output(tmp_path, capsys, monkeypatch):
                      r"previous file, if any, is unchanged", message), message
     assert output.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.extxyz"]
+
+
+def test_sum_rule_is_checked_per_frame(tmp_path):
+    from ase_dipole.io import read_extxyz_born
+    from ase_dipole.io.extxyz import write_extxyz
+
+    dimers = os.path.join(DATA, "water_dimer", "water_dimer_b3lyp_gfn2_apt.extxyz")
+    frames = read_extxyz_born(dimers, born_key="apt_gfn2")
+    born = get_born_charges(frames[3])
+    born[0, 1, 1] += 1.5  # O of frame 3: Z_yy off by 1.5 e
+    frames[3].arrays["born_charges"] = born.reshape(-1, 9)
+    edited = tmp_path / "dimers.extxyz"
+    write_extxyz(edited, frames)
+    with pytest.warns(UserWarning) as record:
+        read_born_charges(edited)
+    assert len(record) == 1
+    assert re.search(r"dimers.extxyz frame 3 \(extxyz 'born_charges'\): .* off by 1.5 e \(0.25 e "
+                     r"per atom", str(record[0].message)), str(record[0].message)

@@ -57,8 +57,7 @@ def finish_frame(atoms, born_charges, *, source, epsilon=None, dipole=None):
         )
     if not np.all(np.isfinite(born_charges)):
         raise BornChargeFormatError(f"{source}: Born charges contain NaN or inf")
-    check_acoustic_sum_rule(born_charges, source if "frame" in source else f"{source} frame 0",
-                            periodic=bool(np.all(atoms.pbc) and atoms.cell.rank == 3))
+    check_acoustic_sum_rule(born_charges, source if "frame" in source else f"{source} frame 0")
     set_born_charges(atoms, born_charges)
     if epsilon is not None:
         atoms.info["epsilon"] = np.asarray(epsilon, dtype=float).reshape(3, 3).copy()
@@ -68,32 +67,28 @@ def finish_frame(atoms, born_charges, *, source, epsilon=None, dipole=None):
     return atoms
 
 
-def acoustic_sum_rule_violation(born_charges, *, periodic):
-    """Largest component of Σ_i Z*_i − q·1, e.
+def acoustic_sum_rule_violation(born_charges):
+    """Largest component of Σ_i Z*_i, e (zero for a neutral system: a rigid
+    translation changes no dipole).
 
     Parameters
     ----------
     born_charges : (N, 3, 3) float array, e
-    periodic : bool
-        A periodic cell is neutral (q = 0); a finite system may carry a
-        charge, q the integer nearest to tr(Σ_i Z*_i)/3.
     """
-    total = np.asarray(born_charges, dtype=float).sum(axis=0)
-    charge = 0.0 if periodic else np.round(np.trace(total) / 3.0)
-    return float(np.abs(total - charge * np.eye(3)).max())
+    return float(np.abs(np.asarray(born_charges, dtype=float).sum(axis=0)).max())
 
 
-def check_acoustic_sum_rule(born_charges, source, *, periodic):
+def check_acoustic_sum_rule(born_charges, source):
     """Warn when Z* (N, 3, 3) e of one frame break the acoustic sum rule by
     more than :data:`ASR_TOLERANCE_E_PER_ATOM` per atom; ``source`` names the
     file and frame in the warning."""
     n_atoms = len(born_charges)
-    violation = acoustic_sum_rule_violation(born_charges, periodic=periodic)
+    violation = acoustic_sum_rule_violation(born_charges)
     if violation > ASR_TOLERANCE_E_PER_ATOM * n_atoms:
         warnings.warn(
             f"{source}: the Born charges break the acoustic sum rule: a component of "
             f"Σ_i Z*_i is off by {violation:.3g} e ({violation / n_atoms:.3g} e per atom; real "
             f"files stay below {ASR_TOLERANCE_E_PER_ATOM} e per atom); check the file for "
-            "an edited or damaged value",
+            "an edited or damaged value (or a net charge q: Σ_i Z*_i = q·1)",
             stacklevel=3,
         )
