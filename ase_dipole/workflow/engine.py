@@ -84,6 +84,9 @@ class Step:
         (their sha256 enter the key).
     outputs : tuple of str
         Files the step writes, relative to the output folder.
+    optional_outputs : tuple of str
+        Files it writes when the data allow (recorded, and checked later,
+        when present).
     function : callable
         ``function(context) -> (results, line)``: ``results`` a JSON-able dict
         recorded in the marker, ``line`` a one-line report.
@@ -99,6 +102,7 @@ class Step:
     uses: tuple = ()
     input_files: dict = dataclasses.field(default_factory=dict)
     outputs: tuple = ()
+    optional_outputs: tuple = ()
     workdir: str = None
 
 
@@ -325,8 +329,10 @@ class Engine:
             missing = [name for name in step.outputs if not os.path.exists(self.path(name))]
             if missing:
                 raise StepFailed(f"step {step.name!r} finished without writing {missing}")
+            written = list(step.outputs) + [name for name in step.optional_outputs
+                                            if os.path.exists(self.path(name))]
             record.update(status="done", results=to_json(results),
-                          outputs={name: sha256_of_file(self.path(name)) for name in step.outputs},
+                          outputs={name: sha256_of_file(self.path(name)) for name in written},
                           elapsed_s=time.perf_counter() - start)
             self._write_marker(step.name, record)
             self.records[step.name] = record

@@ -2,7 +2,8 @@
 
 A reference set is an extended XYZ file in the convention of
 :mod:`ase_dipole.io.extxyz` whose frames carry ``info['split']``, one of
-:data:`SPLITS`: ``born_*`` frames have Born charges (and dipoles),
+:data:`SPLITS`: ``born_*`` frames have Born charges (and dipoles, except
+for periodic cells, whose polarization a DFPT labeller does not give),
 ``dipole_*`` frames only dipoles. A set without splits is split here:
 alternate frames of each kind go to training and to the test (paper
 protocol: the held-out half at odd positions).
@@ -63,10 +64,10 @@ def group_frames(frames, source, *, need=("born_train", "born_test")):
                          f"{list(need)}")
     for name, members in groups.items():
         for k, frame in enumerate(members):
-            if get_dipole(frame) is None:
-                raise ValueError(f"'{source}': {name} frame {k} has no dipole")
             if name.startswith("born") and get_born_charges(frame) is None:
                 raise ValueError(f"'{source}': {name} frame {k} has no born_charges")
+            if name.startswith("dipole") and get_dipole(frame) is None:
+                raise ValueError(f"'{source}': {name} frame {k} has no dipole")
     return groups
 
 
@@ -79,8 +80,10 @@ def read_reference_set(path, *, need=("born_train", "born_test")):
 
 
 def held_out_frames(groups):
-    """The held-out frames of the dipole test: ``dipole_test`` and ``born_test``."""
-    return groups["dipole_test"] + groups["born_test"]
+    """The held-out frames of the dipole test: those of ``dipole_test`` and
+    ``born_test`` that carry a dipole."""
+    return [frame for frame in groups["dipole_test"] + groups["born_test"]
+            if get_dipole(frame) is not None]
 
 
 def uniform_indices(n_pool, n):

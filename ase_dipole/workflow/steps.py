@@ -459,28 +459,31 @@ def _step_fit(ctx):
     model.fit(training, targets=fit["targets"], progress=ctx.stream is not None)
     model.save(ctx.path(MODEL_NAME))
     test = held_out_frames(groups)
-    dipole_reference = np.array([get_dipole(frame) for frame in test])
-    dipole_predicted = np.array([model.predict_dipole(frame) for frame in test])
     born_reference = np.array([get_born_charges(frame) for frame in groups["born_test"]])
     born_predicted = np.array([model.predict(frame)[1] for frame in groups["born_test"]])
-    _write_parity_csv(ctx.path("parity_dipole.csv"), dipole_reference, dipole_predicted,
-                      columns=("frame", "alpha"), unit="e*A")
     _write_parity_csv(ctx.path("parity_born_charges.csv"), born_reference, born_predicted,
                       columns=("frame", "atom", "alpha", "beta"), unit="e")
-    plot_parity(dipole_reference, dipole_predicted, ctx.path("parity_dipole.png"),
-                label="dipole μ (held-out)", unit="e·Å")
     plot_parity(born_reference, born_predicted, ctx.path("parity_born_charges.png"),
                 label="Z* (born_test)", unit="e")
     results = dict(
         kind="polarization model", targets=fit["targets"], n_train=len(training),
-        n_references=fit["n_references"], n_dipole_test=len(dipole_reference),
+        n_references=fit["n_references"], n_dipole_test=len(test),
         n_born_test=len(born_reference), regularization=model.regularization,
         model_sha256=model.sha256,
-        dipole_rmspe=rmspe(dipole_predicted, dipole_reference),
-        dipole_rmse_eA=float(np.sqrt(np.mean((dipole_predicted - dipole_reference) ** 2))),
         born_rmspe=rmspe(born_predicted, born_reference),
         born_rmse_e=float(np.sqrt(np.mean((born_predicted - born_reference) ** 2))),
+        dipole_rmspe=None, dipole_rmse_eA=None,
     )
+    if test:  # molecules: the held-out dipoles too
+        dipole_reference = np.array([get_dipole(frame) for frame in test])
+        dipole_predicted = np.array([model.predict_dipole(frame) for frame in test])
+        _write_parity_csv(ctx.path("parity_dipole.csv"), dipole_reference, dipole_predicted,
+                          columns=("frame", "alpha"), unit="e*A")
+        plot_parity(dipole_reference, dipole_predicted, ctx.path("parity_dipole.png"),
+                    label="dipole μ (held-out)", unit="e·Å")
+        results.update(
+            dipole_rmspe=rmspe(dipole_predicted, dipole_reference),
+            dipole_rmse_eA=float(np.sqrt(np.mean((dipole_predicted - dipole_reference) ** 2))))
     if fit["learning_curve_sizes"]:
         from ase_dipole.learning.learning_curve import learning_curve
 
@@ -488,7 +491,8 @@ def _step_fit(ctx):
         if fit["targets"] != "born":
             pools = {"born": groups["born_train"], "dipole": groups["dipole_train"]} \
                 if fit["targets"] == "both" else {"dipole": training}
-        curve = learning_curve(pools, test, sizes=fit["learning_curve_sizes"],
+        curve = learning_curve(pools, groups["dipole_test"] + groups["born_test"],
+                               sizes=fit["learning_curve_sizes"],
                                parameters=_model_parameters(fit))
         curve.write_csv(ctx.path("learning_curve.csv"))
         title = ctx.protocol["system"]["title"] or "learning curve"
@@ -702,13 +706,13 @@ def build_steps(protocol):
                           _step_fit_fixed, uses=("structure",), input_files=files,
                           outputs=(MODEL_NAME,)))
     else:
-        outputs = [MODEL_NAME, "parity_born_charges.csv", "parity_dipole.csv",
-                   "parity_born_charges.png", "parity_dipole.png"]
+        outputs = [MODEL_NAME, "parity_born_charges.csv", "parity_born_charges.png"]
         if fit["learning_curve_sizes"]:
             outputs += ["learning_curve.csv", "learning_curve.png"]
         steps.append(Step("fit", "fit the polarization model",
                           {k: v for k, v in fit.items() if not k.startswith("fixed_charges")},
-                          _step_fit, uses=tuple(data_steps), outputs=tuple(outputs)))
+                          _step_fit, uses=tuple(data_steps), outputs=tuple(outputs),
+                          optional_outputs=("parity_dipole.csv", "parity_dipole.png")))
     if "md" in protocol:
         steps.append(Step("md", "NVE molecular dynamics logging Ṗ",
                           dict(protocol["md"], calculator=system["calculator"],

@@ -36,7 +36,8 @@ def _fit_block(fit):
     lines = [
         f"Model: trained on {fit['targets']} ({fit['n_train']} training frames)",
         f"  held-out dipole RMSPE  {100 * fit['dipole_rmspe']:6.2f} %  "
-        f"(RMSE {fit['dipole_rmse_eA']:.4f} e·Å over {fit['n_dipole_test']} held-out frames)",
+        f"(RMSE {fit['dipole_rmse_eA']:.4f} e·Å over {fit['n_dipole_test']} held-out frames)"
+        if fit["dipole_rmspe"] is not None else "  (no held-out dipoles: periodic frames)",
         f"  held-out Z* RMSPE      {100 * fit['born_rmspe']:6.2f} %  "
         f"(RMSE {fit['born_rmse_e']:.4f} e over {fit['n_born_test']} born_test frames)",
         "  RMSPE = RMSE / standard deviation of the test set (paper Fig. 1: about 1 % for the",
