@@ -329,3 +329,12 @@ def test_tiny_protocol_edit_reruns_only_what_changed(tiny_run, tmp_path, capsys)
     assert lines[5] == "[6/9] md: reruns because option temperature_K 100.0 -> 150.0"
     assert lines[6] == "[7/9] spectrum: reruns because step md reruns"
     assert lines[7] == "[8/9] harmonic: up to date"
+
+
+def test_uncertainty_selection_needs_a_model():
+    sampling = dict(data=None, sample={"temperatures_K": [300.0], "steps": 10}, label={})
+    with pytest.raises(ProtocolError, match=r"method = 'uncertainty' ranks frames .* add model"):
+        check_protocol(_with(select={"n_train": 2, "n_test": 1, "method": "uncertainty"},
+                             **sampling))
+    with pytest.raises(ProtocolError, match=r"\[select\] model is used by method = 'uncertainty'"):
+        check_protocol(_with(select={"n_train": 2, "n_test": 1, "model": "m.json"}, **sampling))

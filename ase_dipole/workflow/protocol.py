@@ -96,6 +96,7 @@ SCHEMA = {
         "n_train": Key("int", REQUIRED, positive=True),
         "n_test": Key("int", REQUIRED, positive=True),
         "method": Key("str", "fps", choices=("fps", "uncertainty", "uniform")),
+        "model": Key("str", path=True),
     },
     "label": {
         "method": Key("str", "xtb", choices=("xtb", "pyscf", "qe")),
@@ -291,6 +292,14 @@ def check_protocol(data, *, base_dir=".", source="<dict>"):
     if "data" in sections and present:
         raise ProtocolError(f"{source}: [data] and {present} exclude each other: use the "
                             "labelled file or sample and label new frames")
+    select = sections.get("select")
+    if select is not None and select["method"] == "uncertainty" and select["model"] is None:
+        raise ProtocolError(
+            f"{source}: [select] method = 'uncertainty' ranks frames by the σ(Z*) of a fitted "
+            "model: add model = \"MODEL.json\" (e.g. the model.json of an earlier round)")
+    if select is not None and select["method"] != "uncertainty" and select["model"] is not None:
+        raise ProtocolError(f"{source}: [select] model is used by method = 'uncertainty' only; "
+                            f"drop it or set method = 'uncertainty'")
     for name in ("compare",):
         if name in sections:
             for need in ("spectrum", "harmonic"):

@@ -15,8 +15,11 @@ Steps, in order (each only when its section is in the protocol):
     and flat-bottom restraints (ASE ``Hookean``): ``sampled.extxyz``.
 ``select``
     ``n_test`` held-out frames spread uniformly over the run, then
-    ``n_train`` training frames among the rest by farthest point sampling of
-    λ-SOAP invariants (``fps``) or uniformly (``uniform``): ``selected.extxyz``.
+    ``n_train`` training frames among the rest
+    (:func:`ase_dipole.learning.selection.select_frames`: farthest point
+    sampling of frame summaries, ``fps``, or weighted by the σ(Z*) of the
+    ``model`` of an earlier round, ``uncertainty``), or uniformly
+    (``uniform``): ``selected.extxyz``.
 ``label``
     Dipoles and Born charges of the selected frames
     (:func:`ase_dipole.reference.label_frames`), one file per frame in
@@ -298,27 +301,12 @@ def _step_sample(ctx):
     return results, f"{len(frames)} frames from {n_steps} Langevin steps"
 
 
-def frame_features(frames, *, cutoff_A, n_max, l_max):
-    """One vector per frame for farthest point sampling: the λ-SOAP invariants
-    summed over the atoms of each species, shape (n_frames, n_species × F)."""
-    from ase_dipole.descriptors.lambda_soap import LambdaSOAP
-
-    species = sorted(set().union(*(frame.get_chemical_symbols() for frame in frames)))
-    descriptor = LambdaSOAP(species, cutoff=cutoff_A, n_max=n_max, l_max=l_max)
-    rows = []
-    for frame in frames:
-        invariants = np.asarray(descriptor.invariants(frame))
-        symbols = np.array(frame.get_chemical_symbols())
-        rows.append(np.concatenate([invariants[symbols == s].sum(axis=0) for s in species]))
-    return np.asarray(rows)
-
-
 def _step_select(ctx):
     import ase.io
 
-    from ase_dipole.learning.ridge import farthest_point_sampling
+    from ase_dipole.learning.selection import select_frames
 
-    options, fit = ctx.protocol["select"], ctx.protocol["fit"]
+    options = ctx.protocol["select"]
     frames = ase.io.read(ctx.path(SAMPLED_NAME), ":", format="extxyz")
     n_train, n_test = options["n_train"], options["n_test"]
     if n_train < 1 or n_test < 1 or n_train + n_test > len(frames):
@@ -330,11 +318,13 @@ def _step_select(ctx):
     if options["method"] == "uniform":
         train = pool[uniform_indices(len(pool), n_train)]
     else:
-        features = frame_features([frames[k] for k in pool], cutoff_A=fit["cutoff_A"],
-                                  n_max=fit["n_max"], l_max=fit["l_max"])
-        scale = features.std(axis=0)
-        features = features / np.where(scale > 0, scale, 1.0)
-        train = pool[farthest_point_sampling(features, n_train)]
+        model = None
+        if options["method"] == "uncertainty":
+            from ase_dipole.dynamics.calculator import load_model
+
+            model = load_model(options["model"])
+        train = pool[select_frames([frames[k] for k in pool], n_train, by=options["method"],
+                                   model=model)]
     selected = []
     for indices, split in ((np.sort(train), "born_train"), (test, "born_test")):
         for k in indices:
@@ -683,16 +673,15 @@ def build_steps(protocol):
                           outputs=(DATA_NAME,)))
         data_steps = ["data"]
     elif "sample" in protocol:
-        calculator = dict(calculator=system["calculator"])
-        fit = protocol["fit"]
-        descriptor = {k: fit[k] for k in ("cutoff_A", "n_max", "l_max")}
+        select = protocol["select"]
+        model_file = {"selection model": select["model"]} if select["model"] else {}
         steps += [
-            Step("sample", "thermostatted sampling", dict(protocol["sample"], **calculator),
+            Step("sample", "thermostatted sampling",
+                 dict(protocol["sample"], calculator=system["calculator"]),
                  _step_sample, uses=("structure",), outputs=(SAMPLED_NAME,)),
-            Step("select", "frame selection",
-                 dict(protocol["select"], **(descriptor if protocol["select"]["method"] != "uniform"
-                                            else {})),
-                 _step_select, uses=("sample",), outputs=(SELECTED_NAME,)),
+            Step("select", "frame selection", {k: v for k, v in select.items() if k != "model"},
+                 _step_select, uses=("sample",), input_files=model_file,
+                 outputs=(SELECTED_NAME,)),
             Step("label", "reference labels (dipoles, Born charges)", protocol["label"],
                  _step_label, uses=("select",), outputs=(LABELLED_NAME,), workdir="label"),
         ]

@@ -30,7 +30,7 @@ def _fit_block(fit):
     if fit["kind"] == "fixed charges":
         return [f"Model: Born charges of {fit['source']} held fixed on {fit['n_atoms']} atoms",
                 "  " + ", ".join(f"Z*({s}) diagonal "
-                                 + " ".join(f"{z[k]:+.3f}" for k in (0, 4, 8))
+                                 + " ".join(f"{z[a][a]:+.3f}" for a in range(3))
                                  for s, z in sorted(fit["born_charges_e"].items())) + " e",
                 ""]
     lines = [
