@@ -661,8 +661,9 @@ def build_steps(protocol):
     system = protocol["system"]
     structure_options = {k: v for k, v in system.items() if k not in ("title", "supercell")}
     input_files = {}
-    if not system["structure"].startswith("collection:"):
+    if not system["structure"].startswith("collection:"):  # the file's content, not its place
         input_files["structure"] = system["structure"]
+        structure_options["structure"] = os.path.basename(system["structure"])
     steps = [Step("structure", "structure" + (" (relaxed)" if system["relax_fmax_eV_A"] else ""),
                   structure_options, _step_structure, input_files=input_files,
                   outputs=(STRUCTURE_NAME,))]
