@@ -168,10 +168,13 @@ def test_edited_or_missing_outputs_rerun_the_step(tmp_path):
     plan = Engine(tmp_path / "out", stream=None).run(_chain({}, {}, calls, source))
     assert plan[1].reasons == ["output b.txt was changed after the step"]
     os.remove(tmp_path / "out" / "a.txt")
-    plan = Engine(tmp_path / "out", stream=None).run(_chain({}, {}, calls, source))
-    assert plan[0].reasons == ["output a.txt is missing"]
-    assert plan[1].reasons == ["step a reruns"]
-    assert calls == ["a", "b", "b", "a", "b"]
+    engine = Engine(tmp_path / "out", stream=None)
+    assert engine.describe(engine.plan(_chain({}, {}, calls, source))) == [
+        "[1/2] a: reruns because output a.txt is missing", "[2/2] b: reruns because step a reruns"]
+    plan = engine.run(_chain({}, {}, calls, source))
+    # a wrote the same bytes again, so b (same key) stays valid
+    assert [e.action for e in plan] == ["rerun", "skip"]
+    assert calls == ["a", "b", "b", "a"]
     plan = Engine(tmp_path / "out", stream=None, force=True).run(_chain({}, {}, calls, source))
     assert [e.reasons for e in plan] == [["forced"], ["forced"]]
 
@@ -338,3 +341,21 @@ def test_uncertainty_selection_needs_a_model():
                              **sampling))
     with pytest.raises(ProtocolError, match=r"\[select\] model is used by method = 'uncertainty'"):
         check_protocol(_with(select={"n_train": 2, "n_test": 1, "model": "m.json"}, **sampling))
+
+
+def test_tiny_protocol_label_resumes_from_its_cache(tiny_run, tmp_path):
+    import shutil
+
+    path, result, _ = tiny_run
+    outdir = tmp_path / "out"
+    shutil.copytree(result.outdir, outdir)
+    cached = sorted(os.listdir(outdir / "label"))
+    assert len(cached) == 12  # one file per labelled frame
+    os.remove(outdir / "label" / cached[0])
+    os.remove(outdir / "labelled.extxyz")
+    again = run_protocol(load_protocol(path), outdir, threads=1, stream=None)
+    actions = {entry.step.name: entry.action for entry in again.plan}
+    assert actions["label"] == "rerun"
+    assert again.results["label"]["computed"] == 1 and again.results["label"]["reused"] == 11
+    # the labels came out byte for byte the same: nothing after them reruns
+    assert [name for name, action in actions.items() if action != "skip"] == ["label"]

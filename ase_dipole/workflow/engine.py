@@ -12,6 +12,9 @@ provenance (version, date, command line, Python). A later run
 - reruns it otherwise and says why: which options changed (old → new), which
   input file changed, which used step reruns, which output is missing or was
   edited;
+- skips a step that would rerun only because a step it uses reran, when
+  that step wrote byte-identical outputs (a deterministic step redone after
+  an output was deleted);
 - keeps a step's work folder (``Step.workdir``) when the key is unchanged, so
   an interrupted step continues (the MD of :func:`ase_dipole.dynamics.md.run_ir_md`
   skips finished trajectories); a changed key or ``force`` empties it first.
@@ -175,7 +178,8 @@ class Engine:
         self.stream = stream
         self.command = " ".join(sys.argv) if command is None else command
         self.records = {}
-        self.cache = {}
+        self._previous_outputs = {}
+        self._reused = set()
         os.makedirs(os.path.join(self.outdir, MARKER_DIR), exist_ok=True)
 
     def say(self, line):
@@ -297,6 +301,7 @@ class Engine:
             When a step raises; earlier steps stay recorded.
         """
         plan = self.plan(steps)
+        self._previous_outputs, self._reused = {}, set()
         changed = [e for e in plan if e.action == "rerun"]
         if changed:
             self.say("protocol or inputs changed since the last run in " + self.outdir + ":")
@@ -307,13 +312,23 @@ class Engine:
             step = entry.step
             head = f"[{k}/{len(plan)}] {step.title}"
             if entry.action == "skip":
+                self._reused.add(step.name)
                 self.records[step.name] = entry.previous
                 self.say(f"{head}: up to date, reused (took {entry.previous['elapsed_s']:.1f} s)")
+                continue
+            if entry.action == "rerun" and self._reproduced(entry):
+                entry.action, entry.reasons = "skip", []
+                self._reused.add(step.name)
+                self.records[step.name] = entry.previous
+                self.say(f"{head}: up to date, reused (the steps it uses reproduced their "
+                         "outputs byte for byte)")
                 continue
             if step.workdir is not None and entry.previous is not None \
                     and (self.force or entry.previous.get("key") != entry.key):
                 shutil.rmtree(self.path(step.workdir), ignore_errors=True)
             self.say(f"{head} ...")
+            if entry.previous is not None and entry.previous.get("status") == "done":
+                self._previous_outputs[step.name] = entry.previous.get("outputs")
             record = dict(step=step.name, title=step.title, status="running", key=entry.key,
                           inputs=entry.inputs, reasons=entry.reasons,
                           provenance=self._provenance())
@@ -338,6 +353,23 @@ class Engine:
             self.records[step.name] = record
             self.say(f"      done in {record['elapsed_s']:.1f} s: {line}")
         return plan
+
+    def _reproduced(self, entry):
+        """Whether ``entry`` reruns only because steps it uses reran, and
+        those wrote the same outputs (sha256) as before."""
+        previous = entry.previous
+        upstream = [f"step {name} reruns" for name in entry.step.uses]
+        if (self.force or previous is None or previous.get("status") != "done"
+                or previous.get("key") != entry.key
+                or not all(reason in upstream for reason in entry.reasons)):
+            return False
+        for name in entry.step.uses:
+            if name in self._reused:
+                continue
+            before = self._previous_outputs.get(name)
+            if before is None or self.records[name].get("outputs") != before:
+                return False
+        return True
 
     def _provenance(self):
         return dict(ase_dipole_version=__version__, python=platform.python_version(),

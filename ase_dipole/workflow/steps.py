@@ -21,10 +21,11 @@ Steps, in order (each only when its section is in the protocol):
     ``model`` of an earlier round, ``uncertainty``), or uniformly
     (``uniform``): ``selected.extxyz``.
 ``label``
-    Dipoles and Born charges of the selected frames
-    (:func:`ase_dipole.reference.label_frames`), one file per frame in
-    ``label/`` so an interrupted run labels only what is missing:
-    ``labelled.extxyz``.
+    Dipoles and Born charges of the selected frames (GFN2-xTB, PySCF), or
+    Born charges of periodic cells (Quantum ESPRESSO), one task per frame
+    (:func:`ase_dipole.reference.label_frames_parallel`, on the cluster of
+    ``[cluster]`` when given), cached per frame in ``label/`` so an
+    interrupted run labels only what is missing: ``labelled.extxyz``.
 ``fit``
     The :class:`~ase_dipole.learning.model.PolarizationModel` on the training
     frames, held-out errors, parity tables and plots, the learning curve; or
@@ -73,8 +74,6 @@ LABELLED_NAME = "labelled.extxyz"
 MODEL_NAME = "model.json"
 MD_DIR = "md"
 SUMMARY_NAME = "summary.txt"
-#: protocol label methods -> label_frames methods
-LABEL_METHODS = {"xtb": "gfn2", "pyscf": "dft"}
 
 
 @dataclasses.dataclass
@@ -342,39 +341,35 @@ def _step_select(ctx):
 def _step_label(ctx):
     import ase.io
 
-    from ase_dipole.reference import label_frames
+    from ase_dipole.reference import label_frames_parallel
 
     options = ctx.protocol["label"]
-    method = options["method"]
-    if method not in LABEL_METHODS:
-        raise ProtocolError(f"[label] method {method!r} is not available in ase-dipole "
-                            f"{__version__}; use one of {sorted(LABEL_METHODS)}")
+    periodic = options["method"] == "qe"  # DFPT of a periodic cell: Z*, no dipole
     frames = ase.io.read(ctx.path(SELECTED_NAME), ":", format="extxyz")
-    folder = ctx.path("label")
-    os.makedirs(folder, exist_ok=True)
-    labelled, computed = [], 0
-    for k, frame in enumerate(frames):
-        cached = os.path.join(folder, f"frame_{k:05d}.extxyz")
-        if not os.path.exists(cached):
-            [done] = label_frames([frame], method=LABEL_METHODS[method], progress=False,
-                                  **options["options"])
-            done.info["split"] = frame.info["split"]
-            done.info["sampled_index"] = frame.info["sampled_index"]
-            partial = cached + ".part"
-            ase.io.write(partial, done, format="extxyz")
-            os.replace(partial, cached)
-            computed += 1
-            if ctx.stream is not None:
-                ctx.stream.write(f"label: frame {k + 1}/{len(frames)}\n")
-                ctx.stream.flush()
-        labelled.append(ase.io.read(cached, format="extxyz"))
+    run = label_frames_parallel(frames, cache_dir=ctx.path("label"), method=options["method"],
+                                options=dict(options["options"]), dipole=not periodic,
+                                born_charges=True, client=ctx.client(),
+                                progress=ctx.stream is not None)
+    if run.failures:
+        listed = "; ".join(f"frame {f['index']} ({f['formula']}): {f['error']}"
+                           for f in run.failures)
+        raise RuntimeError(f"{len(run.failures)} of {len(frames)} frames failed to label "
+                           f"({listed}); the others are cached in label/, a rerun retries only "
+                           "the failed ones")
+    labelled = []
+    for source, done in zip(frames, run.frames):
+        done.info["split"] = source.info["split"]
+        done.info["sampled_index"] = source.info["sampled_index"]
+        labelled.append(done)
     ase.io.write(ctx.path(LABELLED_NAME), labelled, format="extxyz")
     asr = max(float(np.abs(get_born_charges(f).sum(axis=0)).max()) for f in labelled)
-    results = dict(n_frames=len(labelled), computed=computed,
-                   reused=len(labelled) - computed, method=method,
-                   reference=labelled[0].info.get("reference"), max_asr_violation_e=asr)
+    seconds = [t for t in run.seconds if np.isfinite(t)]
+    results = dict(n_frames=len(labelled), computed=len(run.computed), reused=len(run.reused),
+                   method=options["method"], reference=labelled[0].info.get("reference"),
+                   max_asr_violation_e=asr, seconds_per_frame=float(np.mean(seconds)))
     return results, (f"{len(labelled)} frames with {results['reference']} "
-                     f"({computed} computed, {results['reused']} from an earlier run)")
+                     f"({results['computed']} computed, {results['reused']} from an earlier "
+                     f"run; {results['seconds_per_frame']:.2f} s per frame)")
 
 
 # ----------------------------------------------------------------------------
@@ -684,7 +679,7 @@ def build_steps(protocol):
                  _step_select, uses=("sample",), input_files=model_file,
                  outputs=(SELECTED_NAME,)),
             Step("label", "reference labels (dipoles, Born charges)", protocol["label"],
-                 _step_label, uses=("select",), outputs=(LABELLED_NAME,), workdir="label"),
+                 _step_label, uses=("select",), outputs=(LABELLED_NAME,)),
         ]
         data_steps = ["label"]
     fit = protocol["fit"]
