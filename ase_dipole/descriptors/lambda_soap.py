@@ -24,6 +24,7 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from ase_dipole.descriptors import basis
 from ase_dipole.descriptors import lambda_soap_numba as kernels
+from ase_dipole.descriptors import prediction_numba as prediction
 from ase_dipole.descriptors.neighbours import NeighbourList, neighbour_list
 
 
@@ -131,20 +132,13 @@ class LambdaSOAP:
         nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
         return _Environment(species=species, neighbours=nl, neighbour_species=species[nl.neighbours])
 
-    def _density(self, env, velocities=None):
+    def _density(self, env):
         nl = env.neighbours
-        n_atoms = len(env.species)
-        shape = (n_atoms, len(self.species), self.n_max, (self.l_max + 1) ** 2)
+        shape = (len(env.species), len(self.species), self.n_max, (self.l_max + 1) ** 2)
         rho = np.empty(shape)
-        if velocities is None:
-            rho_dot = np.empty((0,) + shape[1:])
-            relative = np.empty((0, 3))
-        else:
-            rho_dot = np.empty(shape)
-            relative = np.ascontiguousarray(velocities[nl.neighbours] - velocities[nl.centres])
-        kernels.density(nl.offsets, nl.vectors, env.neighbour_species, relative, self._table,
-                        self._grid_step, self.l_max, self._norm, rho, rho_dot)
-        return rho, rho_dot
+        kernels.density(nl.offsets, nl.vectors, env.neighbour_species, self._table,
+                        self._grid_step, self.l_max, self._norm, rho)
+        return rho
 
     def _coefficients(self, coefficients):
         c = np.ascontiguousarray(coefficients, dtype=float)
@@ -160,7 +154,7 @@ class LambdaSOAP:
     def features(self, atoms):
         """λ = 1 features of every atom, shape (N, 3, F); Cartesian a = x, y, z."""
         env = self._environment(atoms)
-        rho, _ = self._density(env)
+        rho = self._density(env)
         D = np.empty((len(atoms), 3, self.n_features))
         kernels.features(rho, self._T, self._G, self.l_max, D)
         return D
@@ -169,7 +163,7 @@ class LambdaSOAP:
     def invariants(self, atoms):
         """λ = 0 invariants (power spectrum) of every atom, shape (N, n_invariants)."""
         env = self._environment(atoms)
-        rho, _ = self._density(env)
+        rho = self._density(env)
         P = np.empty((len(atoms), self.n_invariants))
         kernels.invariants(rho, self.l_max, P)
         return P
@@ -186,7 +180,7 @@ class LambdaSOAP:
     def _gradients(self, atoms, group, n_groups):
         env = self._environment(atoms)
         nl = env.neighbours
-        rho, _ = self._density(env)
+        rho = self._density(env)
         S = len(self.species)
         halves = (len(atoms), self.l_max, 3, S, self.n_max, 2 * self.l_max + 1)
         H1 = np.empty(halves)
@@ -227,7 +221,7 @@ class LambdaSOAP:
             raise ValueError(f"invariant_gradients is dense in N²; {len(atoms)} atoms is too many")
         env = self._environment(atoms)
         nl = env.neighbours
-        rho, _ = self._density(env)
+        rho = self._density(env)
         out = np.zeros((len(atoms), 3, len(atoms), self.n_invariants))
         kernels.invariant_gradients(nl.offsets, nl.neighbours, nl.vectors, env.species,
                                     np.arange(len(atoms), dtype=np.int64), rho, self._table,
@@ -235,16 +229,32 @@ class LambdaSOAP:
         return np.ascontiguousarray(out.transpose(2, 0, 1, 3))
 
     # -- cheap routes for a fitted linear model ----------------------------
-    def _adjoint(self, env, rho, coefficients):
+    def _coefficient_blocks(self, coefficients):
+        """2-body coefficients (S, Sn) and the 3-body blocks W_l[i, j] and
+        W_lᵀ, each (S, l_max, Sn, Sn), contiguous."""
         Sn = len(self.species) * self.n_max
         blocks = coefficients[:, Sn:].reshape(len(self.species), self.l_max, Sn, Sn)
-        transposed = coefficients.copy()
-        transposed[:, Sn:] = blocks.transpose(0, 1, 3, 2).reshape(len(self.species), -1)
-        A = np.empty((len(env.species), 3, (self.l_max + 1) ** 2, Sn))
-        dipole_by_centre = np.empty((len(env.species), 3))
-        kernels.adjoint(rho, env.species, coefficients, transposed, self._T, self._G, self.l_max,
-                        A, dipole_by_centre)
-        return A, dipole_by_centre
+        return (np.ascontiguousarray(coefficients[:, :Sn]), np.ascontiguousarray(blocks),
+                np.ascontiguousarray(blocks.transpose(0, 1, 3, 2)))
+
+    def _predict(self, env, coefficients, mode, velocities=None):
+        """(dipole_by_centre (N, 3), pdot_by_centre (N, 3) or None, W (P, 3, 3) or None)
+        from :func:`prediction_numba.predict` (mode 0 μ, 1 Ṗ, 2 pair charges)."""
+        nl = env.neighbours
+        n_atoms = len(env.species)
+        n_pairs = len(nl.neighbours)
+        relative = np.empty((0, 3))
+        if mode == 1:
+            relative = np.ascontiguousarray(velocities[nl.neighbours] - velocities[nl.centres])
+        dipole_by_centre = np.empty((n_atoms, 3))
+        pdot_by_centre = np.empty((n_atoms if mode == 1 else 0, 3))
+        W = np.empty((n_pairs if mode == 2 else 0, 3, 3))
+        max_pairs = int(np.diff(nl.offsets).max()) if n_atoms else 0
+        prediction.predict(nl.offsets, nl.vectors, env.neighbour_species, relative, env.species,
+                           *self._coefficient_blocks(coefficients), self._T, self._G,
+                           self._table, self._grid_step, self.l_max, self._norm, max_pairs, mode,
+                           dipole_by_centre, pdot_by_centre, W)
+        return dipole_by_centre, pdot_by_centre, W
 
     @_serial_for_small_systems
     def dipole(self, atoms, coefficients):
@@ -252,8 +262,7 @@ class LambdaSOAP:
         of shape (S, F)."""
         c = self._coefficients(coefficients)
         env = self._environment(atoms)
-        rho, _ = self._density(env)
-        _, dipole_by_centre = self._adjoint(env, rho, c)
+        dipole_by_centre, _, _ = self._predict(env, c, 0)
         return dipole_by_centre.sum(axis=0)
 
     @_serial_for_small_systems
@@ -263,11 +272,7 @@ class LambdaSOAP:
         c = self._coefficients(coefficients)
         env = self._environment(atoms)
         nl = env.neighbours
-        rho, _ = self._density(env)
-        A, dipole_by_centre = self._adjoint(env, rho, c)
-        W = np.empty((len(nl.neighbours), 3, 3))
-        kernels.pair_charges(nl.offsets, nl.neighbours, nl.vectors, env.species, A, self._table,
-                             self._grid_step, self.l_max, self._norm, W)
+        dipole_by_centre, _, W = self._predict(env, c, 2)
         Z = np.zeros((len(atoms), 3, 3))
         kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
         return dipole_by_centre.sum(axis=0), Z
@@ -283,7 +288,5 @@ class LambdaSOAP:
         if not np.all(np.isfinite(v)):
             raise ValueError("velocities contain NaN or inf")
         env = self._environment(atoms)
-        rho, rho_dot = self._density(env, v)
-        A, dipole_by_centre = self._adjoint(env, rho, c)
-        rate = rho_dot.reshape(len(atoms), -1, rho_dot.shape[-1])
-        return dipole_by_centre.sum(axis=0), np.einsum("cali,cil->a", A, rate)
+        dipole_by_centre, pdot_by_centre, _ = self._predict(env, c, 1, v)
+        return dipole_by_centre.sum(axis=0), pdot_by_centre.sum(axis=0)

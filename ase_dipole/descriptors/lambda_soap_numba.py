@@ -85,10 +85,10 @@ def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_gradient=True):
 
 
 @njit(cache=True, fastmath=False)
-def radial(distance, table, grid_step, g, dg):
-    """Radial functions ``g[l, n]`` and derivatives ``dg[l, n]`` (1/Å) at
-    ``distance`` by cubic Hermite interpolation of ``table[2, n_grid, l, n]``
-    (values, derivatives)."""
+def radial(distance, table, grid_step, g, dg, want_derivative=True):
+    """Radial functions ``g[l, n]`` and, if ``want_derivative``, their
+    derivatives ``dg[l, n]`` (1/Å) at ``distance`` by cubic Hermite
+    interpolation of ``table[2, n_grid, l, n]`` (values, derivatives)."""
     x = distance / grid_step
     i = int(x)
     if i >= table.shape[1] - 1:
@@ -111,7 +111,8 @@ def radial(distance, table, grid_step, g, dg):
             s0 = table[1, i, l, n]
             s1 = table[1, i + 1, l, n]
             g[l, n] = h00 * f0 + h10 * grid_step * s0 + h01 * f1 + h11 * grid_step * s1
-            dg[l, n] = d00 * f0 + d10 * s0 + d01 * f1 + d11 * s1
+            if want_derivative:
+                dg[l, n] = d00 * f0 + d10 * s0 + d01 * f1 + d11 * s1
 
 
 @njit(cache=True, fastmath=False)
@@ -153,49 +154,30 @@ def make_scratch(l_max, n_max):
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
-def density(offsets, vectors, neighbour_species, velocities_rel, table, grid_step, l_max,
-            norm, rho, rho_dot):
-    """Neighbour densities ``rho[c, b, n, lm]`` and, if ``rho_dot`` has rows,
-    their time derivatives along the relative velocities w (Å/fs) of each
-    pair: d/dt φ = g'(r) (û·w) Y + g(r) ∇Y·w, with ∇Y·w formed once per lm."""
+def density(offsets, vectors, neighbour_species, table, grid_step, l_max, norm, rho):
+    """Neighbour densities ``rho[c, b, n, lm]`` (values only: no derivative of
+    the harmonics or the radial functions is formed)."""
     n_centres = rho.shape[0]
     n_max = rho.shape[2]
     L2 = rho.shape[3]
-    want_rate = rho_dot.shape[0] > 0
     for c in prange(n_centres):
         Y, dY, Q, dQ, cs, dcs, g, dg, u = make_scratch(l_max, n_max)
-        dY_along = np.empty(L2)
         for b in range(rho.shape[1]):
             for n in range(n_max):
                 for lm in range(L2):
                     rho[c, b, n, lm] = 0.0
-                    if want_rate:
-                        rho_dot[c, b, n, lm] = 0.0
         for p in range(offsets[c], offsets[c + 1]):
             d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
             for k in range(3):
                 u[k] = vectors[p, k] / d
-            solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_rate)
-            radial(d, table, grid_step, g, dg)
+            solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, False)
+            radial(d, table, grid_step, g, dg, False)
             b = neighbour_species[p]
-            radial_rate = 0.0
-            if want_rate:
-                w0 = velocities_rel[p, 0]
-                w1 = velocities_rel[p, 1]
-                w2 = velocities_rel[p, 2]
-                radial_rate = u[0] * w0 + u[1] * w1 + u[2] * w2
-                for l in range(l_max + 1):
-                    for lm in range(l * l, (l + 1) * (l + 1)):
-                        dY_along[lm] = (dY[lm, 0] * w0 + dY[lm, 1] * w1 + dY[lm, 2] * w2
-                                        - l * Y[lm] * radial_rate) / d
             for l in range(l_max + 1):
                 for n in range(n_max):
                     gv = g[l, n]
-                    rate = dg[l, n] * radial_rate
                     for lm in range(l * l, (l + 1) * (l + 1)):
                         rho[c, b, n, lm] += gv * Y[lm]
-                        if want_rate:
-                            rho_dot[c, b, n, lm] += rate * Y[lm] + gv * dY_along[lm]
 
 
 @njit(cache=True, fastmath=False)
@@ -372,104 +354,6 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1t, H2, T, 
             _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
             _add_feature_derivative(out, k, group[k], species[j], plus, drho, H1t[k], H2[k], T, l_max)
             _add_feature_derivative(out, k, group[j], species[k], parity, drho, H1t[j], H2[j], T, l_max)
-
-
-@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
-def adjoint(rho, species, coefficients, coefficients_t, T, G, l_max, A, dipole_by_centre):
-    """``A[c, a, lm, b*n_max + n] = ∂(Σ_f coefficients[s(c), f] D^a_f(c))/∂rho[c, b, n, lm]``
-    and the descriptor dipole of each centre ``dipole_by_centre[c, a]``.
-
-    ``coefficients_t`` holds each 3-body block ``W_l[i, j]`` (i = (b, n),
-    j = (b', n')) transposed, so both contractions run as contiguous axpy
-    loops. The dipole uses Euler's identity for the bilinear 3-body part:
-    μ = (Σ A·rho + μ_2body) / 2.
-    """
-    n_centres, S, n_max, L2 = rho.shape
-    Sn = S * n_max
-    F2 = Sn
-    for c in prange(n_centres):
-        w = coefficients[species[c]]
-        wt = coefficients_t[species[c]]
-        H1 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
-        H2 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
-        half_contractions(rho[c], G, l_max, H1, H2)
-        A[c] = 0.0
-        for a in range(3):
-            two_body = 0.0
-            for i in range(Sn):
-                b = i // n_max
-                n = i % n_max
-                for m in range(3):
-                    A[c, a, 1 + m, i] += w[i] * T[a, m]
-                    two_body += w[i] * T[a, m] * rho[c, b, n, 1 + m]
-            for l in range(l_max):
-                lo = l * l
-                hi = (l + 1) * (l + 1)
-                block = F2 + l * Sn * Sn
-                for j in range(Sn):
-                    b2 = j // n_max
-                    n2 = j % n_max
-                    for m in range(2 * l + 1):
-                        h = H1[l, a, b2, n2, m]
-                        for i in range(Sn):
-                            A[c, a, lo + m, i] += h * wt[block + j * Sn + i]
-                for i in range(Sn):
-                    b1 = i // n_max
-                    n1 = i % n_max
-                    for mp in range(2 * l + 3):
-                        h = H2[l, a, b1, n1, mp]
-                        for j in range(Sn):
-                            A[c, a, hi + mp, j] += h * w[block + i * Sn + j]
-            total = 0.0
-            for i in range(Sn):
-                b = i // n_max
-                n = i % n_max
-                for lm in range(L2):
-                    total += A[c, a, lm, i] * rho[c, b, n, lm]
-            dipole_by_centre[c, a] = 0.5 * (total + two_body)
-
-
-@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
-def pair_charges(offsets, neighbours, vectors, species, A, table, grid_step, l_max, norm, W):
-    """``W[p, a, β] = Σ_{n,lm} A[c, a, lm, s(k)*n_max + n] ∂φ_{n,lm}(r_ck)/∂r_β`` for
-    each pair p = c→k: the contribution of centre c to Z*_k (and −W to Z*_c).
-
-    With ∇φ = g'(r) Y û + g ∇Y, the radial sums over n are done first, so the
-    full basis gradient is never formed.
-    """
-    n_centres = offsets.shape[0] - 1
-    n_max = table.shape[3]
-    for c in prange(n_centres):
-        Y, dY, Q, dQ, cs, dcs, g, dg, u = make_scratch(l_max, n_max)
-        for p in range(offsets[c], offsets[c + 1]):
-            d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
-            for k in range(3):
-                u[k] = vectors[p, k] / d
-            solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs)
-            radial(d, table, grid_step, g, dg)
-            b = species[neighbours[p]]
-            for a in range(3):
-                radial_sum = 0.0
-                w0 = 0.0
-                w1 = 0.0
-                w2 = 0.0
-                for l in range(l_max + 1):
-                    for lm in range(l * l, (l + 1) * (l + 1)):
-                        ag = 0.0
-                        adg = 0.0
-                        for n in range(n_max):
-                            x = A[c, a, lm, b * n_max + n]
-                            ag += x * g[l, n]
-                            adg += x * dg[l, n]
-                        radial_sum += adg * Y[lm]
-                        angular = ag / d
-                        lY = l * Y[lm]
-                        w0 += angular * (dY[lm, 0] - lY * u[0])
-                        w1 += angular * (dY[lm, 1] - lY * u[1])
-                        w2 += angular * (dY[lm, 2] - lY * u[2])
-                W[p, a, 0] = radial_sum * u[0] + w0
-                W[p, a, 1] = radial_sum * u[1] + w1
-                W[p, a, 2] = radial_sum * u[2] + w2
 
 
 @njit(cache=True, fastmath=False)

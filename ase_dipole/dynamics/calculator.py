@@ -13,6 +13,7 @@ another ASE calculator (an MLFF) that supplies energy, forces and stress::
 so ``ase.vibrations.Infrared`` and any ASE MD script work unchanged.
 """
 
+import inspect
 import os
 import warnings
 
@@ -37,6 +38,15 @@ def provides_uncertainty(model):
 
 
 
+def _has_attribute(obj, name):
+    """Whether ``obj`` has ``name``, without evaluating a property."""
+    try:
+        inspect.getattr_static(obj, name)
+    except AttributeError:
+        return False
+    return True
+
+
 def load_model(model):
     """Return a dipole model: ``model`` itself, or the model saved at a path.
 
@@ -58,8 +68,9 @@ def load_model(model):
         from ase_dipole.learning.model import PolarizationModel
 
         return PolarizationModel.load(path)
+    # looked up statically: ``sha256`` is a property that serialises the model
     missing = [name for name in ("predict", "predict_dipole", "predict_pdot", "sha256")
-               if not hasattr(model, name)]
+               if not _has_attribute(model, name)]
     if missing:
         raise TypeError(
             f"{type(model).__name__} is not a dipole model: it lacks {missing}; pass a "
