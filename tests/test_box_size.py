@@ -92,3 +92,16 @@ def test_free_molecules_liquids_and_crystals_do_not_warn(monomer_and_model):
         check_box(monomer, CUTOFF_A)  # pbc False
         check_box(two, CUTOFF_A)  # two molecules: a (tiny) molecular liquid
         check_box(bulk("NaCl", "rocksalt", a=5.64), CUTOFF_A)  # bonded to its images
+
+
+def test_predict_warns_for_a_small_box(monomer_and_model, tmp_path, capsys):
+    from ase_dipole.cli import main
+    from ase_dipole.io.extxyz import write_extxyz
+
+    monomer, model = monomer_and_model
+    model_path = tmp_path / "model.json"
+    model.save(model_path)
+    boxed = tmp_path / "boxed.extxyz"
+    write_extxyz(boxed, [_in_box(monomer, 3.0)])
+    with pytest.warns(UserWarning, match=r"widths \[3\. 3\. 3\.\] Å"):
+        assert main(["predict", str(model_path), str(boxed), "-o", str(tmp_path / "p.extxyz")]) == 0

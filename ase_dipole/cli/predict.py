@@ -7,6 +7,7 @@ import sys
 
 from ase_dipole import __version__
 from ase_dipole.cli.fit import read_frames
+from ase_dipole.dynamics.calculator import check_box
 from ase_dipole.io.extxyz import (
     BORN_KEY,
     DIPOLE_KEY,
@@ -50,6 +51,7 @@ def run(args, parser):
     frames = read_frames(args.structures, parser)
     out = []
     for index, frame in enumerate(frames):
+        check_box(frame, model.descriptor.cutoff)
         try:
             dipole, born = model.predict(frame)
         except ValueError as error:
