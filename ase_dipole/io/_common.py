@@ -12,7 +12,8 @@ from ase_dipole.io.extxyz import set_born_charges, set_dipole
 
 #: largest acceptable violation of the acoustic sum rule, e per atom: real
 #: DFT files shipped with the tests stay below 0.025 e/atom (QE AlAs, no ASR
-#: imposed), a mistyped component (2.98 → 29.8) in a 9-atom cell gives 3 e/atom
+#: imposed), a mistyped component (2.98 → 29.8) in a 9-atom cell gives 3 e/atom,
+#: a QE run on a 1×1×1 k-point grid 0.7 e/atom
 ASR_TOLERANCE_E_PER_ATOM = 0.1
 
 
@@ -88,7 +89,8 @@ def check_acoustic_sum_rule(born_charges, source):
         warnings.warn(
             f"{source}: the Born charges break the acoustic sum rule: a component of "
             f"Σ_i Z*_i is off by {violation:.3g} e ({violation / n_atoms:.3g} e per atom; real "
-            f"files stay below {ASR_TOLERANCE_E_PER_ATOM} e per atom); check the file for "
-            "an edited or damaged value (or a net charge q: Σ_i Z*_i = q·1)",
+            f"files stay below {ASR_TOLERANCE_E_PER_ATOM} e per atom): check the file for an "
+            "edited or damaged value, or converge the calculation (k-points, cut-off); a "
+            "system of net charge q has Σ_i Z*_i = q·1",
             stacklevel=3,
         )
