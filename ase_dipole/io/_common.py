@@ -13,7 +13,7 @@ from ase_dipole.io.extxyz import set_born_charges, set_dipole
 #: largest acceptable violation of the acoustic sum rule, e per atom: real
 #: DFT files shipped with the tests stay below 0.025 e/atom (QE AlAs, no ASR
 #: imposed), a mistyped component (2.98 → 29.8) in a 9-atom cell gives 3 e/atom,
-#: a QE run on a 1×1×1 k-point grid 0.7 e/atom
+#: AlAs from pw.x + ph.x on a shifted 2×2×2 k-point grid at 16 Ry 0.7 e/atom
 ASR_TOLERANCE_E_PER_ATOM = 0.1
 
 
