@@ -110,7 +110,7 @@ def test_cli_errors(tmp_path, capsys):
     nacl = ["--phonopy", os.path.join(NACL, "phonopy_disp.yaml"), "--force-sets", os.path.join(NACL, "FORCE_SETS")]
     with pytest.raises(SystemExit):
         main(["harmonic", *nacl])
-    assert "exactly one of --born FILE and --model MODEL" in capsys.readouterr().err
+    assert "exactly one of --born FILE, --model MODEL and --dipole-calculator" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["harmonic", *nacl, "--born", os.path.join(SNO2, "example_BORN"), "-o", str(tmp_path / "x.csv")])
     assert "written for another structure" in capsys.readouterr().err

@@ -146,7 +146,7 @@ def test_force_plans_every_step(quick_run):
 def test_cli_prints_the_summary(quick_run, tmp_path, capsys):
     result, _ = quick_run
     outdir = _copy(result, tmp_path)
-    assert main(["demo", "-o", str(outdir), "--quick", "--silent"]) == 0
+    assert main(["demo", "-o", str(outdir), "--quick", "--quiet"]) == 0
     assert "held-out dipole RMSPE" in capsys.readouterr().out
 
 
@@ -165,7 +165,7 @@ def test_cli_reports_bad_parameters(quick_run, tmp_path, capsys):
     result, _ = quick_run
     outdir = _copy(result, tmp_path)
     with pytest.raises(SystemExit):
-        main(["demo", "-o", str(outdir), "--quick", "--silent", "--temperature-K", "-5"])
+        main(["demo", "-o", str(outdir), "--quick", "--quiet", "--temperature-K", "-5"])
     assert r"[md] temperature_K = -5.0: must be positive" in capsys.readouterr().err
 
 

@@ -20,6 +20,7 @@ from ase_dipole.io.extxyz import get_born_charges, get_dipole, set_born_charges
 from ase_dipole.io import load_falletta_water
 from ase_dipole.learning.learning_curve import learning_curve, uniform_subset
 from ase_dipole.learning.model import FORMAT_VERSION, PolarizationModel, rmspe
+from ase_dipole.provenance import file_sha256
 
 #: small descriptor for fast tests (136 features per species for H, O)
 SMALL = dict(cutoff=4.5, n_max=4, l_max=2)
@@ -452,7 +453,8 @@ def test_cli_fit_predict_learning_curve(dimer, tmp_path, capsys):
     small = ["--cutoff", "4.5", "--n-max", "4", "--l-max", "2"]
     model_path = tmp_path / "model.json"
     assert main(["fit", str(train), "-o", str(model_path), "--targets", "born", "--quiet", *small]) == 0
-    assert "wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote" in out and "fitted Z* of 10 frame(s) of 10 (--targets born;" in out
     out = tmp_path / "out.extxyz"
     assert main(["predict", str(model_path), str(test), "-o", str(out)]) == 0
     model = PolarizationModel.load(model_path)
@@ -465,7 +467,12 @@ def test_cli_fit_predict_learning_curve(dimer, tmp_path, capsys):
     plot = tmp_path / "curve.png"
     assert main(["learning-curve", str(train), str(test), "--sizes", "3", "8", "--series", "born", "both",
                  "--csv", str(table), "--plot", str(plot), *small]) == 0
-    assert len(table.read_text().splitlines()) == 5 and plot.stat().st_size > 0
+    lines = table.read_text().splitlines()
+    assert len(lines) == 6 and plot.stat().st_size > 0
+    record = json.loads(lines[0][len("# provenance: "):])
+    assert record["command"].startswith("ase-dipole learning-curve ")
+    assert [item["sha256"] for item in record["inputs"]] == [file_sha256(train), file_sha256(test)]
+    assert record["model_parameters"]["cutoff"] == 4.5
     with pytest.raises(SystemExit):
         main(["fit", str(train), "-o", str(model_path), "--n-references", "0"])
     assert "n_references must be a positive integer" in capsys.readouterr().err

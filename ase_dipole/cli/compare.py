@@ -1,5 +1,7 @@
 """``ase-dipole compare``: peak table of a finite-T vs a harmonic IR spectrum."""
 
+from ase_dipole.provenance import command_line, provenance
+
 help = "compare a finite-temperature and a harmonic IR spectrum (peak positions, areas, shifts)"
 
 
@@ -35,7 +37,11 @@ def run(args, parser):
         parser.error(str(error))
     print(comparison.table(), end="")
     if args.output:
-        comparison.write(args.output)
+        models = sorted({*finite_T.metadata.get("model_sha256", []),
+                         *([harmonic.metadata["model_sha256"]] if "model_sha256" in harmonic.metadata else [])})
+        comparison.write(args.output, provenance=provenance(
+            inputs=[args.finite_T, args.harmonic], model_sha256=models or None,
+            command=command_line(args._argv)))
         print(f"peak table written to {args.output}")
     if args.plot:
         plot_comparison(finite_T, harmonic, args.plot, frequency_scale=args.frequency_scale)

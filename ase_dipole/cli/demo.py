@@ -28,7 +28,7 @@ def add_arguments(parser):
     parser.add_argument("--production-steps", type=int, default=None,
                         help="NVE steps per trajectory (default 10000, quick 4000)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the MD (default 0)")
-    parser.add_argument("--silent", action="store_true", help="no progress output")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def run(args, parser):
@@ -41,7 +41,7 @@ def run(args, parser):
     ) if value is not None}
     arguments = run_arguments(args.outdir, quick=args.quick, regenerate=args.regenerate,
                               force=args.force, **overrides)
-    if args.silent:
+    if args.quiet:
         arguments.append("--quiet")
     else:
         sys.stderr.write("ase-dipole " + " ".join(arguments) + "\n")

@@ -76,6 +76,9 @@ def run(args, parser):
     metrics = model.training_metrics
     figures = ", ".join(f"{key} {metrics[key]:.5g}" for key in sorted(metrics)
                         if key.startswith(("rmse", "cv_rmse")))
-    print(f"fitted {metrics['n_frames']} frames (λ = {model.regularization:.3g}; {figures})")
+    fitted = [f"Z* of {metrics['n_born_frames']} frame(s)" if metrics["n_born_frames"] else "",
+              f"dipoles of {metrics['n_dipole_frames']} frame(s)" if metrics["n_dipole_frames"] else ""]
+    print(f"fitted {' and '.join(part for part in fitted if part)} of {metrics['n_frames']} "
+          f"(--targets {args.targets}; λ = {model.regularization:.3g}; {figures})")
     print(f"wrote {args.output} (sha256 {model.sha256})")
     return 0

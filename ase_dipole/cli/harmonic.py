@@ -1,6 +1,16 @@
 """``ase-dipole harmonic``: 0 K harmonic IR spectrum from phonopy Γ modes and Z*."""
 
+import json
+import os
+
+from ase_dipole.atomic import write_text_atomic
+from ase_dipole.cli.options import add_mass_argument, masses_from_args
+from ase_dipole.provenance import command_line, provenance
+
 help = "harmonic (0 K) IR spectrum from phonopy Γ modes and Born charges"
+
+#: force files looked for beside --phonopy YAML when none is given
+FORCE_FILES = ("FORCE_SETS", "FORCE_CONSTANTS", "force_constants.hdf5")
 
 
 def add_arguments(parser):
@@ -23,8 +33,13 @@ def add_arguments(parser):
                          help="ASE calculator returning 'dipole' (Z* from its "
                               "'born_effective_charges', else by finite differences of the dipole)")
     parser.add_argument("--asr", action="store_true", help="impose the acoustic sum rule on Z*")
-    parser.add_argument("--fwhm-cm1", type=float, default=10.0, help="line width (FWHM) in cm^-1")
-    parser.add_argument("--lineshape", choices=("lorentzian", "gaussian"), default="lorentzian")
+    parser.add_argument("--fwhm-cm1", type=float, default=20.0,
+                        help="line width (FWHM) in cm^-1 (default: 20, as 'spectrum', so that "
+                             "'compare' sets lines of equal width side by side)")
+    parser.add_argument("--lineshape", choices=("lorentzian", "gaussian"), default="lorentzian",
+                        help="shape of each line, of unit area; 'gaussian' matches the Green-Kubo "
+                             "spectrum's window")
+    add_mass_argument(parser)
     parser.add_argument("--molecule", action="store_true",
                         help="treat the system as a molecule: rigid rotations projected out, "
                              "cross-section in cm^2 instead of alpha*n in cm^-1 (default: from "
@@ -36,7 +51,21 @@ def add_arguments(parser):
     parser.add_argument("--plot", metavar="IMAGE", help="write a figure of the spectrum")
 
 
-def _phonon(args, parser):
+def _force_files_beside(args):
+    """``--force-sets``/``--force-constants`` as given, or else the FORCE_SETS,
+    FORCE_CONSTANTS or force_constants.hdf5 in the folder of ``--phonopy``."""
+    if args.force_sets or args.force_constants or args.phonopy is None:
+        return args.force_sets, args.force_constants
+    folder = os.path.dirname(os.path.abspath(args.phonopy))
+    for name in FORCE_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return (path, None) if name == "FORCE_SETS" else (None, path)
+    return None, None
+
+
+def _phonon(args, parser, masses):
+    from ase_dipole.dynamics.trajectory import apply_masses
     from ase_dipole.spectra.harmonic import load_calculator, load_phonopy, phonopy_from_calculator
 
     if (args.phonopy is None) == (args.structure is None):
@@ -46,7 +75,10 @@ def _phonon(args, parser):
             parser.error("--calculator needs --structure and excludes --force-sets/--force-constants")
         import ase.io
 
-        atoms = ase.io.read(args.structure)
+        try:
+            atoms = apply_masses(ase.io.read(args.structure), masses)
+        except ValueError as error:
+            parser.error(f"--mass: {error}")
         return phonopy_from_calculator(
             atoms,
             load_calculator(args.calculator),
@@ -55,14 +87,31 @@ def _phonon(args, parser):
         )
     if args.structure is not None and args.supercell is None:
         parser.error("--structure with phonopy force files needs --supercell NA NB NC")
-    return load_phonopy(
-        args.phonopy,
-        structure=args.structure,
-        supercell_matrix=args.supercell,
-        primitive_matrix=args.primitive or "auto",
-        force_sets=args.force_sets,
-        force_constants=args.force_constants,
-    )
+    force_sets, force_constants = _force_files_beside(args)
+    try:
+        phonon = load_phonopy(
+            args.phonopy,
+            structure=args.structure,
+            supercell_matrix=args.supercell,
+            primitive_matrix=args.primitive or "auto",
+            force_sets=force_sets,
+            force_constants=force_constants,
+        )
+    except ValueError as error:
+        if "no force constants" not in str(error):
+            raise
+        parser.error(f"{args.phonopy or args.structure}: no force constants (none in the file and "
+                     f"no {', '.join(FORCE_FILES)} beside it): give --force-sets FILE or "
+                     "--force-constants FILE")
+    args.force_sets, args.force_constants = force_sets, force_constants
+    if masses:
+        symbols = list(phonon.primitive.symbols)
+        unknown = sorted(set(masses) - set(symbols))
+        if unknown:
+            parser.error(f"--mass: a mass is given for {', '.join(unknown)}, but the cell holds "
+                         f"only {sorted(set(symbols))}")
+        phonon.masses = [masses.get(symbol, mass) for symbol, mass in zip(symbols, phonon.primitive.masses)]
+    return phonon
 
 
 def run(args, parser):
@@ -73,27 +122,37 @@ def run(args, parser):
     if sum(source is not None for source in (args.born, args.model, args.dipole_calculator)) != 1:
         parser.error("give the Born charges with exactly one of --born FILE, --model MODEL and "
                      "--dipole-calculator MODULE:FACTORY")
+    masses = masses_from_args(args, parser)
     try:
-        phonon = _phonon(args, parser)
+        phonon = _phonon(args, parser, masses)
         if args.born is not None:
-            charges = args.born
+            charges, model_inputs = args.born, [args.born]
         else:
             from ase_dipole.cli.options import dipole_model_from_args
 
-            charges, _ = dipole_model_from_args(args, parser)
+            charges, model_inputs = dipole_model_from_args(args, parser)
         harmonic = HarmonicIR(phonon, charges, asr=args.asr,
                               periodic=False if args.molecule else None).run()
         grid = None if args.range_cm1 is None else np.arange(args.range_cm1[0], args.range_cm1[1] + 0.5 * args.step_cm1, args.step_cm1)
         spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape=args.lineshape)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
+    inputs = [args.phonopy, args.structure, args.force_sets, args.force_constants, *model_inputs]
+    record = provenance(inputs=[path for path in inputs if path],
+                        model_sha256=getattr(charges, "sha256", None), command=command_line(args._argv))
+    if masses:
+        record["masses_amu"] = masses
+    spectrum.metadata["provenance"] = record
     if args.asr:
         print(f"acoustic sum rule imposed; max |sum_i Z*_i| was {np.abs(harmonic.asr_violation).max():.3e} e")
+    if masses:
+        print("masses: " + ", ".join(f"{symbol} {mass:g} amu" for symbol, mass in masses.items()))
     print(harmonic.peak_table(), end="")
     spectrum.write_csv(args.output)
     print(f"spectrum ({spectrum.unit}) written to {args.output}")
     if args.peaks:
-        harmonic.write_peaks(args.peaks)
+        write_text_atomic(args.peaks, "# provenance: " + json.dumps(record, sort_keys=True) + "\n"
+                          + harmonic.peak_table())
         print(f"mode table written to {args.peaks}")
     if args.plot:
         from ase_dipole.spectra.plot import plot_spectra

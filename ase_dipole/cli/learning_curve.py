@@ -6,6 +6,7 @@ A thin layer over :func:`ase_dipole.learning.learning_curve.learning_curve`.
 from ase_dipole.cli.fit import add_model_arguments, model_from_args, read_frames
 from ase_dipole.learning.learning_curve import learning_curve
 from ase_dipole.learning.model import TARGETS
+from ase_dipole.provenance import command_line, provenance
 
 help = "learning curve (table, CSV, plot) of the polarization model on held-out frames"
 
@@ -19,6 +20,7 @@ def add_arguments(parser):
     parser.add_argument("--csv", metavar="PATH", help="write the table as CSV")
     parser.add_argument("--plot", metavar="PATH", help="write the plot (.png/.pdf/.svg)")
     add_model_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def run(args, parser):
@@ -27,12 +29,15 @@ def run(args, parser):
     test = read_frames(args.test, parser)
     try:
         curve = learning_curve({targets: train for targets in args.series}, test, sizes=args.sizes,
-                               parameters=model.parameters, progress=True)
+                               parameters=model.parameters, progress=not args.quiet)
     except ValueError as error:
         parser.error(str(error))
     print(curve.table())
     if args.csv:
-        curve.write_csv(args.csv)
+        record = provenance(inputs=[args.train, args.test], command=command_line(args._argv))
+        record["model_parameters"] = model.parameters
+        record["series"] = list(args.series)
+        curve.write_csv(args.csv, provenance=record)
         print(f"wrote {args.csv}")
     if args.plot:
         curve.plot(args.plot, title=f"held-out RMSPE ({args.test})")

@@ -5,6 +5,8 @@ A thin layer over :func:`ase_dipole.dynamics.md.run_ir_md`.
 
 import sys
 
+from ase_dipole.cli.options import add_mass_argument, masses_from_args
+
 help = "run the IR MD protocol (Langevin sampling, NVE production runs logging Ṗ)"
 
 
@@ -39,6 +41,7 @@ def add_arguments(parser):
                         help="sampling ensemble; npt lets a periodic cell breathe")
     parser.add_argument("--pressure-bar", type=float, default=1.0, help="pressure for npt, bar")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    add_mass_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -48,10 +51,17 @@ def run(args, parser):
     from ase_dipole.learning.fixed_charges import FixedChargesModel
     from ase_dipole.dynamics.md import run_ir_md
 
+    from ase_dipole.dynamics.trajectory import apply_masses
+
+    masses = masses_from_args(args, parser)
     try:
         atoms = ase.io.read(args.structure)
     except (OSError, ValueError) as error:
         parser.error(f"cannot read structure {args.structure!r}: {error}")
+    try:
+        apply_masses(atoms, masses)
+    except ValueError as error:
+        parser.error(f"--mass: {error}")
     if args.fixed_charges is not None:
         try:
             model = FixedChargesModel.from_atoms(ase.io.read(args.fixed_charges))

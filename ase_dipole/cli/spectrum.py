@@ -2,6 +2,8 @@
 
 import shlex
 
+from ase_dipole.provenance import provenance
+
 help = "Green-Kubo IR spectrum (alpha*n or cross-section) from dipole logs, averaged over trajectories"
 
 
@@ -54,6 +56,7 @@ def run(args, parser):
     except (ValueError, OSError) as error:
         parser.error(str(error))
     spectrum.metadata["command"] = "ase-dipole spectrum " + shlex.join(_argv_tail(args))
+    spectrum.metadata["inputs"] = provenance(inputs=args.logs)["inputs"]
     spectrum.write_csv(args.output)
     print(f"spectrum of {spectrum.metadata['n_logs']} log(s) at {spectrum.metadata['temperature_K']:g} K "
           f"({spectrum.unit}, integral {spectrum.integral():.6g}) written to {args.output}")

@@ -10,6 +10,7 @@ the test set, :func:`ase_dipole.learning.model.rmspe`).
 """
 
 import csv
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -78,10 +79,20 @@ class LearningCurve:
                 f"{r['fit_time_s']:>8.1f}")
         return "\n".join(lines)
 
-    def write_csv(self, path):
-        """Write :attr:`rows` as CSV with the header :data:`COLUMNS`, atomically."""
-        with atomic_write(path, newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+    def write_csv(self, path, *, provenance=None):
+        """Write :attr:`rows` as CSV with the header :data:`COLUMNS`, atomically.
+
+        Parameters
+        ----------
+        path : str or path-like
+        provenance : dict, optional, keyword-only
+            Written first as a ``# provenance: {JSON}`` comment line
+            (:func:`ase_dipole.provenance.provenance`).
+        """
+        with atomic_write(path) as handle:
+            if provenance is not None:
+                handle.write("# provenance: " + json.dumps(provenance, sort_keys=True) + "\n")
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
             writer.writeheader()
             for row in self.rows:
                 writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})

@@ -7,6 +7,8 @@ neighbours (or the ends of the window). Peaks of the two spectra are matched
 one to one, nearest first, within ``max_shift_cm1``.
 """
 
+import json
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,9 +89,12 @@ class PeakComparison:
             lines.append("# unmatched finite-T peaks (cm^-1): " + " ".join(f"{x:.2f}" for x in self.unmatched_finite_T_cm1))
         return "\n".join(lines) + "\n"
 
-    def write(self, path):
-        """Write :meth:`table` to ``path`` atomically."""
-        write_text_atomic(path, self.table())
+    def write(self, path, *, provenance=None):
+        """Write :meth:`table` to ``path`` atomically, after a ``# provenance:
+        {JSON}`` comment line when ``provenance`` (a dict, see
+        :func:`ase_dipole.provenance.provenance`) is given."""
+        header = "" if provenance is None else "# provenance: " + json.dumps(provenance, sort_keys=True) + "\n"
+        write_text_atomic(os.fspath(path), header + self.table())
 
 
 def _window(wavenumber_cm1, intensity, window_cm1):

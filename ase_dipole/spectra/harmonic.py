@@ -346,6 +346,14 @@ class HarmonicIR:
         self._asr_violation = raw.sum(axis=0)
         self._born = raw - raw.mean(axis=0) if self._asr else raw
         self._source = born_charges if isinstance(born_charges, (str, os.PathLike)) else type(born_charges).__name__
+        if isinstance(born_charges, (str, os.PathLike)):
+            from ase_dipole.provenance import file_sha256
+
+            self._source_identity = {"born_charges_sha256": file_sha256(born_charges)}
+        elif hasattr(born_charges, "sha256"):
+            self._source_identity = {"model_sha256": str(born_charges.sha256)}
+        else:
+            self._source_identity = {}
         self._results = None
 
     def _resolve_born_charges(self, source, symprec):
@@ -550,7 +558,7 @@ class HarmonicIR:
         self,
         wavenumber_cm1=None,
         *,
-        fwhm_cm1=10.0,
+        fwhm_cm1=20.0,
         lineshape="lorentzian",
         periodic=None,
         volume_A3=None,
@@ -568,7 +576,8 @@ class HarmonicIR:
             Grid in cm⁻¹; default 0 … max ν̃ + 10·fwhm in steps of
             min(1, fwhm/10) cm⁻¹.
         fwhm_cm1 : float, optional
-            Full width at half maximum of every line in cm⁻¹.
+            Full width at half maximum of every line in cm⁻¹; the default,
+            20, is that of :func:`ase_dipole.spectra.green_kubo.ir_spectrum`.
         lineshape : {'lorentzian', 'gaussian'}, optional
             Unit-area line shape in ν̃.
         periodic : bool, optional
@@ -626,6 +635,8 @@ class HarmonicIR:
             "n_atoms": len(self._atoms),
             "formula": self._atoms.get_chemical_formula(),
             "born_charges_source": str(self._source),
+            **self._source_identity,
+            "masses_amu": [float(m) for m in self._atoms.get_masses()],
             "asr": self._asr,
             "ase_dipole_version": __version__,
             "phonopy_version": phonopy.__version__,
