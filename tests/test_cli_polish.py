@@ -156,3 +156,16 @@ def test_compare_table_has_provenance(tmp_path):
     assert [item["sha256"] for item in record["inputs"]] == [file_sha256(tmp_path / "a.csv"),
                                                              file_sha256(tmp_path / "b.csv")]
     assert np.loadtxt(table, comments="#", ndmin=2).shape[0] == 1
+
+
+def test_errors_show_plain_numbers(tmp_path, capsys):
+    """A BORN file for another structure: the independent atoms print as
+    plain integers, not numpy reprs."""
+    from harmonic_helpers import SNO2
+
+    with pytest.raises(SystemExit):
+        main(["convert", os.path.join(SNO2, "example_BORN"), "--structure",
+              os.path.join(NACL, "POSCAR-unitcell"), "-o", str(tmp_path / "x.extxyz")])
+    error = capsys.readouterr().err
+    assert "lists independent atoms [1, 3] but the structure (Cl4Na4, 8 atoms) has [1, 5]" in error
+    assert "np.int64" not in error

@@ -62,13 +62,17 @@ def test_harmonic_cli_isotope_ratios_equal_the_api(water_files):
     assert np.prod(api_ratio) == pytest.approx(expected, rel=1e-4)
 
 
-def test_md_cli_uses_the_isotope_masses(water_files, tmp_path):
+def test_md_cli_uses_the_isotope_masses(water_files, tmp_path, capsys):
     directory, _, _ = water_files
-    assert main(["md", str(directory / "water.extxyz"), "--model", str(directory / "water.npz"),
-                 "--calculator", "md_helpers:gfn2_xtb", "-o", str(tmp_path), "--temperature-K", "100",
-                 "--n-trajectories", "1", "--equilibration-steps", "4", "--decorrelation-steps", "2",
-                 "--production-steps", "6", "--timestep-fs", "0.5", "--mass", f"H={DEUTERIUM_AMU}",
-                 "--quiet"]) == 0
+    command = ["md", str(directory / "water.extxyz"), "--model", str(directory / "water.npz"),
+               "--calculator", "md_helpers:gfn2_xtb", "-o", str(tmp_path), "--temperature-K", "100",
+               "--n-trajectories", "1", "--equilibration-steps", "4", "--decorrelation-steps", "2",
+               "--production-steps", "6", "--timestep-fs", "0.5", "--mass", f"H={DEUTERIUM_AMU}",
+               "--quiet"]
+    assert main(command) == 0
+    assert "skipped" not in capsys.readouterr().out
+    assert main(command) == 0  # a rerun says what it skipped
+    assert "skipped 1 finished trajectory(ies) of a previous run: traj_000" in capsys.readouterr().out
     (log_path,) = sorted(tmp_path.glob("traj_*.log"))
     assert read_dipole_log(log_path).metadata["masses_amu"] == pytest.approx([15.999, DEUTERIUM_AMU,
                                                                                DEUTERIUM_AMU])

@@ -3,6 +3,7 @@
 A thin layer over :func:`ase_dipole.dynamics.md.run_ir_md`.
 """
 
+import os
 import sys
 
 from ase_dipole.cli.options import add_mass_argument, masses_from_args
@@ -69,6 +70,8 @@ def run(args, parser):
             parser.error(f"--fixed-charges {args.fixed_charges!r}: {error}")
     else:
         model = args.model
+    finished_before = _finished_trajectories(args.outdir)
+    started_before = _started_logs(args.outdir) - finished_before
     try:
         logs = run_ir_md(
             atoms, args.calculator, model, args.outdir,
@@ -81,5 +84,28 @@ def run(args, parser):
         )
     except (ValueError, TypeError, ImportError, FileNotFoundError) as error:
         parser.error(str(error))
+    names = [os.path.splitext(os.path.basename(log))[0] for log in logs]
+    skipped = [name for name in names if name in finished_before]
+    resumed = [name for name in names if name in started_before]
+    if skipped:
+        print(f"skipped {len(skipped)} finished trajectory(ies) of a previous run: {', '.join(skipped)}")
+    if resumed:
+        print(f"reran {len(resumed)} interrupted trajectory(ies): {', '.join(resumed)}")
     print("\n".join(logs))
     return 0
+
+
+def _finished_trajectories(outdir):
+    """Names (``traj_000``, ...) of the NVE runs in ``outdir`` that finished
+    (their ``.nve.json`` record exists)."""
+    if not os.path.isdir(outdir):
+        return set()
+    return {name[:-len(".nve.json")] for name in os.listdir(outdir) if name.endswith(".nve.json")}
+
+
+def _started_logs(outdir):
+    """Names of the dipole logs present in ``outdir``."""
+    if not os.path.isdir(outdir):
+        return set()
+    return {name[:-len(".log")] for name in os.listdir(outdir)
+            if name.startswith("traj_") and name.endswith(".log")}

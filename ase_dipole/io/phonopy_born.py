@@ -82,7 +82,7 @@ def read_phonopy_born(born_path, structure, *, symprec=1e-5):
             raise BornChargeFormatError(
                 f"{born_path}: lists independent atoms {listed} but the structure "
                 f"({atoms.get_chemical_formula()}, {len(atoms)} atoms) has "
-                f"{list(independent + 1)}: it was written for another structure; pass the cell "
+                f"{(independent + 1).tolist()}: it was written for another structure; pass the cell "
                 "the BORN file was written for"
             )
     try:
