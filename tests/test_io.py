@@ -276,12 +276,15 @@ def test_schienbein_water():
     atoms = train[0]
     assert len(atoms) == 384 and atoms.get_chemical_formula() == "H256O128"
     np.testing.assert_allclose(atoms.cell.lengths(), 15.6627)
-    # train_05.xyz line 3 (first O)
-    np.testing.assert_allclose(
-        atoms.arrays["born_charges"][0],
-        [-8.2582532000e-01, -9.6295050001e-02, 1.1912730001e-02, -9.4721599997e-03, -8.0349377000e-01,
-         -1.1779588000e-01, -1.0974050000e-02, -8.6256370000e-02, -7.7307642000e-01],
-    )
+    # train_05.xyz line 3 (first O), the 9 numbers as stored ...
+    stored = [-8.2582532000e-01, -9.6295050001e-02, 1.1912730001e-02, -9.4721599997e-03, -8.0349377000e-01,
+              -1.1779588000e-01, -1.0974050000e-02, -8.6256370000e-02, -7.7307642000e-01]
+    as_read = load_schienbein_water("train", order="dipole-first")[0]
+    np.testing.assert_allclose(as_read.arrays["born_charges"][0], stored)
+    # ... are ∂μ_β/∂x_α (row = displacement): the default reading transposes them
+    np.testing.assert_allclose(atoms.arrays["born_charges"][0], np.reshape(stored, (3, 3)).T.ravel())
+    with pytest.raises(ValueError, match="unknown order 'rows'"):
+        load_schienbein_water("train", order="rows")
     # finite-difference APTs: ASR to ~1e-3 e per atom, not better
     assert max(asr(a) / len(a) for a in train + test) < 2e-3
     with pytest.raises(ValueError, match="unknown split 'validation'"):

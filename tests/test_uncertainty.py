@@ -253,3 +253,28 @@ def read_extxyz_frames(path):
     import ase.io
 
     return ase.io.read(path, index=":", format="extxyz")
+
+
+# -- hyper-parameters by cross-validation -------------------------------------------------
+def test_automatic_cutoff_is_the_cross_validated_best(tmp_path):
+    import ase.io
+
+    import ase_dipole
+    from ase_dipole.learning.model import CUTOFF_CANDIDATES
+
+    path = os.path.join(ase_dipole.__path__[0], "data", "water_dimer_gfn2.extxyz.gz")
+    frames = [f for f in ase.io.read(path, index=":") if f.info["split"] == "born_train"][:24]
+    options = dict(n_max=4, l_max=2)
+    model = PolarizationModel(cutoff="auto", **options).fit(frames, targets="born", progress=False)
+    search = model.training_metrics["cutoff_search"]
+    assert search["candidates"] == list(CUTOFF_CANDIDATES)
+    assert search["chosen"] == CUTOFF_CANDIDATES[int(np.argmin(search["cv_loss"]))]
+    assert model.descriptor.cutoff == search["chosen"]
+    subset = [frames[i] for i in search["frames"]]
+    for cutoff, loss in zip(CUTOFF_CANDIDATES, search["cv_loss"]):
+        trial = PolarizationModel(cutoff=cutoff, **options).fit(subset, targets="born", progress=False)
+        assert loss == pytest.approx(min(trial.cross_validation["loss"]), rel=1e-9)
+    model.save(tmp_path / "auto.json")
+    loaded = PolarizationModel.load(tmp_path / "auto.json")
+    assert loaded.descriptor.cutoff == search["chosen"] and loaded.parameters["cutoff"] == "auto"
+    assert np.allclose(loaded.predict(frames[0])[1], model.predict(frames[0])[1])

@@ -3,14 +3,29 @@
 A thin layer over :meth:`ase_dipole.learning.model.PolarizationModel.fit`.
 """
 
+import argparse
 import os
 
 import ase.io
+import numpy as np
 from ase.io.formats import UnknownFileTypeError
 
-from ase_dipole.learning.model import DEFAULT_CUTOFF, TARGETS, PolarizationModel
+from ase_dipole.learning.model import CUTOFF_CANDIDATES, DEFAULT_CUTOFF, TARGETS, PolarizationModel
 
 help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an extxyz file"
+
+
+def _cutoff(text):
+    """``--cutoff`` value: a positive number of Å or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a cut-off in Å or 'auto', got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"the cut-off must be a positive number of Å, got {text!r}")
+    return value
 
 
 def add_model_arguments(parser):
@@ -20,7 +35,10 @@ def add_model_arguments(parser):
     parser.add_argument("--n-references", type=int, default=None,
                         help="reference environments per species (farthest point sampling); "
                              "default: the full linear model")
-    parser.add_argument("--cutoff", type=float, default=DEFAULT_CUTOFF, help="descriptor cut-off, Å")
+    parser.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
+                        help="descriptor cut-off, Å, or 'auto': chosen among "
+                             f"{', '.join(map(str, CUTOFF_CANDIDATES))} Å by frame-grouped "
+                             "cross-validation")
     parser.add_argument("--n-max", type=int, default=8, help="radial functions per angular channel")
     parser.add_argument("--l-max", type=int, default=4, help="largest angular momentum")
     parser.add_argument("--regularization", type=float, default=None,
@@ -78,7 +96,11 @@ def run(args, parser):
                         if key.startswith(("rmse", "cv_rmse")))
     fitted = [f"Z* of {metrics['n_born_frames']} frame(s)" if metrics["n_born_frames"] else "",
               f"dipoles of {metrics['n_dipole_frames']} frame(s)" if metrics["n_dipole_frames"] else ""]
+    search = metrics.get("cutoff_search")
+    chosen = (f"r_c = {model.descriptor.cutoff:g} Å chosen by cross-validation over "
+              f"{', '.join(map(str, search['candidates']))} Å on {len(search['frames'])} frames"
+              if search else f"r_c = {model.descriptor.cutoff:g} Å")
     print(f"fitted {' and '.join(part for part in fitted if part)} of {metrics['n_frames']} "
-          f"(--targets {args.targets}; λ = {model.regularization:.3g}; {figures})")
+          f"(--targets {args.targets}; {chosen}; λ = {model.regularization:.3g}; {figures})")
     print(f"wrote {args.output} (sha256 {model.sha256})")
     return 0

@@ -1,22 +1,33 @@
 """Extended-XYZ Born-charge data sets, including the liquid-water sets
 shipped with the package.
 
-Index order of each source (all already ``Z[i, α, β] = ∂μ_α/∂x_{iβ}``, first
-index field/dipole; nothing is transposed):
+Index order of each source (every reader returns ``Z[i, α, β] = ∂μ_α/∂x_{iβ}``,
+first index field/dipole):
 
 * Schienbein & Marx liquid water (CP2K Wannier-centre finite differences,
-  pschienbein/AtomicPolarTensor @ 33f70a3d): ``scripts/compute-apt.py`` forms
-  ``dx = (M[+x] − M[−x]) / (2 δ)`` (the dipole change for a displacement along
-  x) and stores ``apt = [dx[0], dy[0], dz[0], dx[1], dy[1], dz[1], dx[2],
-  dy[2], dz[2]]`` with the comment "dx is the first column of the matrix";
-  ``aptnn/io/xyz.py`` (``readTensor``; ``write_conf`` writes
-  ``apt.flatten()``) reads the 9 numbers row-major. So row α = dipole
-  component, column β = displacement. ``scripts/i-pi-driver.py`` confirms it
-  with the field force ``frc = apt.T @ E``, i.e. ``F_β = Σ_α Z_{αβ} E_α``.
-  The box (cubic 15.6627 Å) is not in the file: it is given on the command
-  line in ``examples/liquid-water/10/do.sh``. The finite-difference APTs
-  violate the acoustic sum rule by up to ~0.5 e per 384-atom frame
-  (≈ 1e-3 e per atom), which this reader leaves as it is.
+  pschienbein/AtomicPolarTensor @ 33f70a3d). **The shipped files store the
+  transpose**, ``A[β, α] = ∂μ_α/∂x_β`` (row = displaced coordinate), and
+  :func:`read_schienbein_apt` transposes them by default
+  (``order="displacement-first"``; ``order="dipole-first"`` reads the
+  numbers as rows = dipole). Upstream ``scripts/compute-apt.py`` forms
+  ``dx = (M[+x] − M[−x]) / (2 δ)`` and stores ``[dx[0], dy[0], dz[0], dx[1],
+  ...]``, which would be rows = dipole, but the data say otherwise. The
+  evidence (``examples/accuracy/README.md``): transposition flips exactly the
+  antisymmetric part of Z*, so a model trained on data of known order must
+  predict the antisymmetric parts with a positive correlation. A model
+  fitted on Falletta frames 0–79 (VASP order, rows = field) gives +0.915 on
+  Falletta frames 80–99 and −0.886 on the Schienbein files as stored
+  (+0.886 transposed); its Z* RMSE on Schienbein is 0.0381 e as stored and
+  0.0221 e transposed. A model fitted on the GFN2-xTB water dimer (order
+  fixed by the exact rotational sum rule, see the last item) gives +0.20 on
+  Falletta and −0.16 on Schienbein as stored. Within the set, a fit on the 5
+  training frames predicts the 10 test frames better transposed (0.0216 vs
+  0.0282 e). The per-molecule rotational sum rule of the liquid cannot tell
+  (symmetric residual 0.214 as stored, 0.201 transposed; Falletta 0.210 as
+  read, 0.226 transposed). The box (cubic 15.6627 Å) is not in the file: it
+  is given on the command line in ``examples/liquid-water/10/do.sh``. The
+  finite-difference APTs violate the acoustic sum rule by up to ~0.5 e per
+  384-atom frame (≈ 1e-3 e per atom), which this reader leaves as it is.
 * Falletta et al. liquid water (BingqingCheng/LES-BEC
   ``water/training_set/H2O_BEC.xyz``, converted from Zenodo 12622341): the
   comment key ``BEC`` is a JSON list (N, 3, 3) in the VASP layout (rows = field),
@@ -41,6 +52,10 @@ from ase import Atoms
 from ase_dipole.io.extxyz import get_dipole
 from ase_dipole.io._common import BornChargeFormatError, check_file, finish_frame, open_text
 
+#: index orders of the 9 APT numbers accepted by :func:`read_schienbein_apt`
+SCHIENBEIN_ORDERS = ("displacement-first", "dipole-first")
+#: the order of the shipped Schienbein liquid-water files (module docstring)
+SCHIENBEIN_ORDER = "displacement-first"
 #: Box edge of the Schienbein liquid-water set, from examples/liquid-water/10/do.sh.
 SCHIENBEIN_BOX_A = 15.6627  # [Å]
 
@@ -126,24 +141,34 @@ def read_extxyz_born(path, *, index=":", born_key=None, dipole_key=None):
     return out
 
 
-def read_schienbein_apt(path, *, cell):
+def read_schienbein_apt(path, *, cell, order=SCHIENBEIN_ORDER):
     """Frames of the AtomicPolarTensor (Schienbein) xyz format.
 
     Parameters
     ----------
     path : str or path-like
         File with frames of: atom count, comment (``fmt='p:a'``), then per atom
-        ``symbol x y z`` (Å) and 9 APT components row-major (e).
+        ``symbol x y z`` (Å) and 9 APT components (e).
     cell : float or array_like, shape (3,) or (3, 3)
         Periodic box in Å; the file does not hold it (15.6627 Å cubic for the
         liquid-water example, :data:`SCHIENBEIN_BOX_A`).
+    order : {"displacement-first", "dipole-first"}, keyword-only
+        What the 9 numbers (3×3 row-major) index first. ``"displacement-first"``
+        (the default, :data:`SCHIENBEIN_ORDER`): the row is the displaced
+        coordinate, ``A[β, α] = ∂μ_α/∂x_β``, so the reader transposes; this is
+        what the shipped liquid-water files hold, by the evidence in the
+        module docstring. ``"dipole-first"``: row = dipole component (what
+        the upstream ``compute-apt.py`` comment describes); nothing is
+        transposed.
 
     Returns
     -------
     list of ase.Atoms
         Periodic frames with ``arrays['born_charges']`` (N, 9) e in our
-        convention (rows = dipole component, module docstring).
+        convention ``Z[i, α, β] = ∂μ_α/∂x_iβ``.
     """
+    if order not in SCHIENBEIN_ORDERS:
+        raise ValueError(f"unknown order {order!r}; use one of {', '.join(map(repr, SCHIENBEIN_ORDERS))}")
     path = check_file(path)
     with open_text(path) as handle:
         lines = handle.read().splitlines()
@@ -160,9 +185,12 @@ def read_schienbein_apt(path, *, cell):
             )
         values = np.array([row[1:] for row in rows], dtype=float)
         atoms = Atoms([row[0] for row in rows], positions=values[:, :3], cell=cell, pbc=True)
+        born = values[:, 3:].reshape(n_atoms, 3, 3)
+        if order == "displacement-first":
+            born = born.transpose(0, 2, 1)
         frames.append(
             finish_frame(
-                atoms, values[:, 3:].reshape(n_atoms, 3, 3),
+                atoms, np.ascontiguousarray(born),
                 source=f"{path} frame {len(frames)} (AtomicPolarTensor xyz)",
             )
         )
@@ -187,8 +215,10 @@ def load_falletta_water(path=None, *, index=":"):
     return read_extxyz_born(_package_file("falletta") if path is None else os.fspath(path), index=index)
 
 
-def load_schienbein_water(split, path=None):
-    """Schienbein liquid water (128 H2O, cubic 15.6627 Å, CP2K APTs).
+def load_schienbein_water(split, path=None, *, order=SCHIENBEIN_ORDER):
+    """Schienbein liquid water (128 H2O, cubic 15.6627 Å, CP2K APTs), Born
+    charges transposed on reading into ``Z[i, α, β] = ∂μ_α/∂x_iβ`` (see
+    :func:`read_schienbein_apt` and the module docstring; ``order`` as there).
 
     Parameters
     ----------
@@ -201,4 +231,4 @@ def load_schienbein_water(split, path=None):
     if split not in ("train", "test"):
         raise ValueError(f"unknown split '{split}'; use one of 'train', 'test'")
     path = _package_file(f"schienbein-{split}") if path is None else os.fspath(path)
-    return read_schienbein_apt(path, cell=SCHIENBEIN_BOX_A)
+    return read_schienbein_apt(path, cell=SCHIENBEIN_BOX_A, order=order)

@@ -69,6 +69,10 @@ DIGEST_KEY = "content_sha256"
 TARGETS = ("auto", "born", "dipole", "both")
 #: default radial cut-off, Å (see :class:`PolarizationModel`)
 DEFAULT_CUTOFF = 4.0
+#: cut-offs (Å) compared by frame-grouped cross-validation when ``cutoff="auto"``
+CUTOFF_CANDIDATES = (4.0, 5.0, 6.0)
+#: the cut-off search fits at most this many (evenly spaced) training frames
+CUTOFF_SEARCH_FRAMES = 12
 #: training frames whose σ(Z*) set the default flagging threshold
 UNCERTAINTY_SAMPLE_FRAMES = 8
 #: default threshold = this × the largest per-atom σ(Z*) seen on those frames
@@ -105,7 +109,12 @@ class PolarizationModel:
 
     Parameters
     ----------
-    cutoff : float, Å
+    cutoff : float or "auto", Å
+        ``"auto"``: chosen among :data:`CUTOFF_CANDIDATES` by the
+        frame-grouped cross-validated Z* (or dipole) error of fits on at most
+        :data:`CUTOFF_SEARCH_FRAMES` evenly spaced training frames; the
+        chosen value and the search are in :attr:`training_metrics`
+        (``cutoff_search``) and the descriptor of the model file.
         Radial cut-off of the descriptor. The default, 4.0 Å, is shorter than
         the paper's 5.5 Å: a *linear* model of bulk water is more accurate
         with a short cut-off (held-out Z* RMSE on the Falletta set 0.020 e at
@@ -154,7 +163,7 @@ class PolarizationModel:
         if int(cv_folds) < 2:
             raise ValueError(f"cv_folds must be >= 2, got {cv_folds!r}")
         self.parameters = {
-            "cutoff": float(cutoff), "n_max": int(n_max), "l_max": int(l_max),
+            "cutoff": "auto" if cutoff == "auto" else float(cutoff), "n_max": int(n_max), "l_max": int(l_max),
             "n_references": None if n_references is None else int(n_references),
             "dipole_weight": float(dipole_weight), "born_weight": float(born_weight),
             "regularization": None if regularization is None else float(regularization),
@@ -164,6 +173,7 @@ class PolarizationModel:
         }
         self._state = None
         self._file_sha256 = None
+        self._with_uncertainty = True
 
     # -- results ------------------------------------------------------------
     def _fitted(self):
@@ -310,7 +320,9 @@ class PolarizationModel:
         samples = self._samples(frames, targets)
         p = self.parameters
         numbers = sorted({int(z) for s in samples for z in s.atoms.numbers})
-        descriptor = LambdaSOAP(numbers, cutoff=p["cutoff"], n_max=p["n_max"], l_max=p["l_max"])
+        search = self._search_cutoff(frames, targets, progress) if p["cutoff"] == "auto" else None
+        cutoff = search["chosen"] if search else p["cutoff"]
+        descriptor = LambdaSOAP(numbers, cutoff=cutoff, n_max=p["n_max"], l_max=p["l_max"])
         species_index = np.full(max(numbers) + 1, -1, dtype=np.int64)
         species_index[numbers] = np.arange(len(numbers))
         mean_born = self._mean_born(samples, species_index, len(numbers))
@@ -355,8 +367,10 @@ class PolarizationModel:
         else:
             solution = ridge.solve(equations, row_weights, p["regularization"])
         coefficients = _expand(solution.coefficients, bases)
-        posterior = self._posterior(equations, row_weights, solution, bases, n_folds)
-        metrics = {"n_frames": len(samples),
+        posterior = (self._posterior(equations, row_weights, solution, bases, n_folds)
+                     if self._with_uncertainty else None)
+        metrics = {"cutoff_search": search} if search else {}
+        metrics |= {"n_frames": len(samples),
                    "n_born_frames": sum(s.born is not None for s in samples),
                    "n_dipole_frames": sum(s.dipole is not None for s in samples),
                    "targets": targets}
@@ -376,9 +390,39 @@ class PolarizationModel:
                    "rmse": {k: v.tolist() for k, v in solution.cv_rmse.items()}},
             "posterior": posterior,
         }
-        self._state["uncertainty"] = self._training_uncertainty(samples)
+        self._state["uncertainty"] = self._training_uncertainty(samples) if posterior else None
         self._file_sha256 = None
         return self
+
+    def _search_cutoff(self, frames, targets, progress):
+        """Frame-grouped CV over :data:`CUTOFF_CANDIDATES` on a subset of frames."""
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(CUTOFF_SEARCH_FRAMES, len(frames)))
+                          .astype(int))
+        subset = [frames[i] for i in picks]
+        loss, rmse = [], []
+        for cutoff in CUTOFF_CANDIDATES:
+            trial = PolarizationModel(**dict(self.parameters, cutoff=cutoff))
+            trial._with_uncertainty = False
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial.fit(subset, targets=targets, progress=False)
+            state = trial._fitted()
+            cv = state["cv"]
+            if cv["loss"]:
+                best = int(np.argmin(cv["loss"]))
+                loss.append(float(cv["loss"][best]))
+                rmse.append({kind: values[best] for kind, values in cv["rmse"].items()})
+            else:
+                metrics = state["metrics"]
+                loss.append(float(sum(metrics[f"row_weight_{k}"] * metrics[f"rmse_{n}"] ** 2
+                                      for k, n in (("born", "born_charges_e"), ("dipole", "dipole_eA"))
+                                      if f"rmse_{n}" in metrics)))
+                rmse.append({})
+            if progress:
+                print(f"cut-off {cutoff} Å: cross-validated loss {loss[-1]:.4g}", file=sys.stderr)
+        chosen = float(CUTOFF_CANDIDATES[int(np.argmin(loss))])
+        return {"candidates": list(CUTOFF_CANDIDATES), "cv_loss": loss, "cv_rmse": rmse,
+                "frames": [int(i) for i in picks], "chosen": chosen}
 
     @staticmethod
     def _posterior(equations, row_weights, solution, bases, n_folds):
