@@ -15,8 +15,9 @@ continues after the last row.
 
 With a model that provides posterior uncertainties
 (:meth:`ase_dipole.learning.model.PolarizationModel.predict_std`), every
-``uncertainty_interval``-th row also records the largest per-atom σ(Z*) of
-the configuration (log format version 2). When it exceeds a threshold (by
+``uncertainty_interval``-th row (default :data:`UNCERTAINTY_INTERVAL`) also
+records the largest per-atom σ(Z*) of the configuration (log format
+version 2). When it exceeds a threshold (by
 default the model's own, set from the σ of its training frames) the
 configuration is appended to ``<log>.uncertain.extxyz``, ready for
 labelling, and a warning naming the first such step is issued once.
@@ -45,8 +46,9 @@ from ase_dipole.units import C_CM_PER_FS
 
 #: upper end of the mid-infrared, cm⁻¹: the log's Nyquist wavenumber should reach it
 MID_IR_MAX_CM1 = 4000.0
-#: default number of logged rows between σ(Z*) evaluations
-UNCERTAINTY_INTERVAL = 10
+#: default number of logged rows between σ(Z*) evaluations: one evaluation
+#: (the full Z* design gradient, ~0.5 s for 192 atoms) costs ~100 observer rows
+UNCERTAINTY_INTERVAL = 100
 #: suffix of the file collecting configurations above the σ threshold
 UNCERTAIN_SUFFIX = ".uncertain.extxyz"
 
