@@ -7,7 +7,7 @@ from ase import Atoms
 from ase.build import bulk, molecule
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from ase_dipole.descriptors.neighbours import neighbour_list
+from ase_dipole.descriptors.neighbours import VerletList, neighbour_list
 
 
 def pair_set(centres, neighbours, vectors):
@@ -57,3 +57,31 @@ def test_bad_cells_are_reported():
         neighbour_list(np.zeros((1, 3)), [[3, 0, 0], [3, 0, 0], [0, 0, 3]], True, 2.0)
     with pytest.raises(ValueError, match=r"shape \(3,\); expected \(N, 3\)"):
         neighbour_list(np.zeros(3), np.eye(3), False, 2.0)
+
+
+def test_verlet_list_reuses_its_pairs_and_matches_a_fresh_list():
+    atoms = bulk("NaCl", "rocksalt", 5.64, cubic=True)
+    atoms.rattle(0.1, seed=4)
+    verlet = VerletList(4.0, skin=0.6)
+    rng = np.random.default_rng(5)
+    for step in range(6):
+        if step:
+            atoms.positions += rng.normal(scale=0.04, size=atoms.positions.shape)
+        nl = verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+        fresh = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, 4.0)
+        assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
+            fresh.centres, fresh.neighbours, fresh.vectors)
+    assert verlet.n_builds == 1
+    atoms.positions[0] += [0.7, 0.0, 0.0]  # beyond skin / 2: rebuilt
+    verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+    assert verlet.n_builds == 2
+    atoms.wrap()
+    atoms.positions[1] -= atoms.cell[0]  # an image jump is a large move: rebuilt, same pairs
+    nl = verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+    fresh = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, 4.0)
+    assert verlet.n_builds == 3
+    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
+        fresh.centres, fresh.neighbours, fresh.vectors)
+    atoms.positions[2] = atoms.positions[3] + [0.05, 0.0, 0.0]
+    with pytest.raises(ValueError, match="overlapping atoms"):
+        verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)

@@ -15,39 +15,22 @@ Z*_k = ∂μ/∂x_k through an adjoint of the densities, and Ṗ along given
 velocities through the time derivative of the densities.
 """
 
-import functools
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
 from ase_dipole.descriptors import basis
 from ase_dipole.descriptors import lambda_soap_numba as kernels
 from ase_dipole.descriptors import prediction_numba as prediction
-from ase_dipole.descriptors.neighbours import NeighbourList, neighbour_list
+from ase_dipole.descriptors.neighbours import NeighbourList, VerletList
+from ase_dipole.threads import with_kernel_threads
 
 
-#: below this many atoms the kernels run on one thread: thread start-up costs
-#: more than the work, and far more when the cores are busy (e.g. with MD)
-SERIAL_BELOW_ATOMS = 48
-
-
-def _serial_for_small_systems(method):
-    """Run ``method(self, atoms, ...)`` on one numba thread for small ``atoms``."""
-
-    @functools.wraps(method)
-    def wrapper(self, atoms, *args, **kwargs):
-        if len(atoms) >= SERIAL_BELOW_ATOMS:
-            return method(self, atoms, *args, **kwargs)
-        previous = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            return method(self, atoms, *args, **kwargs)
-        finally:
-            numba.set_num_threads(previous)
-
-    return wrapper
+#: Verlet skin of the neighbour list kept between calls, Å: the list is
+#: rebuilt once an atom has moved more than half of it (consecutive MD steps
+#: reuse it)
+VERLET_SKIN_A = 0.5
 
 
 @dataclass(frozen=True)
@@ -97,6 +80,7 @@ class LambdaSOAP:
         self._norm = basis.harmonic_norms(self.l_max)
         self._T, self._G = basis.coupling_tensors(self.l_max, self._norm)
         self._table, self._grid_step = basis.radial_table(self.cutoff, self.n_max, self.l_max)
+        self._neighbours = VerletList(self.cutoff, VERLET_SKIN_A)
 
     @property
     def hyper_parameters(self):
@@ -129,7 +113,7 @@ class LambdaSOAP:
             unknown = sorted({chemical_symbols[z] for z in numbers[~known]})
             raise ValueError(f"unknown species {unknown}; this descriptor knows {list(self.species)}")
         species = self._species_index[numbers]
-        nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+        nl = self._neighbours.update(atoms.positions, atoms.cell.array, atoms.pbc)
         return _Environment(species=species, neighbours=nl, neighbour_species=species[nl.neighbours])
 
     def _density(self, env):
@@ -150,7 +134,7 @@ class LambdaSOAP:
         return c
 
     # -- features ---------------------------------------------------------
-    @_serial_for_small_systems
+    @with_kernel_threads
     def features(self, atoms):
         """λ = 1 features of every atom, shape (N, 3, F); Cartesian a = x, y, z."""
         env = self._environment(atoms)
@@ -159,7 +143,7 @@ class LambdaSOAP:
         kernels.features(rho, self._T, self._G, self.l_max, D)
         return D
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def invariants(self, atoms):
         """λ = 0 invariants (power spectrum) of every atom, shape (N, n_invariants)."""
         env = self._environment(atoms)
@@ -168,7 +152,7 @@ class LambdaSOAP:
         kernels.invariants(rho, self.l_max, P)
         return P
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def summed_features(self, atoms):
         """``[s, a, f] = Σ_{j of species s} D^a_f(X_j)``, shape (S, 3, F)."""
         D = self.features(atoms)
@@ -194,7 +178,7 @@ class LambdaSOAP:
                                   self._table, self._grid_step, self.l_max, self._norm, out)
         return out
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def summed_gradients(self, atoms):
         """``[k, a, β, s, f] = Σ_{j of species s} ∂D^a_f(X_j)/∂x_kβ`` (1/Å · feature),
         shape (N, 3, 3, S, F). ``reshape(N*9, S*F)`` gives the design-matrix rows of
@@ -202,7 +186,7 @@ class LambdaSOAP:
         self._environment(atoms)
         return self._gradients(atoms, self._species_index[atoms.numbers], len(self.species))
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def feature_gradients(self, atoms):
         """Per-atom gradients ``[j, k, a, β, f] = ∂D^a_f(X_j)/∂x_kβ``, shape
         (N, N, 3, 3, F). Memory grows as N²: meant for small systems and tests."""
@@ -212,7 +196,7 @@ class LambdaSOAP:
         out = self._gradients(atoms, np.arange(len(atoms)), len(atoms))
         return np.ascontiguousarray(out.transpose(3, 0, 1, 2, 4))
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def invariant_gradients(self, atoms):
         """Per-atom gradients of the λ = 0 invariants ``[j, k, β, q] =
         ∂P_q(X_j)/∂x_kβ``, shape (N, N, 3, n_invariants). Dense in N²: meant for
@@ -256,7 +240,7 @@ class LambdaSOAP:
                            dipole_by_centre, pdot_by_centre, W)
         return dipole_by_centre, pdot_by_centre, W
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def dipole(self, atoms, coefficients):
         """Descriptor dipole ``Σ_j D(X_j)·c[s(j)]``, shape (3,), for ``coefficients``
         of shape (S, F)."""
@@ -265,7 +249,7 @@ class LambdaSOAP:
         dipole_by_centre, _, _ = self._predict(env, c, 0)
         return dipole_by_centre.sum(axis=0)
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def dipole_and_born_charges(self, atoms, coefficients):
         """Descriptor dipole (3,) and its derivatives ``Z[k, a, β] = ∂μ_a/∂x_kβ``,
         shape (N, 3, 3), by the adjoint route (no feature gradients are formed)."""
@@ -277,7 +261,7 @@ class LambdaSOAP:
         kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
         return dipole_by_centre.sum(axis=0), Z
 
-    @_serial_for_small_systems
+    @with_kernel_threads
     def dipole_and_pdot(self, atoms, coefficients, velocities_A_per_fs):
         """Descriptor dipole (3,) and its time derivative Ṗ = Σ_k Z*_k v_k (3,),
         in units of the dipole per fs, for velocities (N, 3) in Å/fs."""

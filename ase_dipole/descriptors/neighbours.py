@@ -3,6 +3,11 @@
 Every periodic image within the cut-off is listed, so a cell smaller than
 twice the cut-off (where an atom sees several images of one neighbour, or of
 itself) is handled. The list is full (both i→j and j→i) and in CSR layout.
+
+:class:`VerletList` keeps a list built with ``cutoff + skin`` and reuses it
+while no atom has moved more than ``skin / 2`` since it was built (and the
+cell, the boundary conditions and the number of atoms are unchanged), so
+consecutive MD steps only recompute the pair vectors.
 """
 
 from dataclasses import dataclass
@@ -50,6 +55,15 @@ def _complete_cell(cell, pbc):
     if abs(np.linalg.det(cell)) < 1e-8:
         raise ValueError("the cell is singular (its vectors are linearly dependent); fix atoms.cell")
     return cell
+
+
+def _check_closest(offsets, neighbours, closest, distance, min_distance):
+    if closest >= 0 and distance < min_distance:
+        centre = int(np.searchsorted(offsets, closest, side="right") - 1)
+        raise ValueError(
+            f"atoms {centre} and {int(neighbours[closest])} are {distance:.3g} Å apart "
+            f"(below {min_distance} Å): overlapping atoms; check the structure"
+        )
 
 
 def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
@@ -123,10 +137,73 @@ def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
     if len(vectors):
         distances = np.sqrt(np.einsum("pk,pk->p", vectors, vectors))
         closest = int(np.argmin(distances))
-        if distances[closest] < min_distance:
-            centre = int(np.searchsorted(offsets, closest, side="right") - 1)
-            raise ValueError(
-                f"atoms {centre} and {int(neighbours[closest])} are {distances[closest]:.3g} Å apart "
-                f"(below {min_distance} Å): overlapping atoms; check the structure"
-            )
+        _check_closest(offsets, neighbours, closest, distances[closest], min_distance)
     return NeighbourList(offsets=offsets, neighbours=neighbours, vectors=vectors)
+
+
+class VerletList:
+    """A neighbour list reused between calls while the atoms move little.
+
+    Parameters
+    ----------
+    cutoff : float, Å
+    skin : float, Å
+        The list is built with ``cutoff + skin`` and rebuilt once an atom has
+        moved more than ``skin / 2`` from where it was at the last build;
+        ``0`` rebuilds at every call.
+
+    Notes
+    -----
+    Pairs are found with :func:`neighbour_list` at ``cutoff + skin``; each call
+    recomputes the pair vectors from the current (unwrapped) positions and
+    keeps the pairs within ``cutoff``. Wrapping atoms back into the cell moves
+    them by a lattice vector, which triggers a rebuild.
+    """
+
+    def __init__(self, cutoff, skin=0.5):
+        if not skin >= 0:
+            raise ValueError(f"skin must be >= 0 Å, got {skin!r}")
+        self.cutoff = float(cutoff)
+        self.skin = float(skin)
+        self._built = None  # (positions, cell, pbc, offsets, neighbours, shifts)
+        self.n_builds = 0
+
+    def _reusable(self, positions, cell, pbc):
+        built = self._built
+        if built is None or self.skin == 0:
+            return None
+        reference, cell_then, pbc_then = built[:3]
+        if (reference.shape != positions.shape or not np.array_equal(pbc_then, pbc)
+                or not np.array_equal(cell_then, cell)):
+            return None
+        if kernels.max_displacement(positions, reference) > 0.5 * self.skin:
+            return None
+        return built
+
+    def update(self, positions, cell, pbc, *, min_distance=0.1):
+        """The :class:`NeighbourList` within ``cutoff`` at ``positions``
+        (arguments as for :func:`neighbour_list`)."""
+        positions = np.ascontiguousarray(positions, dtype=float)
+        if positions.ndim != 2 or positions.shape[1:] != (3,) or not np.all(np.isfinite(positions)):
+            return neighbour_list(positions, cell, pbc, self.cutoff, min_distance=min_distance)
+        cell = np.array(cell, dtype=float).reshape(3, 3)
+        pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+        built = self._reusable(positions, cell, pbc)
+        if built is None:
+            wide = neighbour_list(positions, cell, pbc, self.cutoff + self.skin,
+                                  min_distance=min_distance)
+            shifts = np.empty_like(wide.vectors)
+            kernels.shifts_of(positions, wide.offsets, wide.neighbours, wide.vectors, shifts)
+            built = (positions.copy(), cell, pbc, wide.offsets, wide.neighbours, shifts)
+            self._built = built
+            self.n_builds += 1
+        _, _, _, offsets, neighbours, shifts = built
+        out_offsets = np.empty(len(offsets), dtype=np.int64)
+        out_neighbours = np.empty(len(neighbours), dtype=np.int64)
+        out_vectors = np.empty((len(neighbours), 3))
+        total, closest, distance = kernels.within_cutoff(positions, offsets, neighbours, shifts,
+                                                         self.cutoff, out_offsets, out_neighbours,
+                                                         out_vectors)
+        _check_closest(out_offsets, out_neighbours, closest, distance, min_distance)
+        return NeighbourList(offsets=out_offsets, neighbours=out_neighbours[:total],
+                             vectors=out_vectors[:total])

@@ -99,3 +99,58 @@ def search_pairs(centres, ghost_positions, ghost_atom, ghost_is_home, origin, bi
                                 p += 1
                             n += 1
         counts[c] = n
+
+
+@njit(cache=True, fastmath=False)
+def shifts_of(positions, offsets, neighbours, vectors, shifts):
+    """``shifts[p] = vectors[p] − (x_k − x_c)``: the lattice translation of
+    each pair p = c→k, Å."""
+    for c in range(offsets.shape[0] - 1):
+        for p in range(offsets[c], offsets[c + 1]):
+            k = neighbours[p]
+            for a in range(3):
+                shifts[p, a] = vectors[p, a] - (positions[k, a] - positions[c, a])
+
+
+@njit(cache=True, fastmath=False)
+def within_cutoff(positions, offsets, neighbours, shifts, cutoff, out_offsets, out_neighbours,
+                  out_vectors):
+    """Pairs of a skin list still within ``cutoff`` at ``positions``: writes the
+    compact list (CSR) and returns (number of pairs, index of the closest pair
+    or −1, its distance)."""
+    cutoff2 = cutoff * cutoff
+    total = 0
+    closest = -1
+    closest2 = np.inf
+    out_offsets[0] = 0
+    for c in range(offsets.shape[0] - 1):
+        for p in range(offsets[c], offsets[c + 1]):
+            k = neighbours[p]
+            dx = positions[k, 0] - positions[c, 0] + shifts[p, 0]
+            dy = positions[k, 1] - positions[c, 1] + shifts[p, 1]
+            dz = positions[k, 2] - positions[c, 2] + shifts[p, 2]
+            d2 = dx * dx + dy * dy + dz * dz
+            if d2 < cutoff2:
+                out_neighbours[total] = k
+                out_vectors[total, 0] = dx
+                out_vectors[total, 1] = dy
+                out_vectors[total, 2] = dz
+                if d2 < closest2:
+                    closest2 = d2
+                    closest = total
+                total += 1
+        out_offsets[c + 1] = total
+    return total, closest, np.sqrt(closest2)
+
+
+@njit(cache=True, fastmath=False)
+def max_displacement(positions, reference):
+    """Largest |x_i − x_i(reference)|, Å."""
+    largest = 0.0
+    for i in range(positions.shape[0]):
+        d2 = 0.0
+        for a in range(3):
+            d2 += (positions[i, a] - reference[i, a]) ** 2
+        if d2 > largest:
+            largest = d2
+    return np.sqrt(largest)
