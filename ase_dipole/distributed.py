@@ -80,7 +80,7 @@ def cluster_client(*, workers=None, scheduler=None, slurm_jobs=None, slurm_optio
     threads_per_worker : int
         Threads of every library inside one worker.
     connect_timeout_s : float
-        How long to wait for a scheduler or for the first worker, s.
+        How long to try reaching ``scheduler``, s.
     """
     chosen = [name for name, value in (("--workers", workers), ("--scheduler", scheduler),
                                        ("--slurm-jobs", slurm_jobs)) if value]
@@ -139,10 +139,13 @@ def add_cluster_arguments(parser):
     group.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
                        help="a SLURMCluster keyword over the jobqueue configuration "
                             "(repeatable), e.g. queue=debug, walltime=02:00:00")
+    group.add_argument("--connect-timeout-s", type=float, default=20.0, metavar="SECONDS",
+                       help="how long to try reaching --scheduler before giving up, s")
 
 
 def client_from_args(args):
     """:func:`cluster_client` for the options of :func:`add_cluster_arguments`."""
     return cluster_client(workers=args.workers, scheduler=args.scheduler,
-                          slurm_jobs=args.slurm_jobs, slurm_options=args.slurm_option)
+                          slurm_jobs=args.slurm_jobs, slurm_options=args.slurm_option,
+                          connect_timeout_s=args.connect_timeout_s)
 

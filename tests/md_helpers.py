@@ -28,6 +28,25 @@ def gfn2_xtb():
     return TBLite(method="GFN2-xTB", accuracy=0.01, verbosity=0)
 
 
+def gfn2_xtb_stateless():
+    """Factory of a GFN2-xTB calculator whose SCF starts from the same guess
+    at every step (used as 'md_helpers:gfn2_xtb_stateless').
+
+    tblite starts each SCF from the previous step's wavefunction, so a run
+    resumed from a checkpoint (fresh calculator) agrees with an uninterrupted
+    one only to the SCF tolerance; without that memory the forces depend on
+    the positions alone and the two runs are bitwise equal.
+    """
+    from tblite.ase import TBLite
+
+    class StatelessTBLite(TBLite):
+        def calculate(self, *args, **kwargs):
+            self._res = None
+            super().calculate(*args, **kwargs)
+
+    return StatelessTBLite(method="GFN2-xTB", accuracy=0.01, verbosity=0)
+
+
 def dipole_finite_difference(atoms, dipole_of, *, step_A=FD_STEP_A):
     """Z[i, α, β] = (μ_α(x + δ e_iβ) − μ_α(x − δ e_iβ)) / 2δ, (N, 3, 3), e.
 

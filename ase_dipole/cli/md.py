@@ -1,12 +1,16 @@
 """``ase-dipole md``: thermostatted sampling, then NVE runs logging Ṗ.
 
-A thin layer over :func:`ase_dipole.dynamics.md.run_ir_md`.
+A thin layer over :func:`ase_dipole.dynamics.md.run_ir_md`: in this process
+by default, on a Dask cluster with ``--workers``, ``--scheduler`` or
+``--slurm-jobs`` (:mod:`ase_dipole.distributed`). Rerunning a killed command
+resumes every unfinished run from its last checkpoint and says so.
 """
 
 import os
 import sys
 
 from ase_dipole.cli.options import add_mass_argument, masses_from_args
+from ase_dipole.distributed import add_cluster_arguments
 
 help = "run the IR MD protocol (Langevin sampling, NVE production runs logging Ṗ)"
 
@@ -43,16 +47,25 @@ def add_arguments(parser):
     parser.add_argument("--pressure-bar", type=float, default=1.0, help="pressure for npt, bar")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     add_mass_argument(parser)
+    parser.add_argument("--sampling-chains", type=int, default=1, metavar="C",
+                        help="independent thermostatted chains supplying the starts "
+                             "(trajectory k continues chain k mod C); run in parallel on a cluster")
+    parser.add_argument("--checkpoint-steps", type=int, metavar="K",
+                        help="MD steps between checkpoints (a multiple of --interval; default: "
+                             "one checkpoint per minute of wall time)")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="Dask retries of a failed task (each resumes from its checkpoint)")
+    add_cluster_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args, parser):
     import ase.io
 
-    from ase_dipole.learning.fixed_charges import FixedChargesModel
+    from ase_dipole.distributed import client_from_args
     from ase_dipole.dynamics.md import run_ir_md
-
     from ase_dipole.dynamics.trajectory import apply_masses
+    from ase_dipole.learning.fixed_charges import FixedChargesModel
 
     masses = masses_from_args(args, parser)
     try:
@@ -73,16 +86,20 @@ def run(args, parser):
     finished_before = _finished_trajectories(args.outdir)
     started_before = _started_logs(args.outdir) - finished_before
     try:
-        logs = run_ir_md(
-            atoms, args.calculator, model, args.outdir,
-            temperature_K=args.temperature_K, timestep_fs=args.timestep_fs,
-            n_trajectories=args.n_trajectories, equilibration_steps=args.equilibration_steps,
-            decorrelation_steps=args.decorrelation_steps, production_steps=args.production_steps,
-            interval=args.interval, friction_per_fs=args.friction_per_fs, ensemble=args.ensemble,
-            pressure_bar=args.pressure_bar, seed=args.seed,
-            progress=None if args.quiet else sys.stderr,
-        )
-    except (ValueError, TypeError, ImportError, FileNotFoundError) as error:
+        with client_from_args(args) as client:
+            logs = run_ir_md(
+                atoms, args.calculator, model, args.outdir,
+                temperature_K=args.temperature_K, timestep_fs=args.timestep_fs,
+                n_trajectories=args.n_trajectories, equilibration_steps=args.equilibration_steps,
+                decorrelation_steps=args.decorrelation_steps,
+                production_steps=args.production_steps, interval=args.interval,
+                friction_per_fs=args.friction_per_fs, ensemble=args.ensemble,
+                pressure_bar=args.pressure_bar, seed=args.seed,
+                sampling_chains=args.sampling_chains, checkpoint_steps=args.checkpoint_steps,
+                client=client, retries=args.retries,
+                progress=None if args.quiet else sys.stderr,
+            )
+    except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError) as error:
         parser.error(str(error))
     names = [os.path.splitext(os.path.basename(log))[0] for log in logs]
     skipped = [name for name in names if name in finished_before]
@@ -90,7 +107,8 @@ def run(args, parser):
     if skipped:
         print(f"skipped {len(skipped)} finished trajectory(ies) of a previous run: {', '.join(skipped)}")
     if resumed:
-        print(f"reran {len(resumed)} interrupted trajectory(ies): {', '.join(resumed)}")
+        print(f"resumed {len(resumed)} interrupted trajectory(ies) from their last checkpoint "
+              f"(or their start without one): {', '.join(resumed)}")
     print("\n".join(logs))
     return 0
 

@@ -1,7 +1,7 @@
 """The IR molecular-dynamics protocol of Schmiedmayer & Kresse (2024, II.C).
 
-Independent starting configurations and velocities are drawn from one
-thermostatted run (Langevin, NVT; or Langevin–Hoover with a breathing cell,
+Independent starting configurations and velocities are drawn from
+thermostatted runs (Langevin, NVT; or Langevin–Hoover with a breathing cell,
 NPT, :class:`ase.md.langevinbaoab.LangevinBAOAB`), ``decorrelation_steps``
 apart after ``equilibration_steps``; from each, a microcanonical
 (VelocityVerlet) production run logs Ṗ and μ with
@@ -9,22 +9,39 @@ apart after ``equilibration_steps``; from each, a microcanonical
 the logs (:func:`ase_dipole.spectra.green_kubo.ir_spectrum`), free of thermostat
 artefacts.
 
-Output directory layout::
+Every sampling segment and every NVE run is one task. Without a Dask client
+the tasks run in this process, one after the other; with one (see
+:mod:`ase_dipole.distributed`) they run on its workers, the force calculator
+travelling as its specification (built on the worker) and the model as a
+file. The tasks are the same functions with the same inputs either way, so
+the logs are the same. ``sampling_chains=C`` draws the starts from C
+independent thermostatted chains (trajectory k continues chain k mod C), so
+that sampling runs in parallel too.
 
-    run.json            parameters, version, date
-    start_000.traj ...  starting configurations with velocities
-    traj_000.log ...    dipole logs of the NVE runs
+Output directory layout (one folder every worker can read and write)::
+
+    run.json               parameters, version, date
+    start_000.traj ...     starting configurations with velocities
+    traj_000.log ...       dipole logs of the NVE runs
+    traj_000.nve.json ...  mean temperature and energy drift of each NVE run
+    *.ckpt.npz             checkpoints of unfinished segments and NVE runs
 
 A rerun with the same parameters skips finished logs and existing starting
-configurations, so a killed run can simply be restarted (more trajectories
-may be requested; other parameters must match).
+configurations and resumes unfinished runs from their last checkpoint
+(:mod:`ase_dipole.dynamics.checkpoint`), so a killed run — a lost worker, a
+pre-empted job, ``kill -9`` of the command — is simply restarted and ends
+with the logs of an uninterrupted run (more trajectories may be requested;
+other parameters must match).
 """
 
 import datetime
+import hashlib
 import importlib
 import json
 import os
+import socket
 import sys
+import time
 
 import numpy as np
 from ase import units
@@ -33,6 +50,13 @@ from ase.calculators.calculator import PropertyNotImplementedError
 from ase_dipole import __version__
 from ase_dipole.atomic import atomic_write, write_text_atomic
 from ase_dipole.dynamics.calculator import check_species, is_periodic, load_model
+from ase_dipole.dynamics.checkpoint import (
+    DEFAULT_CHECKPOINT_WALL_S,
+    CheckpointWriter,
+    load_checkpoint,
+    restore_atoms,
+    restore_log,
+)
 from ase_dipole.dynamics.dipole_log import read_dipole_log
 from ase_dipole.dynamics.observer import DipoleObserver
 from ase_dipole.progress import Progress
@@ -220,10 +244,283 @@ def _log_is_complete(path, n_rows, model_sha256):
     return len(log.time_fs) >= n_rows
 
 
+def _check_specification(spec):
+    """The local part of :func:`make_force_calculator`'s checks: the form of a
+    specification that is only built on the workers."""
+    if spec not in BUILTIN_CALCULATORS and ":" not in spec:
+        raise ValueError(
+            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS} or "
+            "'module:factory' (a callable returning an ASE calculator, e.g. "
+            "'ase.calculators.emt:EMT')"
+        )
+
+
+def _where():
+    """Which Dask worker (address and host) or which process runs this."""
+    try:
+        from distributed import get_worker
+
+        return f"worker {get_worker().address} on {socket.gethostname()}"
+    except (ImportError, ValueError):
+        return f"this process on {socket.gethostname()}"
+
+
+def _build_calculator(spec):
+    """:func:`make_force_calculator` inside a task; a failure names the
+    specification and the worker."""
+    if not isinstance(spec, str):
+        return make_force_calculator(spec)
+    try:
+        return make_force_calculator(spec)
+    except (ImportError, ValueError, TypeError, AttributeError) as error:
+        raise type(error)(
+            f"force calculator {spec!r} could not be built on {_where()}: {error}; install it "
+            "in the workers' Python environment or fix the specification"
+        ) from None
+
+
+def _task_model(task):
+    """The dipole model of a task, loaded from its file on a worker; its
+    sha256 must be the one of the run."""
+    model = load_model(task["model"])
+    if str(model.sha256) != task["parameters"]["model_sha256"]:
+        raise ValueError(
+            f"model file {task['model']!r} read on {_where()} has sha256 {model.sha256}, the "
+            f"run was started with {task['parameters']['model_sha256']}; it changed in between"
+        )
+    return model
+
+
+def _model_file(model, model_argument, outdir):
+    """Path of a file holding ``model`` that workers can read: the file it
+    was loaded from, or a copy saved into ``outdir``."""
+    if isinstance(model_argument, (str, os.PathLike)):
+        return os.path.abspath(os.fspath(model_argument))
+    if not hasattr(model, "save"):
+        raise TypeError(
+            f"{type(model).__name__} cannot be saved to travel to the Dask workers; pass the "
+            "path of a saved model"
+        )
+    from ase_dipole.learning.fixed_charges import FixedChargesModel
+
+    suffix = ".npz" if isinstance(model, FixedChargesModel) else ".json"
+    path = os.path.join(outdir, f"model_{str(model.sha256)[:16]}{suffix}")
+    if not os.path.exists(path):
+        temporary = f"{path}.{os.getpid()}.part"
+        model.save(temporary)
+        os.replace(temporary, path)
+    return path
+
+
+def _run_digest(parameters):
+    """Identity of a run for its checkpoints: the parameters that shape its
+    trajectories (all but their number)."""
+    shaping = {key: value for key, value in parameters.items() if key != "n_trajectories"}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sampling_segment(task, previous=None, progress=None):
+    """One thermostatted segment: from the input structure (thermalised and
+    equilibrated) or from the chain's previous start; writes ``task['start']``.
+
+    ``previous`` is the result of the chain's previous segment (a Dask
+    dependency only). NVT segments checkpoint their state and random
+    generator and resume from it; NPT segments restart from their beginning.
+    """
+    import ase.io
+    from ase.md.velocitydistribution import Stationary, ZeroRotation
+
+    k, start = task["trajectory"], task["start"]
+    result = dict(phase="sampling", trajectory=k, path=start, resumed_from_step=None,
+                  steps=0, where=_where())
+    checkpoint_path = start[:-len(".traj")] + ".ckpt.npz"
+    if os.path.exists(start):
+        if os.path.exists(checkpoint_path):
+            os.remove(checkpoint_path)
+        return dict(result, status="done")
+    p = task["parameters"]
+    rng = np.random.default_rng([p["seed"], k])
+    identity = dict(run=task["run"], phase="sampling", trajectory=k)
+    checkpointed = p["ensemble"] == "nvt"
+    state = load_checkpoint(checkpoint_path, identity) if checkpointed else None
+    if task["previous_start"] is None:
+        thermal = task["atoms"].copy()
+        steps = p["equilibration_steps"]
+        if state is None:
+            _thermalize(thermal, p["temperature_K"], rng)
+            if not is_periodic(thermal):
+                ZeroRotation(thermal)
+    else:
+        thermal = ase.io.read(task["previous_start"])
+        steps = p["decorrelation_steps"]
+    if state is not None:
+        restore_atoms(thermal, state)
+        rng.bit_generator.state = state["rng_state"]
+        result["resumed_from_step"] = state["step"]
+    result["steps"] = steps
+    if steps:
+        thermal.calc = _build_calculator(task["calculator"])
+        dyn = _thermostat(thermal, ensemble=p["ensemble"], timestep_fs=p["timestep_fs"],
+                          temperature_K=p["temperature_K"], friction_per_fs=p["friction_per_fs"],
+                          pressure_bar=p["pressure_bar"], rng=rng)
+        if state is not None:
+            dyn.nsteps = state["step"]
+        if checkpointed:
+            dyn.attach(CheckpointWriter(dyn, checkpoint_path, identity=identity,
+                                        every_steps=task["checkpoint_steps"],
+                                        every_wall_s=task["checkpoint_wall_s"], rng=rng),
+                       interval=1)
+        label = "equilibration" if task["previous_start"] is None else \
+            f"sampling {k + 1}/{task['n_trajectories']}"
+        _run_phase(dyn, steps - dyn.nsteps, label, progress)
+    # no rescaling: the 3N - 3 internal degrees of freedom keep the
+    # thermostat's temperature (rescaling to the 3N temperature would heat
+    # them by 3N/(3N - 3), 20 % for a water dimer)
+    Stationary(thermal, preserve_temperature=False)
+    _write_atomic(start, thermal)
+    if os.path.exists(checkpoint_path):
+        os.remove(checkpoint_path)
+    return dict(result, status="resumed" if state is not None else "ran")
+
+
+def _production_task(task, progress=None):
+    """One NVE run from ``task['start']`` logging Ṗ, checkpointed, resumed
+    from its checkpoint when one exists."""
+    import ase.io
+    from ase.md.verlet import VelocityVerlet
+
+    k, log_path, quality_path = task["trajectory"], task["log"], task["nve"]
+    p = task["parameters"]
+    checkpoint_path = log_path[:-len(".log")] + ".ckpt.npz"
+    n_rows = p["production_steps"] // p["interval"] + 1
+    result = dict(phase="production", trajectory=k, path=log_path, resumed_from_step=None,
+                  rows_kept=0, steps=p["production_steps"], where=_where())
+    if (_log_is_complete(log_path, n_rows, p["model_sha256"])
+            and (os.path.exists(quality_path) or not os.path.exists(checkpoint_path))):
+        if os.path.exists(checkpoint_path):
+            os.remove(checkpoint_path)
+        return dict(result, status="done")
+    began_s = time.perf_counter()
+    model = task["model"] if not isinstance(task["model"], (str, os.PathLike)) \
+        else _task_model(task)
+    calculator = _build_calculator(task["calculator"])
+    production = ase.io.read(task["start"])
+    identity = dict(run=task["run"], phase="production", trajectory=k)
+    state = load_checkpoint(checkpoint_path, identity)
+    if state is not None:
+        try:
+            restore_log(log_path, state)
+        except ValueError:
+            state = None
+    if state is None and os.path.exists(log_path):
+        os.remove(log_path)  # no checkpoint: the NVE run restarts from its start
+    if state is not None:
+        restore_atoms(production, state)
+        result.update(resumed_from_step=state["step"], rows_kept=state["log_rows"])
+    production.calc = calculator
+    dyn = VelocityVerlet(production, p["timestep_fs"] * units.fs)
+    if state is not None:
+        dyn.nsteps = state["step"]
+    observer = DipoleObserver(dyn, model, log_path, interval=p["interval"],
+                              temperature_K=p["temperature_K"],
+                              metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"]))
+    dyn.attach(observer, interval=p["interval"])
+    monitor = NVEMonitor(production)
+    if state is not None:
+        monitor.temperatures_K = list(state["samples"].get("temperatures_K", ()))
+        monitor.total_energies_eV = list(state["samples"].get("total_energies_eV", ()))
+    dyn.attach(monitor, interval=p["interval"])
+    dyn.attach(CheckpointWriter(
+        dyn, checkpoint_path, identity=identity, every_steps=task["checkpoint_steps"],
+        every_wall_s=task["checkpoint_wall_s"], log_path=log_path,
+        samples=lambda: dict(temperatures_K=monitor.temperatures_K,
+                             total_energies_eV=monitor.total_energies_eV)),
+        interval=p["interval"])
+    try:
+        _run_phase(dyn, p["production_steps"] - dyn.nsteps,
+                   f"production {k + 1}/{task['n_trajectories']}", progress)
+    finally:
+        observer.close()
+    quality = monitor.summary()
+    write_text_atomic(quality_path, json.dumps(quality, indent=1, sort_keys=True) + "\n")
+    if os.path.exists(checkpoint_path):
+        os.remove(checkpoint_path)
+    return dict(result, status="resumed" if state is not None else "ran", nve=quality,
+                elapsed_s=time.perf_counter() - began_s)
+
+
+def _report(result, n_trajectories, stream):
+    """One line per finished task: the NVE record, and what was resumed."""
+    if stream is None:
+        return
+    k = result["trajectory"]
+    resumed = result["resumed_from_step"]
+    if result["phase"] == "sampling":
+        if resumed is not None:
+            stream.write(f"sampling {k + 1}/{n_trajectories}: resumed {result['path']} from its "
+                         f"checkpoint at step {resumed} of {result['steps']}\n")
+        return
+    if result["status"] == "done":
+        stream.write(f"production {k + 1}/{n_trajectories}: {result['path']} was finished "
+                     "earlier; kept\n")
+        return
+    quality = result["nve"]
+    drift = quality["energy_drift_eV_per_atom"]
+    line = (f"production {k + 1}/{n_trajectories}: <T> = {quality['mean_temperature_K']:.1f} K"
+            + ("" if drift is None else f", energy drift {1e3 * drift:+.3f} meV/atom"))
+    if resumed is not None:
+        line += (f"; resumed {result['path']} from its checkpoint at step {resumed} of "
+                 f"{result['steps']} ({result['rows_kept']} log rows kept)")
+    if not result["where"].startswith("this process"):
+        line += f" [{result['where']}]"
+    stream.write(line + "\n")
+
+
+def _run_on_client(client, segments, productions, n_chains, retries, progress):
+    """Submit the sampling segments (each after its chain's previous one) and
+    each NVE run once its start is written, so that Dask places it on the
+    least busy worker; report the tasks as they finish."""
+    import uuid
+
+    import distributed
+
+    tag = uuid.uuid4().hex[:8]
+    sampling = {}
+    for task in segments:
+        k = task["trajectory"]
+        sampling[k] = client.submit(_sampling_segment, task, sampling.get(k - n_chains),
+                                    key=f"ir-md-sampling-{k:03d}-{tag}", retries=retries,
+                                    pure=False)
+    futures = list(sampling.values())
+    finished = distributed.as_completed(futures)
+    try:
+        for future in finished:
+            try:
+                result = future.result()
+            except distributed.KilledWorker as error:
+                raise RuntimeError(
+                    f"task {future.key} lost every worker that ran it ({error}); rerun the same "
+                    "command to resume from its checkpoints"
+                ) from None
+            _report(result, len(productions), progress)
+            if result["phase"] == "sampling":
+                k = result["trajectory"]
+                production = client.submit(_production_task, productions[k],
+                                           key=f"ir-md-production-{k:03d}-{tag}",
+                                           retries=retries, pure=False)
+                futures.append(production)
+                finished.add(production)
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
 def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep_fs,
               n_trajectories=4, equilibration_steps=2000, decorrelation_steps=1000,
               production_steps=20000, interval=1, friction_per_fs=0.01, ensemble="nvt",
-              pressure_bar=1.0, seed=0, progress=sys.stderr):
+              pressure_bar=1.0, seed=0, sampling_chains=1, checkpoint_steps=None,
+              checkpoint_wall_s=DEFAULT_CHECKPOINT_WALL_S, client=None, retries=2,
+              progress=sys.stderr):
     """Run the IR MD protocol: thermostatted sampling, then NVE production runs.
 
     Parameters
@@ -231,11 +528,16 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     atoms : ase.Atoms
         Starting structure (not modified).
     force_calculator : ase calculator or callable or str
-        Energy and forces (see :func:`make_force_calculator`).
+        Energy and forces (see :func:`make_force_calculator`). With a
+        ``client`` it must be a specification string (``'tblite'`` or
+        ``'module:factory'``), built on each worker.
     model : object or str or path-like
         Dipole model (see :func:`ase_dipole.dynamics.calculator.load_model`).
+        With a ``client``, a model object is saved into ``outdir`` and read
+        by the workers from there.
     outdir : str or path-like
-        Output directory (created); see the module docstring.
+        Output directory (created); see the module docstring. With a
+        ``client`` it must be on a file system every worker sees.
     temperature_K : float, keyword-only
         Thermostat temperature, K.
     timestep_fs : float, keyword-only
@@ -243,7 +545,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     n_trajectories : int
         Number of independent NVE runs.
     equilibration_steps : int
-        Thermostatted steps before the first starting configuration.
+        Thermostatted steps before the first starting configuration of a chain.
     decorrelation_steps : int
         Thermostatted steps between starting configurations.
     production_steps : int
@@ -259,29 +561,45 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         External pressure for 'npt', bar.
     seed : int
         Seed of the velocity draw and the thermostat noise (segment ``k`` of
-        the sampling run uses ``numpy.random.default_rng([seed, k])``, so a
-        restarted NVT run reproduces an uninterrupted one).
+        the sampling uses ``numpy.random.default_rng([seed, k])``, so a
+        restarted run reproduces an uninterrupted one).
+    sampling_chains : int
+        Independent thermostatted chains supplying the starts; trajectory
+        ``k`` continues chain ``k mod sampling_chains`` (each chain is
+        equilibrated first). 1 is a single serial chain.
+    checkpoint_steps : int, optional
+        MD steps between checkpoints (a multiple of ``interval``); by default
+        one every ``checkpoint_wall_s`` seconds of wall time.
+    checkpoint_wall_s : float
+        Wall time between checkpoints when ``checkpoint_steps`` is None, s.
+    client : distributed.Client, optional
+        Run the segments and NVE runs as tasks on this client's workers
+        (see :func:`ase_dipole.distributed.cluster_client`); None runs them
+        in this process.
+    retries : int
+        Dask retries of a task that raised (a task whose worker died is
+        rescheduled by Dask itself); a retried task resumes from its
+        checkpoint.
     progress : file or None
-        Stream for progress bars; ``None`` for silence.
+        Stream for progress bars and one line per finished run (saying
+        what was resumed); ``None`` for silence.
 
     Returns
     -------
     list of str
         Paths of the ``n_trajectories`` dipole logs.
     """
-    from ase.md.velocitydistribution import Stationary, ZeroRotation
-    from ase.md.verlet import VelocityVerlet
-
     for name, value in (("n_trajectories", n_trajectories), ("production_steps", production_steps),
-                        ("interval", interval)):
+                        ("interval", interval), ("sampling_chains", sampling_chains)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     for name, value in (("equilibration_steps", equilibration_steps),
-                        ("decorrelation_steps", decorrelation_steps)):
+                        ("decorrelation_steps", decorrelation_steps), ("retries", retries)):
         if int(value) != value or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     for name, value in (("temperature_K", temperature_K), ("timestep_fs", timestep_fs),
-                        ("friction_per_fs", friction_per_fs)):
+                        ("friction_per_fs", friction_per_fs),
+                        ("checkpoint_wall_s", checkpoint_wall_s)):
         if not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be positive, got {value!r}")
     if ensemble not in ENSEMBLES:
@@ -292,10 +610,31 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         raise ValueError(
             f"production_steps={production_steps} is not a multiple of interval={interval}"
         )
+    if checkpoint_steps is not None and (int(checkpoint_steps) != checkpoint_steps
+                                         or checkpoint_steps < 1 or checkpoint_steps % interval):
+        raise ValueError(f"checkpoint_steps={checkpoint_steps!r} must be a positive multiple of "
+                         f"interval={interval}")
+    model_argument = model
     model = load_model(model)
     check_species(model, atoms)
-    calculator = make_force_calculator(force_calculator)
-    outdir = os.fspath(outdir)
+    if client is None:
+        if isinstance(force_calculator, str):
+            make_force_calculator(force_calculator)  # fail now, not in the first task
+            calculator_name = force_calculator
+        elif hasattr(force_calculator, "get_property") and not isinstance(force_calculator, type):
+            calculator_name = type(force_calculator).__name__
+        else:
+            calculator_name = getattr(force_calculator, "__name__", repr(force_calculator))
+    else:
+        if not isinstance(force_calculator, str):
+            raise TypeError(
+                "with a Dask client the force calculator travels as a specification: give "
+                "'tblite' or 'module:factory' (a callable importable on the workers), not "
+                f"{type(force_calculator).__name__}"
+            )
+        _check_specification(force_calculator)
+        calculator_name = force_calculator
+    outdir = os.path.abspath(os.fspath(outdir))
     os.makedirs(outdir, exist_ok=True)
     parameters = dict(
         temperature_K=float(temperature_K), timestep_fs=float(timestep_fs),
@@ -303,69 +642,32 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         decorrelation_steps=int(decorrelation_steps), production_steps=int(production_steps),
         interval=int(interval), friction_per_fs=float(friction_per_fs), ensemble=ensemble,
         pressure_bar=float(pressure_bar) if ensemble == "npt" else None, seed=int(seed),
-        n_atoms=len(atoms), symbols=atoms.get_chemical_formula(),
-        calculator=type(calculator).__name__, model_sha256=str(model.sha256),
+        sampling_chains=int(sampling_chains), n_atoms=len(atoms),
+        symbols=atoms.get_chemical_formula(), calculator=calculator_name,
+        model_sha256=str(model.sha256),
     )
     _check_run_file(outdir, parameters)
 
-    import ase.io
-
+    n_chains = int(sampling_chains)
     starts = [os.path.join(outdir, f"start_{k:03d}.traj") for k in range(n_trajectories)]
-    thermal = None
-    for k, start in enumerate(starts):
-        if os.path.exists(start):
-            thermal = None
-            continue
-        rng = np.random.default_rng([int(seed), k])
-        if thermal is None and k > 0:
-            thermal = ase.io.read(starts[k - 1])
-        if thermal is None:
-            thermal = atoms.copy()
-            _thermalize(thermal, temperature_K, rng)
-            if not is_periodic(thermal):
-                ZeroRotation(thermal)
-        thermal.calc = calculator
-        steps = equilibration_steps if k == 0 else decorrelation_steps
-        if steps:
-            dyn = _thermostat(thermal, ensemble=ensemble, timestep_fs=timestep_fs,
-                              temperature_K=temperature_K, friction_per_fs=friction_per_fs,
-                              pressure_bar=pressure_bar, rng=rng)
-            label = "equilibration" if k == 0 else f"sampling {k + 1}/{n_trajectories}"
-            _run_phase(dyn, steps, label, progress)
-        # no rescaling: the 3N - 3 internal degrees of freedom keep the
-        # thermostat's temperature (rescaling to the 3N temperature would heat
-        # them by 3N/(3N - 3), 20 % for a water dimer)
-        Stationary(thermal, preserve_temperature=False)
-        _write_atomic(start, thermal)
-
-    n_rows = production_steps // interval + 1
-    logs = []
-    for k, start in enumerate(starts):
-        log_path = os.path.join(outdir, f"traj_{k:03d}.log")
-        logs.append(log_path)
-        if _log_is_complete(log_path, n_rows, parameters["model_sha256"]):
-            continue
-        if os.path.exists(log_path):
-            os.remove(log_path)  # an interrupted NVE run restarts from its start
-        production = ase.io.read(start)
-        production.calc = calculator
-        dyn = VelocityVerlet(production, timestep_fs * units.fs)
-        observer = DipoleObserver(dyn, model, log_path, interval=interval,
-                                  temperature_K=temperature_K,
-                                  metadata=dict(trajectory=k, ensemble=ensemble, seed=int(seed)))
-        dyn.attach(observer, interval=interval)
-        monitor = NVEMonitor(production)
-        dyn.attach(monitor, interval=interval)
-        try:
-            _run_phase(dyn, production_steps, f"production {k + 1}/{n_trajectories}", progress)
-        finally:
-            observer.close()
-        quality = monitor.summary()
-        write_text_atomic(os.path.join(outdir, f"traj_{k:03d}.nve.json"),
-                          json.dumps(quality, indent=1, sort_keys=True) + "\n")
-        if progress is not None:
-            drift = quality["energy_drift_eV_per_atom"]
-            progress.write(f"production {k + 1}/{n_trajectories}: <T> = {quality['mean_temperature_K']:.1f} K"
-                           + ("" if drift is None else f", energy drift {1e3 * drift:+.3f} meV/atom")
-                           + "\n")
-    return logs
+    common = dict(parameters=parameters, run=_run_digest(parameters),
+                  calculator=force_calculator, n_trajectories=int(n_trajectories),
+                  checkpoint_steps=None if checkpoint_steps is None else int(checkpoint_steps),
+                  checkpoint_wall_s=float(checkpoint_wall_s))
+    segments = [dict(common, trajectory=k, start=starts[k],
+                     previous_start=starts[k - n_chains] if k >= n_chains else None,
+                     atoms=atoms.copy() if k < n_chains else None)
+                for k in range(n_trajectories)]
+    model_for_tasks = model if client is None else _model_file(model, model_argument, outdir)
+    productions = [dict(common, trajectory=k, start=starts[k], model=model_for_tasks,
+                        log=os.path.join(outdir, f"traj_{k:03d}.log"),
+                        nve=os.path.join(outdir, f"traj_{k:03d}.nve.json"))
+                   for k in range(n_trajectories)]
+    if client is None:
+        for task in segments:
+            _report(_sampling_segment(task, progress=progress), n_trajectories, progress)
+        for task in productions:
+            _report(_production_task(task, progress=progress), n_trajectories, progress)
+    else:
+        _run_on_client(client, segments, productions, n_chains, int(retries), progress)
+    return [task["log"] for task in productions]
