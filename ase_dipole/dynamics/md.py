@@ -412,8 +412,6 @@ def _production_task(task, progress=None):
             restore_log(log_path, state)
         except ValueError:
             state = None
-    if state is None and os.path.exists(log_path):
-        os.remove(log_path)  # no checkpoint: the NVE run restarts from its start
     if state is not None:
         restore_atoms(production, state)
         result.update(resumed_from_step=state["step"], rows_kept=state["log_rows"])
@@ -423,7 +421,8 @@ def _production_task(task, progress=None):
         dyn.nsteps = state["step"]
     observer = DipoleObserver(dyn, model, log_path, interval=p["interval"],
                               temperature_K=p["temperature_K"],
-                              metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"]))
+                              metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"]),
+                              overwrite=state is None)  # without a checkpoint: from the start
     dyn.attach(observer, interval=p["interval"])
     monitor = NVEMonitor(production)
     if state is not None:

@@ -1,0 +1,116 @@
+"""Checkpoints inside MD runs: the file round trip, refusals, and a run that
+crashes in its sampling and then in its production and is rerun twice,
+ending with the logs of an uninterrupted run."""
+
+import os
+from io import StringIO
+
+import numpy as np
+import pytest
+from ase.build import molecule
+
+from ase_dipole.dynamics.checkpoint import (
+    load_checkpoint,
+    restore_atoms,
+    restore_log,
+    save_checkpoint,
+)
+from ase_dipole.dynamics.md import run_ir_md
+from md_helpers import gfn2_xtb_stateless, water_model
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    atoms = molecule("H2O")
+    rng = np.random.default_rng(7)
+    atoms.set_momenta(rng.normal(size=(3, 3)))
+    log = tmp_path / "run.log"
+    log.write_text("# header\n1 2\n3 4\n")
+    identity = dict(run="abc", trajectory=2)
+    save_checkpoint(tmp_path / "c.npz", atoms=atoms, step=40, identity=identity, log_path=log,
+                    rng=rng, samples=dict(temperatures_K=[1.0, 2.5]))
+    expected_draw = rng.normal(size=4)
+    state = load_checkpoint(tmp_path / "c.npz", identity)
+    assert (state["step"], state["log_rows"], state["log_bytes"]) == (40, 2, len(log.read_bytes()))
+    copy = molecule("H2O")
+    restore_atoms(copy, state)
+    assert np.array_equal(copy.positions, atoms.positions)
+    assert np.array_equal(copy.get_momenta(), atoms.get_momenta())
+    resumed = np.random.default_rng()
+    resumed.bit_generator.state = state["rng_state"]
+    assert np.array_equal(resumed.normal(size=4), expected_draw)
+    assert list(state["samples"]["temperatures_K"]) == [1.0, 2.5]
+    # rows written after the checkpoint are cut; a log shorter than it is refused
+    with open(log, "a") as handle:
+        handle.write("5 6\n7 8")
+    restore_log(log, state)
+    assert log.read_text() == "# header\n1 2\n3 4\n"
+    log.write_text("# header\n")
+    with pytest.raises(ValueError, match="shorter .* than its checkpoint records"):
+        restore_log(log, state)
+
+
+def test_checkpoint_of_another_run_or_damaged_is_refused(tmp_path):
+    atoms = molecule("H2O")
+    atoms.set_momenta(np.zeros((3, 3)))
+    save_checkpoint(tmp_path / "c.npz", atoms=atoms, step=1, identity=dict(run="abc"))
+    assert load_checkpoint(tmp_path / "none.npz", dict(run="abc")) is None
+    with pytest.raises(ValueError, match="belongs to another run"):
+        load_checkpoint(tmp_path / "c.npz", dict(run="xyz"))
+    (tmp_path / "c.npz").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="is damaged .* delete it"):
+        load_checkpoint(tmp_path / "c.npz", dict(run="abc"))
+
+
+class Crash(RuntimeError):
+    """The simulated loss of the process."""
+
+
+def test_runs_crashing_in_sampling_and_production_resume_to_the_uninterrupted_logs(tmp_path):
+    model, atoms = water_model()
+    options = dict(temperature_K=300.0, timestep_fs=0.5, n_trajectories=2, equilibration_steps=40,
+                   decorrelation_steps=20, production_steps=60, interval=2, seed=9,
+                   checkpoint_steps=10)
+    crash_after = {"calls": None}
+    calls = {"n": 0}
+
+    def gfn2():  # one name for every run: the run's parameters record it
+        calculator = gfn2_xtb_stateless()
+        calculate = calculator.calculate
+
+        def counted(*args, **kwargs):
+            calls["n"] += 1
+            if crash_after["calls"] is not None and calls["n"] > crash_after["calls"]:
+                raise Crash("killed")
+            calculate(*args, **kwargs)
+
+        calculator.calculate = counted
+        return calculator
+
+    run_ir_md(atoms, gfn2, model, tmp_path / "uninterrupted", progress=None, **options)
+    outdir = tmp_path / "crashed"
+
+    def run(crash_after_calls, report):
+        calls["n"], crash_after["calls"] = 0, crash_after_calls
+        try:
+            run_ir_md(atoms, gfn2, model, outdir, progress=report, **options)
+        finally:
+            crash_after["calls"] = None
+        return report.getvalue()
+
+    # one force call to start a phase, one per step: crash in step 35 of the
+    # equilibration (checkpoint at 30) ...
+    with pytest.raises(Crash):
+        run(35, StringIO())
+    # ... then, rerun, in step 35 of production 1 (10 + 20 steps of sampling before)
+    report = StringIO()
+    with pytest.raises(Crash):
+        run(1 + 10 + 1 + 20 + 1 + 34, report)
+    assert "sampling 1/2: resumed" in report.getvalue()
+    assert "from its checkpoint at step 30 of 40" in report.getvalue()
+    final = run(None, StringIO())
+    assert "production 1/2" in final
+    assert "from its checkpoint at step 30 of 60 (16 log rows kept)" in final
+    for name in sorted(os.listdir(tmp_path / "uninterrupted")):
+        if name.endswith((".log", ".nve.json")):
+            assert (outdir / name).read_text() == (tmp_path / "uninterrupted" / name).read_text()
+    assert not [name for name in os.listdir(outdir) if name.endswith(".ckpt.npz")]
