@@ -47,6 +47,18 @@ def gfn2_xtb_stateless():
     return StatelessTBLite(method="GFN2-xTB", accuracy=0.01, verbosity=0)
 
 
+def one_thread():
+    """Hold BLAS and OpenMP (tblite) to one thread, as on a Dask worker.
+
+    The tests set ``OMP_NUM_THREADS=1``, but numba's threading layer resets
+    the OpenMP count when it starts; tblite on two OpenMP threads sums in an
+    order that changes between runs, in the last digits of the logs.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
 def dipole_finite_difference(atoms, dipole_of, *, step_A=FD_STEP_A):
     """Z[i, α, β] = (μ_α(x + δ e_iβ) − μ_α(x − δ e_iβ)) / 2δ, (N, 3, 3), e.
 

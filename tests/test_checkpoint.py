@@ -16,7 +16,7 @@ from ase_dipole.dynamics.checkpoint import (
     save_checkpoint,
 )
 from ase_dipole.dynamics.md import run_ir_md
-from md_helpers import gfn2_xtb_stateless, water_model
+from md_helpers import gfn2_xtb_stateless, one_thread, water_model
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
@@ -86,13 +86,15 @@ def test_runs_crashing_in_sampling_and_production_resume_to_the_uninterrupted_lo
         calculator.calculate = counted
         return calculator
 
-    run_ir_md(atoms, gfn2, model, tmp_path / "uninterrupted", progress=None, **options)
+    with one_thread():
+        run_ir_md(atoms, gfn2, model, tmp_path / "uninterrupted", progress=None, **options)
     outdir = tmp_path / "crashed"
 
     def run(crash_after_calls, report):
         calls["n"], crash_after["calls"] = 0, crash_after_calls
         try:
-            run_ir_md(atoms, gfn2, model, outdir, progress=report, **options)
+            with one_thread():
+                run_ir_md(atoms, gfn2, model, outdir, progress=report, **options)
         finally:
             crash_after["calls"] = None
         return report.getvalue()

@@ -17,10 +17,10 @@ import pytest
 from ase.io import write
 
 from ase_dipole.cli import main
-from ase_dipole.distributed import cluster_client
+from ase_dipole.distributed import cluster_client, thread_environment
 from ase_dipole.dynamics.md import run_ir_md
 from ase_dipole.io.extxyz import set_born_charges, set_dipole
-from md_helpers import relaxed_water, water_model
+from md_helpers import one_thread, relaxed_water, water_model
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 #: GFN2-xTB without SCF memory: forces depend on the positions alone
@@ -60,7 +60,8 @@ def cluster():
 def short_reference(water, tmp_path_factory):
     atoms, model = water
     outdir = tmp_path_factory.mktemp("in_process")
-    run_ir_md(atoms, CALCULATOR, model, outdir, progress=None, **SHORT)
+    with one_thread():
+        run_ir_md(atoms, CALCULATOR, model, outdir, progress=None, **SHORT)
     return _outputs(outdir, SHORT["n_trajectories"])
 
 
@@ -68,7 +69,8 @@ def short_reference(water, tmp_path_factory):
 def long_reference(water, tmp_path_factory):
     atoms, model = water
     outdir = tmp_path_factory.mktemp("uninterrupted")
-    run_ir_md(atoms, CALCULATOR, model, outdir, progress=None, **LONG)
+    with one_thread():
+        run_ir_md(atoms, CALCULATOR, model, outdir, progress=None, **LONG)
     return _outputs(outdir, 1)
 
 
@@ -89,8 +91,9 @@ def test_independent_sampling_chains_run_on_workers_and_match_in_process(water, 
                                                                          short_reference,
                                                                          tmp_path):
     atoms, model = water
-    run_ir_md(atoms, CALCULATOR, model, tmp_path / "local", sampling_chains=2, progress=None,
-              **SHORT)
+    with one_thread():
+        run_ir_md(atoms, CALCULATOR, model, tmp_path / "local", sampling_chains=2,
+                  progress=None, **SHORT)
     run_ir_md(atoms, CALCULATOR, model, tmp_path / "dask", sampling_chains=2, client=cluster,
               progress=None, **SHORT)
     chains = _outputs(tmp_path / "local", 4)
@@ -154,9 +157,10 @@ def _md_arguments(structure, outdir, options):
 
 def test_killed_md_command_resumes_and_says_so(tmp_path):
     structure = _write_water(tmp_path)
-    assert main(_md_arguments(structure, tmp_path / "uninterrupted", LONG) + ["--quiet"]) == 0
+    with one_thread():
+        assert main(_md_arguments(structure, tmp_path / "uninterrupted", LONG) + ["--quiet"]) == 0
     arguments = _md_arguments(structure, tmp_path / "run", LONG) + ["--quiet"]
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    environment = dict(os.environ, **thread_environment(1), PYTHONPATH=os.pathsep.join(
         [TESTS] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     command = [sys.executable, "-c", "import sys; from ase_dipole.cli import main; "
                "sys.exit(main(sys.argv[1:]))"]
@@ -181,7 +185,8 @@ def test_slurm_jobs_give_the_in_process_logs(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [TESTS] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     structure = _write_water(tmp_path)
-    assert main(_md_arguments(structure, tmp_path / "local", SHORT) + ["--quiet"]) == 0
+    with one_thread():
+        assert main(_md_arguments(structure, tmp_path / "local", SHORT) + ["--quiet"]) == 0
     arguments = _md_arguments(structure, tmp_path / "slurm", SHORT) + [
         "--slurm-jobs", "2", "--slurm-option", f"log_directory={tmp_path / 'jobs'}",
         "--slurm-option", "memory=1GB", "--slurm-option", "walltime=00:10:00"]

@@ -14,7 +14,8 @@ the tasks run in this process, one after the other; with one (see
 :mod:`ase_dipole.distributed`) they run on its workers, the force calculator
 travelling as its specification (built on the worker) and the model as a
 file. The tasks are the same functions with the same inputs either way, so
-the logs are the same. ``sampling_chains=C`` draws the starts from C
+the logs are the same for the same number of threads per process (OpenMP
+codes such as tblite sum in another order on more threads). ``sampling_chains=C`` draws the starts from C
 independent thermostatted chains (trajectory k continues chain k mod C), so
 that sampling runs in parallel too.
 
