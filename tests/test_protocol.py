@@ -359,3 +359,32 @@ def test_tiny_protocol_label_resumes_from_its_cache(tiny_run, tmp_path):
     assert again.results["label"]["computed"] == 1 and again.results["label"]["reused"] == 11
     # the labels came out byte for byte the same: nothing after them reruns
     assert [name for name, action in actions.items() if action != "skip"] == ["label"]
+
+
+def test_restraints_are_checked():
+    sampling = dict(data=None, select={"n_train": 2, "n_test": 1}, label={})
+    good = {"atoms": [0, 3], "distance_A": 4.0, "spring_eV_A2": 5.0}
+    check_protocol(_with(sample={"temperatures_K": [10.0], "steps": 10, "restraints": [good]},
+                         **sampling))
+    for bad, message in (
+            (dict(good, k=1.0), r"restraints\[0\]: unknown key\(s\) \['k'\]"),
+            ({"atoms": [0, 3]}, r"missing \['distance_A', 'spring_eV_A2'\]"),
+            (dict(good, atoms=[2, 2]), r"atoms = \[2, 2\]: give two different atom indices"),
+            (dict(good, distance_A=-1.0), r"distance_A = -1.0: must be a positive number")):
+        with pytest.raises(ProtocolError, match=message):
+            check_protocol(_with(sample={"temperatures_K": [10.0], "steps": 10,
+                                         "restraints": [bad]}, **sampling))
+
+
+@pytest.mark.parametrize("name", ["water_dimer", "water_dimer_from_scratch"])
+def test_shipped_protocols_load_and_plan(name, tmp_path):
+    from ase_dipole.workflow.protocol import shipped_protocol
+
+    protocol = load_protocol(shipped_protocol(name))
+    lines = plan_protocol(protocol, tmp_path)
+    assert all(line.endswith("runs (first time)") for line in lines)
+    assert [line.split("] ")[1].split(":")[0] for line in lines][-4:] == \
+        ["md", "spectrum", "harmonic", "compare"]
+    with pytest.raises(FileNotFoundError, match=r"no shipped protocol 'water'; available: "
+                                                r"\['water_dimer', 'water_dimer_from_scratch'\]"):
+        shipped_protocol("water")

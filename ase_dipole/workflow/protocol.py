@@ -292,6 +292,8 @@ def check_protocol(data, *, base_dir=".", source="<dict>"):
     if "data" in sections and present:
         raise ProtocolError(f"{source}: [data] and {present} exclude each other: use the "
                             "labelled file or sample and label new frames")
+    for k, restraint in enumerate(sections.get("sample", {}).get("restraints", [])):
+        _check_restraint(restraint, k, source)
     select = sections.get("select")
     if select is not None and select["method"] == "uncertainty" and select["model"] is None:
         raise ProtocolError(
@@ -318,6 +320,27 @@ def check_protocol(data, *, base_dir=".", source="<dict>"):
                 raise ProtocolError(f"{source}: [{name}] supercell = {section[key]}: give three "
                                     "whole numbers >= 1")
     return Protocol(sections, source)
+
+
+#: keys of one ``[sample] restraints`` table: a flat-bottom harmonic wall
+#: (ASE ``Hookean``) between two atoms beyond ``distance_A``
+RESTRAINT_KEYS = ("atoms", "distance_A", "spring_eV_A2")
+
+
+def _check_restraint(restraint, k, source):
+    where = f"{source}: [sample] restraints[{k}]"
+    unknown = sorted(set(restraint) - set(RESTRAINT_KEYS))
+    missing = [key for key in RESTRAINT_KEYS if key not in restraint]
+    if unknown or missing:
+        raise ProtocolError(f"{where}: " + (f"unknown key(s) {unknown}; " if unknown else "")
+                            + (f"missing {missing}; " if missing else "")
+                            + f"a restraint has exactly {list(RESTRAINT_KEYS)}")
+    atoms = restraint["atoms"]
+    if not (_type_ok("ints", atoms) and len(atoms) == 2 and atoms[0] != atoms[1]):
+        raise ProtocolError(f"{where}: atoms = {atoms!r}: give two different atom indices")
+    for key in ("distance_A", "spring_eV_A2"):
+        if not (_type_ok("float", restraint[key]) and restraint[key] > 0):
+            raise ProtocolError(f"{where}: {key} = {restraint[key]!r}: must be a positive number")
 
 
 def _bands(sections):
