@@ -388,3 +388,16 @@ def test_shipped_protocols_load_and_plan(name, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no shipped protocol 'water'; available: "
                                                 r"\['water_dimer', 'water_dimer_from_scratch'\]"):
         shipped_protocol("water")
+
+
+def test_calculator_that_fails_to_import_is_named(tmp_path, capsys):
+    path = tmp_path / "p.toml"
+    path.write_text(TINY)
+    with pytest.raises(SystemExit):
+        main(["run", str(path), "-o", str(tmp_path / "out"), "--quiet",
+              "--set", "system.calculator=no_such_module:make_calculator"])
+    assert "cannot import 'no_such_module' for calculator 'no_such_module:make_calculator'" \
+        in capsys.readouterr().err
+    with open(tmp_path / "out" / "steps" / "structure.json") as handle:
+        marker = json.load(handle)
+    assert marker["status"] == "failed" and "no_such_module" in marker["error"]

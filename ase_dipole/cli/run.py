@@ -57,7 +57,7 @@ def run(args, parser):
         result = run_protocol(protocol, outdir, force=args.force, cluster=cluster,
                               threads=args.threads, stream=None if args.quiet else sys.stderr,
                               command="ase-dipole " + " ".join(args._argv))
-    except (ImportError, FileNotFoundError, ValueError, RuntimeError, ConnectionError) as error:
+    except (ImportError, OSError, ValueError, TypeError, RuntimeError) as error:
         parser.error(str(error))
     with open(result.summary_path) as handle:
         print(handle.read(), end="")
