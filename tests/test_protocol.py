@@ -401,3 +401,25 @@ def test_calculator_that_fails_to_import_is_named(tmp_path, capsys):
     with open(tmp_path / "out" / "steps" / "structure.json") as handle:
         marker = json.load(handle)
     assert marker["status"] == "failed" and "no_such_module" in marker["error"]
+
+
+def test_tiny_protocol_md_on_a_local_cluster_gives_the_same_log(tiny_run, tmp_path):
+    import shutil
+
+    from ase_dipole.dynamics.dipole_log import read_dipole_log
+
+    pytest.importorskip("distributed")
+    path, result, _ = tiny_run
+    outdir = tmp_path / "out"
+    shutil.copytree(result.outdir, outdir)
+    os.remove(outdir / "md" / "traj_000.log")
+    again = run_protocol(load_protocol(path), outdir, threads=1, stream=None,
+                         cluster={"workers": 2})
+    md = next(entry for entry in again.plan if entry.step.name == "md")
+    assert md.reasons == ["output md/traj_000.log is missing"]
+    assert md.key == result.plan[5].key  # where a step runs is not part of its key
+    local = read_dipole_log(os.path.join(result.outdir, "md", "traj_000.log"))
+    remote = read_dipole_log(outdir / "md" / "traj_000.log")
+    for name in ("time_fs", "pdot", "dipole"):
+        np.testing.assert_allclose(getattr(remote, name), getattr(local, name), rtol=1e-9,
+                                   atol=1e-12)

@@ -125,6 +125,7 @@ SCHEMA = {
         "ensemble": Key("str", "nvt", choices=("nvt", "npt")),
         "pressure_bar": Key("float", 1.0, positive=True),
         "seed": Key("int", 0),
+        "sampling_chains": Key("int", 1, positive=True),
     },
     "spectrum": {
         "fwhm_cm1": Key("float", 20.0, positive=True),

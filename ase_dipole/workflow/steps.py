@@ -33,7 +33,8 @@ Steps, in order (each only when its section is in the protocol):
     ``fixed_charges``: ``model.json``.
 ``md``
     :func:`ase_dipole.dynamics.md.run_ir_md` on the structure (repeated by
-    ``[system] supercell``): ``md/traj_*.log``.
+    ``[system] supercell``), its sampling segments and NVE runs as tasks on
+    the cluster of ``[cluster]`` when given, checkpointed: ``md/traj_*.log``.
 ``spectrum``
     Green–Kubo spectrum of the logs: ``spectrum_md.csv``.
 ``harmonic``
@@ -49,9 +50,9 @@ key (where a step runs does not change what it computes).
 
 import contextlib
 import dataclasses
-import inspect
+import gzip
+import io
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -59,8 +60,8 @@ import warnings
 import numpy as np
 
 from ase_dipole import __version__
-from ase_dipole.atomic import write_text_atomic
-from ase_dipole.io.extxyz import get_born_charges, get_dipole
+from ase_dipole.atomic import write_bytes_atomic, write_text_atomic
+from ase_dipole.io.extxyz import get_born_charges, get_dipole, write_extxyz
 from ase_dipole.workflow.engine import Engine, Step
 from ase_dipole.workflow.protocol import ProtocolError
 from ase_dipole.workflow.reference_set import (assign_splits, group_frames, held_out_frames,
@@ -186,7 +187,6 @@ def read_structure(spec):
 
 
 def _step_structure(ctx):
-    import ase.io
     from ase.optimize import BFGS
 
     system = ctx.protocol["system"]
@@ -206,7 +206,7 @@ def _step_structure(ctx):
     if system["vacuum_A"] is not None:
         atoms.center(vacuum=system["vacuum_A"])
         atoms.pbc = False
-    ase.io.write(ctx.path(STRUCTURE_NAME), atoms, format="extxyz")
+    write_extxyz(ctx.path(STRUCTURE_NAME), [atoms])
     results = dict(formula=atoms.get_chemical_formula(), n_atoms=len(atoms),
                    periodic=bool(atoms.pbc.all()), relax_steps=relax_steps, energy_eV=energy)
     line = f"{results['formula']}, {len(atoms)} atoms" + (
@@ -226,9 +226,12 @@ def _step_data(ctx):
     split_given = all("split" in frame.info for frame in frames)
     groups = group_frames(assign_splits(frames), source)
     if split_given and source.endswith(".gz"):
-        shutil.copyfile(source, ctx.path(DATA_NAME))
+        with open(source, "rb") as handle:
+            write_bytes_atomic(ctx.path(DATA_NAME), handle.read())
     else:
-        ase.io.write(ctx.path(DATA_NAME), frames, format="extxyz")
+        text = io.StringIO()
+        ase.io.write(text, frames, format="extxyz")
+        write_bytes_atomic(ctx.path(DATA_NAME), gzip.compress(text.getvalue().encode()))
     ctx.cache["groups"] = groups
     counts = {name: len(members) for name, members in groups.items()}
     reference = groups["born_train"][0].info.get("reference", "unknown method")
@@ -246,7 +249,6 @@ def _temperature_at(step, n_steps, temperatures_K):
 
 
 def _step_sample(ctx):
-    import ase.io
     from ase import units
     from ase.constraints import FixAtoms, Hookean
     from ase.md.langevin import Langevin
@@ -295,7 +297,7 @@ def _step_sample(ctx):
     bar.update(n_steps)
     for frame in frames:
         frame.arrays.pop("momenta", None)
-    ase.io.write(ctx.path(SAMPLED_NAME), frames, format="extxyz")
+    write_extxyz(ctx.path(SAMPLED_NAME), frames)
     results = dict(n_frames=len(frames), temperatures_K=temperatures)
     return results, f"{len(frames)} frames from {n_steps} Langevin steps"
 
@@ -331,7 +333,7 @@ def _step_select(ctx):
             frame.info["split"] = split
             frame.info["sampled_index"] = int(k)
             selected.append(frame)
-    ase.io.write(ctx.path(SELECTED_NAME), selected, format="extxyz")
+    write_extxyz(ctx.path(SELECTED_NAME), selected)
     results = dict(train=[int(k) for k in np.sort(train)], test=[int(k) for k in test],
                    method=options["method"])
     return results, (f"{n_train} training frames ({options['method']}) and {n_test} held-out "
@@ -361,7 +363,7 @@ def _step_label(ctx):
         done.info["split"] = source.info["split"]
         done.info["sampled_index"] = source.info["sampled_index"]
         labelled.append(done)
-    ase.io.write(ctx.path(LABELLED_NAME), labelled, format="extxyz")
+    write_extxyz(ctx.path(LABELLED_NAME), labelled)
     asr = max(float(np.abs(get_born_charges(f).sum(axis=0)).max()) for f in labelled)
     seconds = [t for t in run.seconds if np.isfinite(t)]
     results = dict(n_frames=len(labelled), computed=len(run.computed), reused=len(run.reused),
@@ -503,14 +505,6 @@ def _step_md(ctx):
     from ase_dipole.dynamics.md import run_ir_md
 
     options = ctx.protocol["md"]
-    kwargs = {}
-    client = ctx.client()
-    if client is not None:
-        if "client" not in inspect.signature(run_ir_md).parameters:
-            raise ProtocolError(f"[cluster]: run_ir_md of ase-dipole {__version__} runs in this "
-                                "process only; drop [cluster] (or --workers/--scheduler/"
-                                "--slurm-jobs) for the md step")
-        kwargs["client"] = client
     atoms = _md_structure(ctx)
     start = time.perf_counter()
     logs = run_ir_md(
@@ -521,8 +515,8 @@ def _step_md(ctx):
         decorrelation_steps=options["decorrelation_steps"],
         production_steps=options["production_steps"], interval=options["interval"],
         friction_per_fs=options["friction_per_fs"], ensemble=options["ensemble"],
-        pressure_bar=options["pressure_bar"], seed=options["seed"], progress=ctx.stream,
-        **kwargs)
+        pressure_bar=options["pressure_bar"], seed=options["seed"],
+        sampling_chains=options["sampling_chains"], client=ctx.client(), progress=ctx.stream)
     elapsed = time.perf_counter() - start
     n_steps = (options["equilibration_steps"]
                + (options["n_trajectories"] - 1) * options["decorrelation_steps"]
