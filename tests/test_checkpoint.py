@@ -15,6 +15,7 @@ from ase_dipole.dynamics.checkpoint import (
     restore_log,
     save_checkpoint,
 )
+from ase_dipole.dynamics.dipole_log import read_dipole_log
 from ase_dipole.dynamics.md import run_ir_md
 from md_helpers import gfn2_xtb_stateless, one_thread, water_model
 
@@ -116,3 +117,34 @@ def test_runs_crashing_in_sampling_and_production_resume_to_the_uninterrupted_lo
         if name.endswith((".log", ".nve.json")):
             assert (outdir / name).read_text() == (tmp_path / "uninterrupted" / name).read_text()
     assert not [name for name in os.listdir(outdir) if name.endswith(".ckpt.npz")]
+
+
+def test_a_trajectory_is_written_by_one_process_at_a_time(tmp_path):
+    """A rerun's task waits while another process (an orphaned task of a
+    killed client) holds the trajectory, then finds its work."""
+    import fcntl
+    import threading
+    import time
+
+    model, atoms = water_model()
+    options = dict(temperature_K=300.0, timestep_fs=0.5, n_trajectories=1, equilibration_steps=5,
+                   decorrelation_steps=0, production_steps=10, interval=1, seed=2,
+                   progress=None)
+    with one_thread():
+        run_ir_md(atoms, "md_helpers:gfn2_xtb_stateless", model, tmp_path, **options)
+    expected = read_dipole_log(tmp_path / "traj_000.log")
+    (tmp_path / "traj_000.log").unlink()
+    (tmp_path / "traj_000.nve.json").unlink()
+    with open(tmp_path / "start_000.traj", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        thread = threading.Thread(target=run_ir_md, args=(atoms, "md_helpers:gfn2_xtb_stateless",
+                                                          model, tmp_path), kwargs=options)
+        thread.start()
+        time.sleep(1.0)
+        assert not (tmp_path / "traj_000.log").exists()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    thread.join(timeout=60)
+    # (the thread's OpenMP count is its own: equal to rounding, not bitwise)
+    log = read_dipole_log(tmp_path / "traj_000.log")
+    assert len(log.time_fs) == 11
+    np.testing.assert_allclose(log.pdot, expected.pdot, rtol=1e-9, atol=1e-14)

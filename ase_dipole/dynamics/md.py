@@ -35,7 +35,9 @@ with the logs of an uninterrupted run (more trajectories may be requested;
 other parameters must match).
 """
 
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import importlib
 import json
@@ -384,9 +386,31 @@ def _sampling_segment(task, previous=None, progress=None):
     return dict(result, status="resumed" if state is not None else "ran")
 
 
+@contextlib.contextmanager
+def _exclusive(path):
+    """Hold an exclusive lock (``flock``) on the existing file ``path``.
+
+    A task whose client was killed may still run on its worker; the task
+    of the rerun for the same trajectory waits here until it has finished
+    or died, so that two processes never write one log.
+    """
+    with open(path, "rb") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _production_task(task, progress=None):
     """One NVE run from ``task['start']`` logging Ṗ, checkpointed, resumed
-    from its checkpoint when one exists."""
+    from its checkpoint when one exists; one process at a time per
+    trajectory (a lock on its start file)."""
+    with _exclusive(task["start"]):
+        return _production_run(task, progress)
+
+
+def _production_run(task, progress):
     import ase.io
     from ase.md.verlet import VelocityVerlet
 
