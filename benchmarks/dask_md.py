@@ -16,7 +16,7 @@ frame's GFN2-xTB Born charges as a FixedChargesModel):
 Wall times (the point is parallelism); the load average is printed before and
 after, since a busy machine lowers the speed-up. Usage::
 
-    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/dask_md.py [--steps 1000]
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/dask_md.py [--steps 1000] [--slurm]
 """
 
 import argparse
@@ -82,6 +82,8 @@ def main():
     parser.add_argument("--steps", type=int, default=1000, help="NVE steps per trajectory")
     parser.add_argument("--overhead-tasks", type=int, default=24,
                         help="one-step trajectories for the overhead")
+    parser.add_argument("--slurm", action="store_true",
+                        help="also run the 4 trajectories on 2 SLURM jobs (dask-jobqueue)")
     args = parser.parse_args()
     atoms, model = water_dimer()
     work = tempfile.mkdtemp(prefix="dask_md_")
@@ -112,6 +114,16 @@ def main():
                                               **campaign)
         if texts != reference:
             sys.exit(f"the logs on {workers} worker(s) differ from the in-process logs")
+    if args.slurm:
+        slurm_options = dict(memory="1GB", walltime="00:30:00",
+                             log_directory=os.path.join(work, "jobs"))
+        with cluster_client(slurm_jobs=2, slurm_options=slurm_options) as client:
+            client.wait_for_workers(2)  # the queue wait is not the route's cost
+            _warm(client)
+            walls["slurm"], texts, _ = timed_run(atoms, model_path, os.path.join(work, "c3"),
+                                                 client, **campaign)
+        if texts != reference:
+            sys.exit("the logs on 2 SLURM jobs differ from the in-process logs")
     n_tasks = 2 * args.overhead_tasks
     overhead_s = (dask_short - in_process_short) / n_tasks
     steps = campaign["n_trajectories"] * (campaign["production_steps"] + campaign["decorrelation_steps"]) \
@@ -124,6 +136,9 @@ def main():
           f"in-process {in_process:.2f} s, 1 worker {walls[1]:.2f} s, 2 workers {walls[2]:.2f} s")
     print(f"speed-up 2 workers vs 1: {walls[1] / walls[2]:.2f}x; vs in-process: "
           f"{in_process / walls[2]:.2f}x; logs identical on all three")
+    if "slurm" in walls:
+        print(f"2 SLURM jobs (workers up before timing): {walls['slurm']:.2f} s, speed-up vs "
+              f"in-process {in_process / walls['slurm']:.2f}x; logs identical")
     busiest_s = max(worker_cpu[2].values())
     print(f"CPU time: in-process {in_process_cpu['this process']:.2f} s; 2 workers "
           + ", ".join(f"{value:.2f} s" for value in worker_cpu[2].values())
