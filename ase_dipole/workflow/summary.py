@@ -80,12 +80,21 @@ def _compare_block(compare, spectrum_options):
     return lines + [""]
 
 
+def _shown_path(path):
+    """A shipped protocol by its place in the package, others as given."""
+    from ase_dipole.workflow.protocol import PROTOCOL_DIR
+
+    if os.path.dirname(os.path.abspath(path)) == PROTOCOL_DIR:
+        return f"ase_dipole/workflow/protocols/{os.path.basename(path)} (shipped)"
+    return path
+
+
 def format_summary(protocol, records, plan, outdir, *, elapsed_s):
     """The text of ``summary.txt`` from the step records of a run."""
     system = protocol["system"]
     lines = [f"ase-dipole {__version__}: {system['title'] or 'protocol'} "
              f"({datetime.datetime.now().isoformat(timespec='seconds')})",
-             f"protocol: {protocol.source}", ""]
+             f"protocol: {_shown_path(protocol.source)}", ""]
     structure = records["structure"]["results"]
     lines += [f"Structure: {structure['formula']}, {structure['n_atoms']} atoms, "
               + ("periodic" if structure["periodic"] else "molecule in a non-periodic box")
