@@ -423,3 +423,20 @@ def test_tiny_protocol_md_on_a_local_cluster_gives_the_same_log(tiny_run, tmp_pa
     for name in ("time_fs", "pdot", "dipole"):
         np.testing.assert_allclose(getattr(remote, name), getattr(local, name), rtol=1e-9,
                                    atol=1e-12)
+
+
+def test_unreachable_scheduler_is_named(tmp_path, capsys):
+    pytest.importorskip("tblite")
+    pytest.importorskip("distributed")
+    path = tmp_path / "p.toml"
+    path.write_text(TINY)
+    with pytest.raises(SystemExit):
+        main(["run", str(path), "-o", str(tmp_path / "out"), "--quiet", "--threads", "1",
+              "--set", "sample.steps=100", "--set", "select.n_train=4",
+              "--set", "select.n_test=2", "--scheduler", "tcp://127.0.0.1:9",
+              "--connect-timeout-s", "2"])
+    error = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in error
+    assert "dask scheduler" in error  # what to start
+    with open(tmp_path / "out" / "steps" / "select.json") as handle:
+        assert json.load(handle)["status"] == "done"  # the steps before it are kept

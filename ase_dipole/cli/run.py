@@ -52,7 +52,8 @@ def run(args, parser):
             parser.error(str(error))
         return 0
     cluster = dict(workers=args.workers, scheduler=args.scheduler, slurm_jobs=args.slurm_jobs,
-                   slurm_options=args.slurm_option or None)
+                   slurm_options=args.slurm_option or None,
+                   connect_timeout_s=args.connect_timeout_s)
     try:
         result = run_protocol(protocol, outdir, force=args.force, cluster=cluster,
                               threads=args.threads, stream=None if args.quiet else sys.stderr,

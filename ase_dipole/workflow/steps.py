@@ -128,12 +128,14 @@ class _Context:
             from ase_dipole.distributed import cluster_client
 
             self._opened = True
-            chosen = {k: v for k, v in self.cluster.items() if v}
-            if chosen:
+            where = ("workers", "scheduler", "slurm_jobs")
+            if any(self.cluster.get(name) for name in where):
+                extra = {} if self.cluster.get("connect_timeout_s") is None else dict(
+                    connect_timeout_s=self.cluster["connect_timeout_s"])
                 self._client = self._stack.enter_context(cluster_client(
                     workers=self.cluster.get("workers"), scheduler=self.cluster.get("scheduler"),
                     slurm_jobs=self.cluster.get("slurm_jobs"),
-                    slurm_options=self.cluster.get("slurm_options") or None))
+                    slurm_options=self.cluster.get("slurm_options") or None, **extra))
         return self._client
 
     def calculator(self):
@@ -770,7 +772,7 @@ def run_protocol(protocol, outdir, *, force=False, cluster=None, threads=None,
         Rerun every step.
     cluster : dict, keyword-only, optional
         ``workers``/``scheduler``/``slurm_jobs``/``slurm_options`` over the
-        protocol's ``[cluster]``.
+        protocol's ``[cluster]`` (and ``connect_timeout_s``, s).
     threads : int, keyword-only, optional
         Threads of numba, BLAS and OpenMP inside the run (``None``: as set
         by the environment).
