@@ -1,6 +1,7 @@
 """``ase-dipole demo``: the water-dimer demo, run as ``ase-dipole run`` on the
 shipped protocol (:mod:`ase_dipole.workflow.demo`)."""
 
+import shlex
 import sys
 
 from ase_dipole.workflow.demo import DEFAULT_OUTDIR, QUICK
@@ -44,5 +45,5 @@ def run(args, parser):
     if args.quiet:
         arguments.append("--quiet")
     else:
-        sys.stderr.write("ase-dipole " + " ".join(arguments) + "\n")
+        sys.stderr.write("ase-dipole " + shlex.join(arguments) + "\n")
     return main(arguments)

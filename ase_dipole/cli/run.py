@@ -6,6 +6,7 @@ reruns the steps it touches, and the command says which and why.
 """
 
 import os
+import shlex
 import sys
 
 help = ("run a protocol file: structure, sampling/selection/labelling or data, fit, MD, "
@@ -57,7 +58,7 @@ def run(args, parser):
     try:
         result = run_protocol(protocol, outdir, force=args.force, cluster=cluster,
                               threads=args.threads, stream=None if args.quiet else sys.stderr,
-                              command="ase-dipole " + " ".join(args._argv))
+                              command="ase-dipole " + shlex.join(args._argv))
     except (ImportError, OSError, ValueError, TypeError, RuntimeError) as error:
         parser.error(str(error))
     with open(result.summary_path) as handle:

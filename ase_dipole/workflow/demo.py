@@ -11,6 +11,7 @@ gives the equivalent ``ase-dipole run`` command, which ``ase-dipole demo``
 executes.
 """
 
+import shlex
 import sys
 
 from ase_dipole.workflow.protocol import load_protocol, shipped_protocol
@@ -58,7 +59,7 @@ def _toml_value(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ",".join(_toml_value(v) for v in value) + "]"
     return repr(value) if isinstance(value, str) else str(value)
 
 
@@ -101,6 +102,6 @@ def run_demo(outdir=DEFAULT_OUTDIR, *, quick=False, regenerate=False, force=Fals
     path, settings = demo_settings(quick=quick, regenerate=regenerate, **overrides)
     protocol = load_protocol(path, overrides={tuple(name.split(".", 1)): value
                                               for name, value in settings.items()})
-    command = "ase-dipole " + " ".join(run_arguments(outdir, quick=quick, regenerate=regenerate,
+    command = "ase-dipole " + shlex.join(run_arguments(outdir, quick=quick, regenerate=regenerate,
                                                      force=force, **overrides))
     return run_protocol(protocol, outdir, force=force, threads=1, stream=stream, command=command)
