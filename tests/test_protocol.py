@@ -440,3 +440,27 @@ def test_unreachable_scheduler_is_named(tmp_path, capsys):
     assert "dask scheduler" in error  # what to start
     with open(tmp_path / "out" / "steps" / "select.json") as handle:
         assert json.load(handle)["status"] == "done"  # the steps before it are kept
+
+
+def test_tiny_protocol_selects_by_the_uncertainty_of_an_earlier_model(tiny_run, tmp_path):
+    import contextlib
+    import shutil
+
+    from ase_dipole.workflow.steps import _Context, build_steps
+
+    path, result, _ = tiny_run
+    outdir = tmp_path / "out"
+    shutil.copytree(result.outdir, outdir)
+    model = str(tmp_path / "round1.json")
+    shutil.copy(os.path.join(result.outdir, "model.json"), model)
+    protocol = load_protocol(path, overrides={("select", "method"): "uncertainty",
+                                              ("select", "model"): model})
+    engine = Engine(outdir, stream=None)
+    with contextlib.ExitStack() as stack:
+        plan = engine.run(build_steps(protocol)[:3], context=_Context(engine, protocol, {}, stack))
+    assert [entry.action for entry in plan] == ["skip", "skip", "rerun"]
+    assert plan[2].reasons[0] == "option method 'fps' -> 'uncertainty'"
+    select = engine.records["select"]["results"]
+    assert select["test"] == result.results["select"]["test"]  # the held-out frames stay
+    assert len(select["train"]) == 8 and not set(select["train"]) & set(select["test"])
+    assert select["train"] != result.results["select"]["train"]
