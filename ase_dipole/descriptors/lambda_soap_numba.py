@@ -293,19 +293,24 @@ def _add_feature_derivative(out, k, group, species_moved, sign_by_l, drho, H1t, 
         for a in range(3):
             for beta in range(3):
                 row = out[k, a, beta, group]
+                # inner loops index views from 0, so that LLVM vectorises them
                 for n1 in range(n_max):
                     base = _feature_index(l, b, n1, 0, 0, S, n_max)
+                    segment = row[base:base + Sn]
                     for m in range(2 * l + 1):
                         x = s_lo * drho[beta, lo + m, n1]
+                        h = H1t[l, a, m]
                         for j in range(Sn):
-                            row[base + j] += x * H1t[l, a, m, j]
+                            segment[j] += x * h[j]
                 for b1 in range(S):
                     for n1 in range(n_max):
                         base = _feature_index(l, b1, n1, b, 0, S, n_max)
+                        segment = row[base:base + n_max]
                         for mp in range(2 * l + 3):
                             x = s_hi * H2[l, a, b1, n1, mp]
+                            change = drho[beta, hi + mp]
                             for n2 in range(n_max):
-                                row[base + n2] += x * drho[beta, hi + mp, n2]
+                                segment[n2] += x * change[n2]
 
 
 @njit(cache=True, fastmath=False)
