@@ -268,25 +268,31 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
         raise ValueError(f"the regularization grid must be positive numbers, got {grid!r}")
-    G_all, _ = equations.weighted(weights)
+    # each fold's weighted sums once; the training system of fold k is the
+    # total minus fold k's own sums
+    per_fold = [equations.weighted(weights, [fold]) for fold in range(equations.n_folds)]
+    G_all, b_all = per_fold[0][0].copy(), per_fold[0][1].copy()
+    for G_fold, b_fold in per_fold[1:]:
+        G_all += G_fold
+        b_all += b_fold
     scale, live = _column_scale(G_all, standardize)
     loss = np.zeros(grid.size)
     squared = {kind: np.zeros(grid.size) for kind in weights}
     for fold in range(equations.n_folds):
-        others = [f for f in range(equations.n_folds) if f != fold]
-        G, b = equations.weighted(weights, others)
-        path = _ridge_path(G, b, scale, live, grid)
+        G_fold, b_fold = per_fold[fold]
+        path = _ridge_path(G_all - G_fold, b_all - b_fold, scale, live, grid)
         for kind, w in weights.items():
             error = equations.squared_error(path, fold, kind)
             squared[kind] += error
             loss += w * error
+    del per_fold
     best = int(np.argmin(loss))
     cv_rmse = {}
     for kind in weights:
         n = equations.count(kind)
         cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
-    final = solve(equations, weights, grid[best], standardize=standardize)
-    return RidgeSolution(final.coefficients, float(grid[best]), grid, loss, cv_rmse)
+    coefficients = _ridge_path(G_all, b_all, scale, live, [grid[best]])[:, 0]
+    return RidgeSolution(coefficients, float(grid[best]), grid, loss, cv_rmse)
 
 
 def farthest_point_sampling(points, n_select, *, start=0):
