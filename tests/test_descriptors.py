@@ -283,3 +283,18 @@ def test_bad_input_gets_clear_errors():
         descriptor.dipole_and_pdot(molecule("H2O"), np.zeros((2, descriptor.n_features)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="n_max >= 1 and l_max >= 1"):
         LambdaSOAP(["H"], l_max=0)
+
+
+def test_features_into_a_reused_buffer_and_pickled_descriptors():
+    import pickle
+
+    atoms = triclinic_nacl()
+    descriptor = LambdaSOAP(["Na", "Cl"], **SMALL)
+    expected = descriptor.features(atoms)
+    buffer = np.full(expected.shape, np.nan)
+    assert descriptor.features(atoms, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, expected)
+    with pytest.raises(ValueError, match=r"out must be a writeable C-contiguous float64 array of shape \(8, 3, "):
+        descriptor.features(atoms, out=np.empty((8, 3, 5)))
+    copy = pickle.loads(pickle.dumps(descriptor))
+    np.testing.assert_array_equal(copy.features(atoms), expected)

@@ -15,6 +15,7 @@ Z*_k = ∂μ/∂x_k through an adjoint of the densities, and Ṗ along given
 velocities through the time derivative of the densities.
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,7 @@ class LambdaSOAP:
         self._T, self._G = basis.coupling_tensors(self.l_max, self._norm)
         self._table, self._grid_step = basis.radial_table(self.cutoff, self.n_max, self.l_max)
         self._neighbours = VerletList(self.cutoff, VERLET_SKIN_A)
+        self._scratch = {}
 
     @property
     def hyper_parameters(self):
@@ -116,10 +118,26 @@ class LambdaSOAP:
         nl = self._neighbours.update(atoms.positions, atoms.cell.array, atoms.pbc)
         return _Environment(species=species, neighbours=nl, neighbour_species=species[nl.neighbours])
 
+    def _buffer(self, name, shape):
+        """A scratch array kept per thread between calls of the same size (the
+        densities of a large system are 3·10⁸ bytes at 10⁵ atoms)."""
+        key = (threading.get_ident(), name)
+        array = self._scratch.get(key)
+        if array is None or array.shape != shape:
+            array = np.empty(shape)
+            self._scratch[key] = array
+        return array
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_scratch"] = {}
+        state["_neighbours"] = VerletList(self.cutoff, VERLET_SKIN_A)
+        return state
+
     def _density(self, env):
         nl = env.neighbours
         shape = (len(env.species), len(self.species), self.n_max, (self.l_max + 1) ** 2)
-        rho = np.empty(shape)
+        rho = self._buffer("density", shape)
         kernels.density(nl.offsets, nl.vectors, env.neighbour_species, self._table,
                         self._grid_step, self.l_max, self._norm, rho)
         return rho
@@ -135,13 +153,24 @@ class LambdaSOAP:
 
     # -- features ---------------------------------------------------------
     @with_kernel_threads
-    def features(self, atoms):
-        """λ = 1 features of every atom, shape (N, 3, F); Cartesian a = x, y, z."""
+    def features(self, atoms, *, out=None):
+        """λ = 1 features of every atom, shape (N, 3, F); Cartesian a = x, y, z.
+
+        ``out``, a C-contiguous float64 array of that shape, receives them
+        (and is returned): reusing it across calls on large systems saves
+        allocating and first touching N·3·F·8 bytes each time."""
         env = self._environment(atoms)
         rho = self._density(env)
-        D = np.empty((len(atoms), 3, self.n_features))
-        kernels.features(rho, self._T, self._G, self.l_max, D)
-        return D
+        shape = (len(atoms), 3, self.n_features)
+        if out is None:
+            out = np.empty(shape)
+        elif (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.float64
+              or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"out must be a writeable C-contiguous float64 array of shape {shape}, "
+                             f"got {getattr(out, 'dtype', type(out).__name__)} "
+                             f"{getattr(out, 'shape', '')}")
+        kernels.features(rho, self._T, self._G, self.l_max, out)
+        return out
 
     @with_kernel_threads
     def invariants(self, atoms):
