@@ -107,7 +107,8 @@ def large_box(replica, repeats, what):
     if what == "born":
         task = {"mu + all Z*": lambda: descriptor.dipole_and_born_charges(atoms, coefficients)}
     else:
-        task = {"features": lambda: descriptor.features(atoms)}
+        buffer = np.empty((len(atoms), 3, descriptor.n_features))
+        task = {"features": lambda: descriptor.features(atoms, out=buffer)}
     with single_thread():
         times = interleaved_cpu_times(task, repeats)
     result = ratios(times)

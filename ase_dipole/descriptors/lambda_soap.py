@@ -261,7 +261,7 @@ class LambdaSOAP:
             relative = np.ascontiguousarray(velocities[nl.neighbours] - velocities[nl.centres])
         dipole_by_centre = np.empty((n_atoms, 3))
         pdot_by_centre = np.empty((n_atoms if mode == 1 else 0, 3))
-        W = np.empty((n_pairs if mode == 2 else 0, 3, 3))
+        W = self._buffer("pair charges", (n_pairs if mode == 2 else 0, 3, 3))
         max_pairs = int(np.diff(nl.offsets).max()) if n_atoms else 0
         prediction.predict(nl.offsets, nl.vectors, env.neighbour_species, relative, env.species,
                            *self._coefficient_blocks(coefficients), self._T, self._G,
