@@ -72,11 +72,11 @@ def run_trajectory(k, *, supercell, temperature_K, timestep_fs, equilibration_st
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--structure", default=os.path.join(HERE, "data", "POSCAR-vasp"))
-    parser.add_argument("--supercell", type=int, nargs=3, default=(2, 2, 1))
+    parser.add_argument("--supercell", type=int, nargs=3, default=(2, 1, 1))
     parser.add_argument("--temperature-K", type=float, default=300.0)
     parser.add_argument("--timestep-fs", type=float, default=2.0)
     parser.add_argument("--n-trajectories", type=int, default=2)
-    parser.add_argument("--equilibration-steps", type=int, default=200)
+    parser.add_argument("--equilibration-steps", type=int, default=100)
     parser.add_argument("--production-steps", type=int, default=1000)
     parser.add_argument("--friction-per-fs", type=float, default=0.01)
     parser.add_argument("--workers", type=int, default=2)
@@ -92,6 +92,8 @@ def main(argv=None):
                    timestep_fs=args.timestep_fs, equilibration_steps=args.equilibration_steps,
                    production_steps=args.production_steps, friction_per_fs=args.friction_per_fs,
                    seed=args.seed)
+    with open(os.path.join(args.workdir, "md_parameters.json"), "w") as out:
+        json.dump(vars(args), out, indent=1)
     paths = [os.path.join(args.workdir, f"nve_{k:03d}.traj") for k in range(args.n_trajectories)]
     start = time.perf_counter()
     with cluster_client(workers=args.workers) as client:

@@ -54,6 +54,8 @@ DATA = os.path.join(HERE, "data")
 
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", default=os.path.join(DATA, "quartz_qe_pbe_born.extxyz.gz"),
+                        help="labelled training frames (extxyz.gz)")
     parser.add_argument("--test-every", type=int, default=4, help="hold out every k-th frame")
     parser.add_argument("--temperature-K", type=float, default=300.0)
     parser.add_argument("--fwhm-cm1", type=float, default=30.0)
@@ -133,7 +135,7 @@ def main(argv=None):
         return os.path.join(args.outdir, name)
 
     # 1. fit on QE Born charges, held-out error, then the model on all frames
-    frames = read_gz(os.path.join(DATA, "quartz_qe_pbe_born.extxyz.gz"))
+    frames = read_gz(args.train)
     test = frames[args.test_every - 1::args.test_every]
     train = [f for k, f in enumerate(frames) if (k + 1) % args.test_every]
     clock = time.perf_counter()
@@ -168,16 +170,27 @@ def main(argv=None):
     # 4. MD: the CHGNet NVE trajectories of md_chgnet.py (Dask tasks), Ṗ = Σ Z*·v from the model
     from ase_dipole.dynamics.trajectory import log_from_trajectory
 
-    md_summary = json.load(open(os.path.join(args.workdir, "md_summary.json")))
+    summary_path = os.path.join(args.workdir, "md_summary.json")
+    md_summary = (json.load(open(summary_path)) if os.path.exists(summary_path) else
+                  {"parameters": json.load(open(os.path.join(args.workdir, "md_parameters.json"))),
+                   "trajectories": None, "note": "md_chgnet.py stopped early: partial trajectories"})
     timestep_fs = md_summary["parameters"]["timestep_fs"]
     clock = time.perf_counter()
-    logs = []
-    for k, record in enumerate(md_summary["trajectories"]):
+    logs, used = [], []
+    for k in range(md_summary["parameters"]["n_trajectories"]):
+        path = os.path.join(args.workdir, f"nve_{k:03d}.traj")
+        path = path if os.path.exists(path) else path + ".part"
+        frames_k = ase.io.read(path, index=":", format="traj")
         log = out(f"nve_{k:03d}.log")
-        log_from_trajectory(os.path.join(args.workdir, f"nve_{k:03d}.traj"), out("quartz.model"),
-                            log, timestep_fs=timestep_fs, temperature_K=args.temperature_K,
-                            overwrite=True)
+        log_from_trajectory(frames_k, out("quartz.model"), log, timestep_fs=timestep_fs,
+                            temperature_K=args.temperature_K, overwrite=True)
         logs.append(log)
+        temperatures = [f.get_temperature() for f in frames_k]
+        energies = [f.get_total_energy() for f in frames_k]
+        used.append({"file": os.path.basename(path), "nve_steps": len(frames_k) - 1,
+                     "mean_temperature_K": float(np.mean(temperatures)),
+                     "energy_drift_eV_per_atom": float((energies[-1] - energies[0]) / len(frames_k[0]))})
+    md_summary["used"] = used
     timings["dipole_logs_s"] = time.perf_counter() - clock
     timings["md"] = md_summary
 
@@ -191,7 +204,7 @@ def main(argv=None):
     plot_spectra({f"CHGNet MD {args.temperature_K:g} K, Z* from the model": md,
                   "harmonic (CHGNet phonopy, model BORN)": harmonic_spectrum},
                  out("quartz_ir.png"), xlim=(0.0, 1400.0),
-                 title=f"α-quartz IR, {md_summary['trajectories'][0]['n_atoms']} atoms, "
+                 title=f"α-quartz IR, {len(frames_k[0])} atoms, "
                        f"fwhm {args.fwhm_cm1:g} cm$^{{-1}}$")
     comparison = compare_spectra(md, harmonic_spectrum, window_cm1=(300.0, 1400.0),
                                  prominence=0.05, max_shift_cm1=60.0)
