@@ -127,11 +127,25 @@ def main(argv=None):
                                 cache_dir=os.path.join(WORK, "labels.cache"), dipole=False,
                                 options=_options(), progress=False)
     seconds = [s for s in run.seconds if np.isfinite(s)]
+    from ase_dipole.reference.parallel import load_cached, request_digest
+
+    keys = [request_digest(f, method="qe", dipole=False, born_charges=True, options=_options())
+            for f, labelled in zip(ase.io.read(label_path, index=":"), run.frames) if labelled is not None]
+    details = [load_cached(os.path.join(WORK, "labels.cache", key + ".npz"))["details"] for key in keys]
     summary = {"frames": len(frames), "failed": len(run.failures),
                "campaign_wall_s_this_run": wall_s, "workers": args.workers,
                "frame_wall_s_mean": float(np.mean(seconds)), "frame_wall_s_min": float(np.min(seconds)),
                "frame_wall_s_max": float(np.max(seconds)), "frame_wall_s": run.seconds,
+               "frame_cpu_s": [d["pw_cpu_s"] + d["ph_cpu_s"] for d in details],
+               "pw_cpu_s": [d["pw_cpu_s"] for d in details], "ph_cpu_s": [d["ph_cpu_s"] for d in details],
+               "acoustic_sum_rule_violation_e": [d["acoustic_sum_rule_violation_e"] for d in details],
                "qe_arguments": QE_ARGUMENTS, "load_average_at_end": os.getloadavg()}
+    import tarfile
+
+    outputs = os.path.join(WORK, "labels.cache", "qe")
+    with tarfile.open(os.path.join(DATA, "qe_outputs.tar.gz"), "w:gz") as tar:
+        for key in keys:
+            tar.add(os.path.join(outputs, key[:16]), arcname=os.path.join("qe_outputs", key[:16]))
     with open(os.path.join(RESULTS, "labelling_timings.json"), "w") as out:
         json.dump(summary, out, indent=1)
     print(json.dumps({k: v for k, v in summary.items() if k != "frame_wall_s"}, indent=1))

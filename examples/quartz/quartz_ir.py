@@ -139,10 +139,13 @@ def main(argv=None):
     test = frames[args.test_every - 1::args.test_every]
     train = [f for k, f in enumerate(frames) if (k + 1) % args.test_every]
     clock = time.perf_counter()
-    held_out = PolarizationModel().fit(train, targets="born", progress=False)
+    folds = min(5, len(frames))
+    model = PolarizationModel(cv_folds=folds).fit(frames, targets="born", progress=False)
     timings["fit_s"] = time.perf_counter() - clock
+    # held-out error: the same regularization (chosen by CV on all frames), fitted without the test frames
+    held_out = PolarizationModel(regularization=model.regularization).fit(train, targets="born",
+                                                                          progress=False)
     summary["qe_held_out"] = dict(born_errors(held_out, test), n_train=len(train), n_test=len(test))
-    model = PolarizationModel().fit(frames, targets="born", progress=False)
     model.save(out("quartz.model"))
     summary["model"] = {"parameters": model.parameters, "n_frames": len(frames),
                         "mean_born_charges_e": model.mean_born_charges}
@@ -161,7 +164,9 @@ def main(argv=None):
     # 3. harmonic: CHGNet force constants (cached), the model's Z* as BORN
     clock = time.perf_counter()
     phonon, relaxed, shift_A = chgnet_phonons(args.workdir)
-    write_born_from_model(out("BORN-model"), relaxed, model)
+    epsilon = np.mean([np.asarray(f.info["epsilon"], dtype=float).reshape(3, 3) for f in frames], axis=0)
+    summary["qe_epsilon_mean"] = epsilon.tolist()
+    write_born_from_model(out("BORN-model"), relaxed, model, epsilon=epsilon)
     harmonic = HarmonicIR(phonon, out("BORN-model"), asr=True).run()
     harmonic.write_peaks(out("peaks_harmonic_model.txt"))
     timings["harmonic_s"] = time.perf_counter() - clock
