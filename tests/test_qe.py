@@ -82,8 +82,9 @@ def direct_run(tmp_path_factory):
 
 @needs_qe
 def test_alas_born_charges_equal_a_direct_ph_run(direct_run, tmp_path):
+    # the direct input's settings, tr2_ph included (1e-14; the labeller's default is QE's 1e-12)
     born, epsilon, details = qe_born_charges(alas(), pseudopotentials=PSEUDOPOTENTIALS,
-                                             ecutwfc_Ry=16.0, kpts=(4, 4, 4),
+                                             ecutwfc_Ry=16.0, kpts=(4, 4, 4), tr2_ph=1e-14,
                                              kpoint_shift=(1, 1, 1), keep_outputs=tmp_path)
     direct = get_born_charges(direct_run)
     # ph.x prints Z* with 5 decimals: equal to within the rounding of both prints
@@ -98,7 +99,7 @@ def test_alas_born_charges_equal_a_direct_ph_run(direct_run, tmp_path):
     assert 1e-3 < details["acoustic_sum_rule_violation_e"] < 0.1
     # ... and asr='simple' (dynmat.x's rule: subtract the mean) removes it exactly
     fixed, _, _ = qe_born_charges(alas(), pseudopotentials=PSEUDOPOTENTIALS, ecutwfc_Ry=16.0,
-                                  kpts=(4, 4, 4), kpoint_shift=(1, 1, 1),
+                                  kpts=(4, 4, 4), kpoint_shift=(1, 1, 1), tr2_ph=1e-14,
                                   acoustic_sum_rule="simple")
     assert np.abs(fixed.sum(axis=0)).max() < 1e-12
     np.testing.assert_allclose(fixed, born - born.mean(axis=0), atol=1e-12)
