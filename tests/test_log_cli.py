@@ -162,15 +162,17 @@ def test_bad_input_names_the_flag(md_run, capsys):
 
     model, out = md_run["model"], md_run["directory"] / "bad.log"
     common = ["--model", model, "--timestep-fs", TIMESTEP_FS, "-o", out]
-    assert "pass lammps_units= (CLI: --lammps-units)" in error_of(md_run["paths"]["lammps-metal"], *common)
-    assert "--lammps-types O H" in error_of(md_run["paths"]["lammps-types"], *common,
-                                            "--lammps-units", "real")
+    message = error_of(md_run["paths"]["lammps-metal"], *common)
+    assert "does not record its unit style: pass --lammps-units, one of metal, real" in message
+    assert "lammps_units" not in message
+    assert "pass the element of each type with --lammps-types O H ..." in error_of(
+        md_run["paths"]["lammps-types"], *common, "--lammps-units", "real")
     assert "--mass 'H:2': use SYMBOL=AMU" in error_of(md_run["paths"]["traj"], *common, "--mass", "H:2")
     assert "'D' is not an element symbol (isotopes take their element's symbol: --mass H=2.014" \
         in error_of(md_run["paths"]["traj"], *common, "--mass", "D=2")
     assert "a mass is given for C, but the atoms hold only ['H', 'O']" in error_of(
         md_run["paths"]["traj"], *common, "--mass", "C=13.003")
-    assert "timestep_fs must be a positive number" in error_of(
+    assert "--timestep-fs must be a positive number of fs between frames, got 0" in error_of(
         md_run["paths"]["traj"], "--model", model, "--timestep-fs", "0", "-o", out)
     run_log(md_run, "traj")
     existing = md_run["directory"] / "traj.log"

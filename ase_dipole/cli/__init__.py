@@ -6,6 +6,7 @@ and ``run(args, parser)``; ``main(argv=None)`` lets tests call it.
 
 import argparse
 import importlib
+import re
 import sys
 import warnings
 
@@ -41,6 +42,24 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def _error_naming_flags(parser):
+    """``parser.error`` that writes the command's flags where an API message
+    names Python keyword arguments: ``force_sets=`` becomes ``--force-sets``."""
+    flags = {action.dest: action.option_strings[-1] for action in parser._actions
+             if action.option_strings and "_" in action.dest}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+                         + r")=") if flags else None
+    error = parser.error
+
+    def named_error(message):
+        if pattern is not None:
+            message = pattern.sub(lambda match: flags[match.group(1)], str(message))
+            message = re.sub(r"(--[\w-]+) \(CLI: \1([^)]*)\)", r"\1\2", message)
+        error(message)
+
+    return named_error
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ase-dipole",
@@ -57,6 +76,7 @@ def build_parser():
             formatter_class=_HelpFormatter,
         )
         module.add_arguments(sub)
+        sub.error = _error_naming_flags(sub)
         sub.set_defaults(_run=module.run, _parser=sub)
     return parser
 

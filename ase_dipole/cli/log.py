@@ -37,6 +37,8 @@ def run(args, parser):
     from ase_dipole.cli.options import masses_from_args
     from ase_dipole.provenance import command_line, provenance
 
+    if not args.timestep_fs > 0:
+        parser.error(f"--timestep-fs must be a positive number of fs between frames, got {args.timestep_fs:g}")
     model, model_inputs = dipole_model_from_args(args, parser)
     masses = masses_from_args(args, parser)
     record = provenance(inputs=[args.trajectory, *model_inputs], command=command_line(args._argv))
