@@ -77,7 +77,8 @@ def test_observer_routes_agree_and_feed_the_spectrum(water_run):
     born_log = read_dipole_log(water_run / "born.log")
     dmudt_log = read_dipole_log(water_run / "dmudt.log")
     scale = np.abs(born_log.pdot).max()
-    np.testing.assert_allclose(dmudt_log.pdot, born_log.pdot, atol=1e-6 * scale)
+    # central differences along v with a 1e-3 Å step: measured 8e-7 of max|Ṗ|
+    np.testing.assert_allclose(dmudt_log.pdot, born_log.pdot, atol=5e-6 * scale)
     np.testing.assert_array_equal(dmudt_log.dipole, born_log.dipole)
     # Ṗ integrates to the logged μ (trapezoid rule, O(Δt²))
     integrated = born_log.dipole[0] + np.concatenate(

@@ -119,8 +119,9 @@ def test_finite_difference_route_agrees_with_velocities(md_run, key):
     np.testing.assert_allclose(log.time_fs, direct.time_fs[1:-1], atol=1e-9)
     # VelocityVerlet is time-reversible: (x(t+Δt) − x(t−Δt))/2Δt = v(t) + O(Δt²),
     # and μ is linear in x for this model, so only the rounding of the files is left
+    # (measured 1e-7 to 1e-5 of max|Ṗ| for vasprun.xml, extxyz, XDATCAR)
     scale = np.abs(direct.pdot).max()
-    np.testing.assert_allclose(log.pdot, direct.pdot[1:-1], atol=2e-3 * scale)
+    np.testing.assert_allclose(log.pdot, direct.pdot[1:-1], atol=1e-4 * scale)
     error = np.abs(log.pdot - direct.pdot[1:-1]).max() / scale
     assert error > 0  # really a different route
     assert log.metadata["pdot_source"] == "finite-differences"
