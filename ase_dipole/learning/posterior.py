@@ -25,9 +25,11 @@ noise variance of its kind for a new observation.
 Storage. The model file keeps the factor ``W`` of ``Σ = W Wᵀ``,
 ``W = D⁻¹ V diag(sqrt(s²/(e + λ)))`` (P × R, R the number of live columns;
 with a model restricted to reference environments, ``c = Bᵀ r`` and
-``W = Bᵀ D⁻¹ V diag(...)``, so R = Σ r_s ≤ P), in single precision: every
-term of ``gᵀΣg = |Wᵀg|²`` is non-negative, so rounding the factor changes a
-variance by a relative ~1e-7 and never makes it negative. (The form
+``W = Bᵀ D⁻¹ V diag(...)``, so R = Σ r_s ≤ P), in single precision, and
+projects the rows in single precision: every term of ``gᵀΣg = |Wᵀg|²`` is
+non-negative, so the variance is never negative, and it differs from the
+double-precision product by a relative 7e-5 at most (σ by 4e-5) on a
+held-out liquid-water frame at λ = 1e-8 (measured). (The form
 ``diag(s²/(λd²)) − UUᵀ`` would truncate U at small λ only where e ≪ λ, which
 leaves almost all P directions at the small λ that liquid water picks, and it
 cancels catastrophically in single precision.)
