@@ -32,6 +32,19 @@ BLOCK = 16
 
 
 @njit(cache=True, fastmath=False)
+def _vector_times_matrix(vector, matrix, out):
+    """``out[j] = Σ_i vector[i] matrix[i, j]`` as axpys over contiguous rows."""
+    n = out.shape[0]
+    for j in range(n):
+        out[j] = 0.0
+    for i in range(vector.shape[0]):
+        v = vector[i]
+        row = matrix[i]
+        for j in range(n):
+            out[j] += v * row[j]
+
+
+@njit(cache=True, fastmath=False)
 def centre_adjoint(R, two_body, blocks, blocks_t, T, G, l_max, A, X, Y):
     """Adjoint ``A[a, lm, i]`` of one centre with density ``R[lm, i]`` for the
     coefficients ``two_body[i]`` (2-body) and ``blocks[l, i, j]`` = W_l (3-body),
@@ -57,23 +70,9 @@ def centre_adjoint(R, two_body, blocks, blocks_t, T, G, l_max, A, X, Y):
         W = blocks[l]
         Wt = blocks_t[l]
         for mp in range(2 * l + 3):
-            out = X[mp]
-            for i in range(Sn):
-                out[i] = 0.0
-            for j in range(Sn):
-                r = R[hi + mp, j]
-                column = Wt[j]
-                for i in range(Sn):
-                    out[i] += r * column[i]
+            _vector_times_matrix(R[hi + mp], Wt, X[mp])
         for m in range(2 * l + 1):
-            out = Y[m]
-            for j in range(Sn):
-                out[j] = 0.0
-            for i in range(Sn):
-                r = R[lo + m, i]
-                row = W[i]
-                for j in range(Sn):
-                    out[j] += r * row[j]
+            _vector_times_matrix(R[lo + m], W, Y[m])
         for a in range(3):
             for m in range(2 * l + 1):
                 low = A[a, lo + m]
