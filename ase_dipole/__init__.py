@@ -20,7 +20,9 @@ from ase_dipole.dynamics.observer import DipoleObserver
 from ase_dipole.dynamics.trajectory import log_from_trajectory
 from ase_dipole.dynamics.md import make_force_calculator, run_ir_md
 from ase_dipole.spectra.green_kubo import IRSpectrum, ir_spectrum, read_experiment, read_spectrum_csv
-from ase_dipole.spectra.dielectric import StaticSusceptibility, static_susceptibility
+from ase_dipole.spectra.dielectric import (DielectricFunction, StaticSusceptibility, dielectric_function,
+                                          epsilon_inf_from_file, kramers_kronig, read_dielectric_csv,
+                                          static_susceptibility)
 from ase_dipole.spectra.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculator, write_born_from_model
 from ase_dipole.spectra.compare import compare_spectra
 from ase_dipole.io import read_born_charges, read_phonopy_born, write_phonopy_born
@@ -58,6 +60,11 @@ __all__ = [
     "read_spectrum_csv",
     "StaticSusceptibility",
     "static_susceptibility",
+    "DielectricFunction",
+    "dielectric_function",
+    "epsilon_inf_from_file",
+    "kramers_kronig",
+    "read_dielectric_csv",
     "HarmonicIR",
     "load_phonopy",
     "phonopy_from_calculator",

@@ -19,6 +19,7 @@ COMMANDS = {
     "harmonic": "harmonic",
     "compare": "compare",
     "spectrum": "spectrum",
+    "dielectric": "dielectric",
     "fit": "fit",
     "predict": "predict",
     "select": "select",

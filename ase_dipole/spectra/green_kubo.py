@@ -393,6 +393,55 @@ def _log_spectrum(log, route, window, n_grid, dt_s):
     return cosine if route == "pdot" else omega**2 * cosine
 
 
+def spectral_grid(logs, dt_fs, fwhm_cm1):
+    """The Gaussian window and the wavenumber grid of :func:`ir_spectrum`.
+
+    Parameters
+    ----------
+    logs : list of DipoleLog
+        Checked to be at least as long as the window (5 τ).
+    dt_fs : float
+        Sample interval of the logs, fs.
+    fwhm_cm1 : float
+        Line width (FWHM, cm⁻¹) the window imposes.
+
+    Returns
+    -------
+    tau_fs : float
+        Window width τ, fs.
+    lag_fs : (L,) float array
+        Lags 0, Δt, ..., ≥ 5τ of the correlation functions, fs.
+    window : (L,) float array
+        e^{−t²/2τ²} at those lags.
+    n_grid : int
+        Length of the zero-padded transform (≥ L and ≥ ``POINTS_PER_FWHM``
+        points per FWHM).
+    wavenumber : (n_grid // 2 + 1,) float array
+        The rfft grid in cm⁻¹, from 0 to the Nyquist wavenumber.
+    """
+    tau_fs = gaussian_window_width_fs(fwhm_cm1)
+    n_lags = int(np.ceil(WINDOW_CUTOFF_SIGMAS * tau_fs / dt_fs)) + 1
+    for log in logs:
+        if len(log.time_fs) < n_lags:
+            span = log.time_fs[-1] - log.time_fs[0]
+            narrowest = np.ceil(10.0 * WINDOW_CUTOFF_SIGMAS * gaussian_window_width_fs(1.0) / span) / 10.0
+            raise ValueError(
+                f"log {_describe(log)} spans {span:.6g} fs, shorter than the "
+                f"{minimum_duration_fs(fwhm_cm1):.6g} fs Gaussian window needed for "
+                f"fwhm_cm1={fwhm_cm1:g} (5 widths, tau = {tau_fs:.4g} fs); run longer or use "
+                f"fwhm_cm1 >= {narrowest:g}"
+            )
+    lag_fs = dt_fs * np.arange(n_lags)
+    window = np.exp(-0.5 * (lag_fs / tau_fs) ** 2)
+    dt_s = dt_fs * FS_S
+    n_grid = 2 * next_fast_len(
+        int(np.ceil(max(n_lags, POINTS_PER_FWHM / (fwhm_cm1 * C_CM_PER_S * dt_s)) / 2)),
+        real=True,
+    )
+    wavenumber = np.fft.rfftfreq(n_grid, d=dt_s) / C_CM_PER_S
+    return tau_fs, lag_fs, window, n_grid, wavenumber
+
+
 def ir_spectrum(
     logs,
     *,
@@ -465,27 +514,8 @@ def ir_spectrum(
             "(smaller observer interval) or lower max_wavenumber_cm1"
         )
 
-    tau_fs = gaussian_window_width_fs(fwhm_cm1)
-    n_lags = int(np.ceil(WINDOW_CUTOFF_SIGMAS * tau_fs / dt_fs)) + 1
-    for log in logs:
-        if len(log.time_fs) < n_lags:
-            span = log.time_fs[-1] - log.time_fs[0]
-            narrowest = np.ceil(10.0 * WINDOW_CUTOFF_SIGMAS * gaussian_window_width_fs(1.0) / span) / 10.0
-            raise ValueError(
-                f"log {_describe(log)} spans {span:.6g} fs, shorter than the "
-                f"{minimum_duration_fs(fwhm_cm1):.6g} fs Gaussian window needed for "
-                f"fwhm_cm1={fwhm_cm1:g} (5 widths, tau = {tau_fs:.4g} fs); run longer or use "
-                f"fwhm_cm1 >= {narrowest:g}"
-            )
-    lag_fs = dt_fs * np.arange(n_lags)
-    window = np.exp(-0.5 * (lag_fs / tau_fs) ** 2)
-
+    tau_fs, lag_fs, window, n_grid, wavenumber = spectral_grid(logs, dt_fs, fwhm_cm1)
     dt_s = dt_fs * FS_S
-    n_grid = 2 * next_fast_len(
-        int(np.ceil(max(n_lags, POINTS_PER_FWHM / (fwhm_cm1 * C_CM_PER_S * dt_s)) / 2)),
-        real=True,
-    )
-    wavenumber = np.fft.rfftfreq(n_grid, d=dt_s) / C_CM_PER_S
     keep = wavenumber <= max_wavenumber_cm1 * (1 + 1e-12)
 
     beta = 1.0 / (KB_SI * temperature_K)

@@ -243,3 +243,65 @@ def plot_learning_curve(table, path, *, title=None):
     axes.legend(frameon=False)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def plot_dielectric(result, path, *, xlim=None, title=None, experiment_alpha_n=None,
+                    experiment_label="experiment"):
+    """Four panels of a :class:`ase_dipole.spectra.dielectric.DielectricFunction`:
+    ε' (Kramers–Kronig, and the direct μ route dashed) and ε''; n and κ; α
+    alone; α n (with an optional experimental α n overlay), each with its
+    standard-error band. ε∞ is stated in the ε panel.
+
+    Parameters
+    ----------
+    result : DielectricFunction
+    path : str or path-like
+        ``.png``, ``.pdf`` or ``.svg``.
+    xlim : (float, float) or None, keyword-only
+        Wavenumber range in cm⁻¹ (default: the data range).
+    title : str or None, keyword-only
+    experiment_alpha_n : IRSpectrum, dict, (x, y) pair or None, keyword-only
+        Experimental α n in cm⁻¹ drawn in the α n panel.
+    experiment_label : str, keyword-only
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_path(path)
+    x = result.wavenumber_cm1
+    figure = Figure(figsize=(10.0, 7.0))
+    panels = figure.subplots(2, 2, sharex=True).ravel()
+
+    def draw(axes, values, errors, label, **style):
+        (line,) = axes.plot(x, values, label=label, lw=1.1, **style)
+        if errors is not None and np.any(np.isfinite(errors)):
+            axes.fill_between(x, values - errors, values + errors, color=line.get_color(), alpha=0.3, lw=0)
+
+    draw(panels[0], result.eps_real, result.eps_real_error, r"$\varepsilon'$ (Kramers–Kronig)")
+    if np.any(np.isfinite(result.eps_real_dipole)):
+        draw(panels[0], result.eps_real_dipole, None, r"$\varepsilon'$ ($\mu$ route)", ls="--")
+    draw(panels[0], result.eps_imag, result.eps_imag_error, r"$\varepsilon''$")
+    panels[0].axhline(result.epsilon_inf, color="gray", lw=0.8, ls=":",
+                      label=rf"$\varepsilon_\infty$ = {result.epsilon_inf:g}")
+    panels[0].set_ylabel(r"$\varepsilon$")
+    draw(panels[1], result.refractive_index, result.refractive_index_error, r"$n$")
+    draw(panels[1], result.extinction_coefficient, result.extinction_coefficient_error, r"$\kappa$")
+    panels[1].set_ylabel(r"$n$, $\kappa$")
+    draw(panels[2], result.absorption_cm1, result.absorption_cm1_error, r"$\alpha$")
+    panels[2].set_ylabel(r"absorption coefficient $\alpha$ (cm$^{-1}$)")
+    draw(panels[3], result.alpha_n_cm1, result.alpha_n_cm1_error, r"$\alpha n = \omega\varepsilon''/c$")
+    if experiment_alpha_n is not None:
+        _, ex, ey, _, _ = _curve(experiment_alpha_n, 0, experiment_label)
+        panels[3].plot(ex, ey, color="black", lw=1.0, label=experiment_label)
+    panels[3].set_ylabel(INTENSITY_LABELS["cm^-1"])
+    for axes in panels:
+        if xlim is not None:
+            axes.set_xlim(*xlim)
+        axes.legend(frameon=False, fontsize=8)
+    for axes in panels[2:]:
+        axes.set_xlabel(r"wavenumber $\tilde\nu$ (cm$^{-1}$)")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
