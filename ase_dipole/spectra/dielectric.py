@@ -329,7 +329,11 @@ class DielectricFunction:
     eps_real : ε'(ω) by Kramers–Kronig from ε'', with ε'(∞) = ``epsilon_inf``.
     eps_real_dipole : ε'(ω) directly from the μ autocorrelation (NaN when the
         logs hold no μ).
-    refractive_index, extinction_coefficient : n and κ, n + iκ = √(ε' + iε'').
+    refractive_index, extinction_coefficient : n and κ, n + iκ = √(ε' + iε''),
+        with ε'' < 0 (estimator noise far from the bands; a passive medium
+        has ε'' ≥ 0) taken as 0, so that κ ≥ 0. Where ε' < 0 and ε'' ≈ 0 (a
+        crystal's reststrahlen band) κ and α are large without absorption:
+        the wave is evanescent and reflected.
     absorption_cm1 : α = 2ωκ/c = 4π ν̃ κ in cm⁻¹.
     alpha_n_cm1 : α n = ωε''/c = 2π ν̃ ε'' in cm⁻¹ (= ``ir_spectrum``).
     epsilon_inf : float, the electronic ε∞ used.
@@ -552,8 +556,9 @@ def _mean_and_error(samples):
 
 
 def _optical_constants(eps_real, eps_imag, wavenumber_cm1):
-    """n, κ, α (cm⁻¹) from ε' and ε'' (broadcast over leading axes)."""
-    root = np.sqrt(eps_real + 1j * eps_imag)
+    """n, κ, α (cm⁻¹) from ε' and ε'' (broadcast over leading axes):
+    n + iκ = √(ε' + i max(ε'', 0)), the root with n ≥ 0 and κ ≥ 0."""
+    root = np.sqrt(eps_real + 1j * np.maximum(eps_imag, 0.0))
     return root.real, root.imag, 4.0 * np.pi * wavenumber_cm1 * root.imag
 
 
@@ -658,6 +663,7 @@ def dielectric_function(logs, *, epsilon_inf, temperature_K=None, fwhm_cm1=20.0,
         "logs": [log.path for log in logs],
         "model_sha256": sorted({str(log.metadata["model_sha256"]) for log in logs
                                 if "model_sha256" in log.metadata}),
+        "min_eps_imag": float(mean_imag.min()),
         "eps_static_kk": float(static_kk),
         "eps_static_kk_error": float(static_kk_error),
         "eps_static_fluctuation": None if static is None else static.epsilon_static(epsilon_inf),
