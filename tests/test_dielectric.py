@@ -95,6 +95,12 @@ def test_kramers_kronig_matches_dipole_route(epsilon):
     assert difference.max() < 0.02 * peak
     # a real test: ε' swings through the resonance by more than the ε'' peak
     assert np.ptp(epsilon.eps_real) > peak
+    # Lyddane–Sachs–Teller: ε' crosses 0 upwards at ν_LO = ν_TO √(ε(0)/ε∞)
+    nu, eps_real = epsilon.wavenumber_cm1, epsilon.eps_real
+    nu_to = nu[np.argmax(epsilon.eps_imag)]
+    up = np.nonzero((eps_real[:-1] < 0) & (eps_real[1:] >= 0))[0][-1]
+    nu_lo = nu[up] - eps_real[up] * (nu[up + 1] - nu[up]) / (eps_real[up + 1] - eps_real[up])
+    assert nu_lo == pytest.approx(nu_to * np.sqrt(epsilon.metadata["eps_static_kk"] / 2.435), rel=0.01)
     # far above the band both routes tend to ε∞
     assert epsilon.eps_real[-1] == pytest.approx(2.435, abs=0.02 * peak)
 
