@@ -19,7 +19,7 @@ unwrapped positions), β = 1/(k_B T), SI units inside:
   ε∞; as a cross-check ε'(ω) directly from the dipole autocorrelation C(t) =
   ⟨δM(0)·δM(t)⟩, :math:`\varepsilon'(\omega) = \varepsilon_\infty +
   \frac{\beta}{3V\varepsilon_0}[C(0) - \omega\int_0^T C(t) w(t) \sin\omega t
-  \,\mathrm dt]`;
+  \,\mathrm dt]` (C·w linear between samples, integrated exactly);
 - n + iκ = √ε, the absorption coefficient α = 2ωκ/c and α n = ωε''/c.
 
 The window w(t) = e^{−t²/2τ²} sets the resolution (``fwhm_cm1``): below about
@@ -523,20 +523,15 @@ def kramers_kronig(wavenumber_cm1, eps_imag, *, epsilon_inf):
     if grid[0] != 0 or step <= 0 or not np.allclose(np.diff(grid), step, rtol=1e-9, atol=0):
         raise ValueError("kramers_kronig needs an evenly spaced grid 0, d, 2d, ... starting at 0")
     g = grid * np.where(grid > 0, values, 0.0)
-    return _kramers_kronig_g(g, grid, check_epsilon_inf(epsilon_inf), padded=True)
+    return _kramers_kronig_g(g, grid, check_epsilon_inf(epsilon_inf))
 
 
-def _kramers_kronig_g(g, grid, epsilon_inf, *, padded):
-    """ε' on ``grid`` (even, from 0) from g = ν̃ ε'' (the last axis), ε'(∞) = ε∞.
-
-    ``padded``: g is taken as 0 beyond the grid (the grid zero-padded to four
-    times the length of its even extension). Otherwise the even extension is
-    periodic with period twice the grid: for g the cosine transform of a
-    correlation function on an rfft grid (``dielectric_function``), this makes
-    the result exactly the sine transform of the same windowed correlation.
-    """
+def _kramers_kronig_g(g, grid, epsilon_inf):
+    """ε' on ``grid`` (even, from 0) from g = ν̃ ε'' (the last axis), ε'(∞) = ε∞;
+    g is taken as 0 beyond the grid (the even extension zero-padded to four
+    times its length)."""
     n_points = g.shape[-1]
-    size = 8 * n_points if padded else 2 * (n_points - 1)
+    size = 8 * n_points
     extended = np.zeros(g.shape[:-1] + (size,))
     extended[..., :n_points] = g
     extended[..., size - n_points + 1:] = g[..., :0:-1]
@@ -560,6 +555,31 @@ def _optical_constants(eps_real, eps_imag, wavenumber_cm1):
     n + iκ = √(ε' + i max(ε'', 0)), the root with n ≥ 0 and κ ≥ 0."""
     root = np.sqrt(eps_real + 1j * np.maximum(eps_imag, 0.0))
     return root.real, root.imag, 4.0 * np.pi * wavenumber_cm1 * root.imag
+
+
+def _dipole_route_real(windowed, omega, dt_s, n_grid):
+    r"""C(0) − ω ∫_0 f(t) sin ωt dt for f = C·w sampled every ``dt_s``
+    (f(0) = C(0), f ≈ 0 at the last lag), with f linear between samples and
+    the integral done exactly (Filon-type):
+
+    .. math::
+
+        f(0) - \omega \int_0^\infty f \sin\omega t\,\mathrm dt
+        = -\frac{1}{\omega} \sum_j s_j [\sin\omega t_{j+1} - \sin\omega t_j],
+        \qquad s_j = (f_{j+1} - f_j)/\Delta t,
+
+    so C(0) cancels exactly at every ω. (The trapezoid rule would leave a
+    fraction ≈ (ωΔt)²/12 of C(0) near the Nyquist wavenumber, which for a
+    liquid's slow orientational fluctuations is many times ε∞.) At ω = 0
+    the limit C(0). Returns (n_grid // 2 + 1,) values in the unit of C.
+    """
+    slopes = np.diff(windowed) / dt_s
+    # Σ_j s_j e^{iωt_j} = conj(rfft(s))
+    transform = np.conj(np.fft.rfft(slopes, n=n_grid))
+    values = np.empty(omega.shape)
+    values[1:] = -np.imag((np.exp(1j * omega[1:] * dt_s) - 1.0) * transform[1:]) / omega[1:]
+    values[0] = windowed[0] - windowed[-1]
+    return values
 
 
 def dielectric_function(logs, *, epsilon_inf, temperature_K=None, fwhm_cm1=20.0,
@@ -586,7 +606,7 @@ def dielectric_function(logs, *, epsilon_inf, temperature_K=None, fwhm_cm1=20.0,
     max_wavenumber_cm1 : float or None, keyword-only
         Highest wavenumber in the result (``None``: Nyquist). Kramers–Kronig
         always integrates ε'' over the whole band up to the Nyquist
-        wavenumber.
+        wavenumber (and takes ε'' = 0 above it).
 
     Returns
     -------
@@ -618,7 +638,7 @@ def dielectric_function(logs, *, epsilon_inf, temperature_K=None, fwhm_cm1=20.0,
     g = susceptibility * transforms / (2.0 * np.pi * C_CM_PER_S)
     eps_imag = np.zeros(g.shape)
     eps_imag[:, 1:] = susceptibility * transforms[:, 1:] / omega[1:]
-    eps_real = _kramers_kronig_g(g, wavenumber, epsilon_inf, padded=False)
+    eps_real = _kramers_kronig_g(g, wavenumber, epsilon_inf)
 
     has_dipole = all(np.all(np.isfinite(log.dipole)) for log in logs)
     if has_dipole:
@@ -626,8 +646,8 @@ def dielectric_function(logs, *, epsilon_inf, temperature_K=None, fwhm_cm1=20.0,
         for log in logs:
             delta = (log.dipole - log.dipole.mean(axis=0)) * DIPOLE_SI
             correlation = _correlation(delta, None, len(window))
-            sine = -dt_s * np.fft.rfft(correlation * window, n=n_grid).imag  # ∫ C w sin ωt dt
-            eps_real_dipole.append(epsilon_inf + susceptibility * (correlation[0] - omega * sine))
+            eps_real_dipole.append(epsilon_inf + susceptibility * _dipole_route_real(
+                correlation * window, omega, dt_s, n_grid))
         eps_real_dipole = np.stack(eps_real_dipole)
         static = static_susceptibility(logs, temperature_K=temperature_K)
     else:

@@ -250,7 +250,9 @@ def plot_dielectric(result, path, *, xlim=None, title=None, experiment_alpha_n=N
     """Four panels of a :class:`ase_dipole.spectra.dielectric.DielectricFunction`:
     ε' (Kramers–Kronig, and the direct μ route dashed) and ε''; n and κ; α
     alone; α n (with an optional experimental α n overlay), each with its
-    standard-error band. ε∞ is stated in the ε panel.
+    standard-error band. ε∞ is stated in the ε panel. The range below one
+    FWHM of the window (not resolved) is shaded and kept out of the y
+    scaling.
 
     Parameters
     ----------
@@ -295,9 +297,21 @@ def plot_dielectric(result, path, *, xlim=None, title=None, experiment_alpha_n=N
         _, ex, ey, _, _ = _curve(experiment_alpha_n, 0, experiment_label)
         panels[3].plot(ex, ey, color="black", lw=1.0, label=experiment_label)
     panels[3].set_ylabel(INTENSITY_LABELS["cm^-1"])
+    # below one FWHM the window does not resolve anything: shaded, and left out of the y range
+    resolution = float(result.metadata.get("fwhm_cm1", 0.0))
+    low, high = xlim if xlim is not None else (0.0, float(x[-1]))
+    shown = (x >= max(low, resolution)) & (x <= high)
     for axes in panels:
-        if xlim is not None:
-            axes.set_xlim(*xlim)
+        axes.set_xlim(low, high)
+        if resolution > low:
+            axes.axvspan(low, resolution, color="0.9", lw=0, zorder=0)
+        values = np.concatenate([line.get_ydata()[shown] for line in axes.get_lines()
+                                 if len(line.get_ydata()) == len(x)])
+        values = values[np.isfinite(values)]
+        if len(values):
+            bottom, top = min(values.min(), 0.0), values.max()
+            margin = 0.05 * (top - bottom) or 1.0
+            axes.set_ylim(bottom - margin, top + margin)
         axes.legend(frameon=False, fontsize=8)
     for axes in panels[2:]:
         axes.set_xlabel(r"wavenumber $\tilde\nu$ (cm$^{-1}$)")
