@@ -47,7 +47,9 @@ from ase_dipole import __version__
 from ase_dipole.atomic import atomic_write
 from ase_dipole.dynamics.dipole_log import DipoleLog, read_dipole_log
 from ase_dipole.spectra.green_kubo import (
+    A3_M3,
     C_CM_PER_S,
+    DIPOLE_SI,
     IRSpectrum,
     _common,
     _correlation,
@@ -55,12 +57,8 @@ from ase_dipole.spectra.green_kubo import (
     _log_spectrum,
     spectral_grid,
 )
-from ase_dipole.units import ANGSTROM_M, E_C, EPS0_SI, FS_S, KB_SI
+from ase_dipole.units import EPS0_SI, FS_S, KB_SI
 
-#: dipole conversion e·Å -> C·m
-DIPOLE_SI = E_C * ANGSTROM_M  # [(C·m) / (e·Å)]
-#: volume conversion Å³ -> m³
-A3_M3 = ANGSTROM_M**3  # [m³ / Å³]
 #: the suggestion for finite systems, used in the error messages
 MOLECULAR_HINT = (
     "the dielectric function needs a periodic cell (volume_A3 in the log); for a molecule "
