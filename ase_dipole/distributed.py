@@ -59,6 +59,18 @@ def _parse_slurm_options(slurm_options):
     return parsed
 
 
+#: Dask settings of the workers this module starts: no statistical profiler
+#: (it samples the task's stack every 10 ms for a dashboard these workers do
+#: not serve)
+WORKER_CONFIGURATION = {"distributed.worker.profile.enabled": False}
+
+
+def _configuration_environment(configuration):
+    """Dask settings as the environment variables a fresh worker process reads."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+            for key, value in configuration.items()}
+
+
 @contextlib.contextmanager
 def cluster_client(*, workers=None, scheduler=None, slurm_jobs=None, slurm_options=None,
                    threads_per_worker=1, connect_timeout_s=20):
@@ -92,10 +104,14 @@ def cluster_client(*, workers=None, scheduler=None, slurm_jobs=None, slurm_optio
         yield None
         return
     distributed = _import_distributed()
+    import dask.config
+
     env = thread_environment(threads_per_worker)
     if workers:
-        with distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1,
-                                      processes=True, env=env, dashboard_address=None) as cluster:
+        with dask.config.set(WORKER_CONFIGURATION), \
+                distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1,
+                                         processes=True, env=env,
+                                         dashboard_address=None) as cluster:
             with distributed.Client(cluster) as client:
                 yield client
         return
@@ -117,6 +133,7 @@ def cluster_client(*, workers=None, scheduler=None, slurm_jobs=None, slurm_optio
         raise ImportError(f"--slurm-jobs needs dask-jobqueue; {_INSTALL_HINT}") from err
     options = {"cores": 1, "processes": 1, "memory": "2GB", "walltime": "24:00:00"}
     options.update(_parse_slurm_options(slurm_options))
+    env.update(_configuration_environment(WORKER_CONFIGURATION))
     prologue = [f"export {name}={value}" for name, value in env.items()]
     options["job_script_prologue"] = prologue + list(options.get("job_script_prologue", []))
     with SLURMCluster(**options) as cluster:

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from ase_dipole.distributed import _parse_slurm_options, cluster_client
+from ase_dipole.distributed import (WORKER_CONFIGURATION, _configuration_environment,
+                                    _parse_slurm_options, cluster_client)
 
 
 def test_no_option_runs_in_process():
@@ -40,8 +41,22 @@ def test_slurm_options_parse():
         _parse_slurm_options(["debug"])
 
 
-def test_local_cluster_workers_run_on_one_thread():
+def test_local_cluster_workers_run_on_one_thread_without_profiler():
     pytest.importorskip("distributed")
+    import dask
+
     with cluster_client(workers=2) as client:
         threads = client.run(lambda: os.environ["NUMBA_NUM_THREADS"])
+        profiling = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
     assert sorted(threads.values()) == ["1", "1"]
+    assert list(profiling.values()) == [False, False]
+    assert dask.config.get("distributed.worker.profile.enabled") is True
+
+
+def test_slurm_workers_read_the_worker_settings_from_their_environment():
+    import dask
+
+    environment = _configuration_environment(WORKER_CONFIGURATION)
+    assert environment == {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+    refreshed = dask.config.collect(paths=[], env=environment)
+    assert refreshed["distributed"]["worker"]["profile"]["enabled"] is False
