@@ -490,8 +490,10 @@ def _step_fit(ctx):
             sizes=[row["n_train"] for row in curve.rows],
             dipole_rmspe=[row["rmspe_dipole"] for row in curve.rows],
             born_rmspe=[row["rmspe_born_charges"] for row in curve.rows])
-    line = (f"held-out RMSPE: dipole {100 * results['dipole_rmspe']:.2f} %, "
-            f"Z* {100 * results['born_rmspe']:.2f} %")
+    line = (f"held-out Z* RMSE {results['born_rmse_e']:.4f} e, "
+            f"RMSPE {100 * results['born_rmspe']:.2f} %")
+    if results["dipole_rmspe"] is not None:
+        line += f"; dipole RMSPE {100 * results['dipole_rmspe']:.2f} %"
     return results, line
 
 
