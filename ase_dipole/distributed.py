@@ -12,6 +12,8 @@ on ``threads_per_worker`` threads, so N workers never oversubscribe N cores.
 """
 
 import contextlib
+import shutil
+import subprocess
 
 #: environment variables that hold each library's thread count
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -69,6 +71,28 @@ def _configuration_environment(configuration):
     """Dask settings as the environment variables a fresh worker process reads."""
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
             for key, value in configuration.items()}
+
+
+def check_slurm_reachable(timeout_s=30):
+    """Raise a clear error unless ``squeue`` reaches a SLURM controller.
+
+    dask-jobqueue submits its jobs in the background and only logs a failed
+    ``sbatch``, so without this check an unreachable controller leaves the
+    run waiting for workers that never come.
+    """
+    if shutil.which("squeue") is None:
+        raise FileNotFoundError("--slurm-jobs needs SLURM's commands (sbatch, squeue) on PATH; "
+                                "run on the cluster's login node, or use --workers N here")
+    try:
+        done = subprocess.run(["squeue", "--noheader", "--states=RUNNING"], capture_output=True,
+                              text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise ConnectionError(f"squeue did not answer within {timeout_s} s: the SLURM "
+                              "controller is not responding") from None
+    if done.returncode != 0:
+        raise ConnectionError(
+            f"SLURM is not reachable (squeue: {done.stderr.strip() or done.returncode}); start "
+            "slurmctld and slurmd (and munged), or use --workers N to run on this machine")
 
 
 @contextlib.contextmanager
@@ -131,6 +155,7 @@ def cluster_client(*, workers=None, scheduler=None, slurm_jobs=None, slurm_optio
         from dask_jobqueue import SLURMCluster
     except ImportError as err:
         raise ImportError(f"--slurm-jobs needs dask-jobqueue; {_INSTALL_HINT}") from err
+    check_slurm_reachable()
     options = {"cores": 1, "processes": 1, "memory": "2GB", "walltime": "24:00:00"}
     options.update(_parse_slurm_options(slurm_options))
     env.update(_configuration_environment(WORKER_CONFIGURATION))

@@ -60,3 +60,20 @@ def test_slurm_workers_read_the_worker_settings_from_their_environment():
     assert environment == {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
     refreshed = dask.config.collect(paths=[], env=environment)
     assert refreshed["distributed"]["worker"]["profile"]["enabled"] is False
+
+
+def test_unreachable_slurm_is_an_error_not_a_wait(tmp_path, monkeypatch):
+    pytest.importorskip("dask_jobqueue")
+    squeue = tmp_path / "squeue"
+    squeue.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm "
+                      "controller (connect failure)' >&2\nexit 1\n")
+    squeue.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(ConnectionError, match="SLURM is not reachable .*Unable to contact slurm "
+                                              "controller.*start slurmctld"):
+        with cluster_client(slurm_jobs=1):
+            pass
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="SLURM's commands"):
+        with cluster_client(slurm_jobs=1):
+            pass

@@ -180,6 +180,13 @@ def test_slurm_jobs_give_the_in_process_logs(tmp_path, monkeypatch, capsys):
         if os.environ.get("CI") == "true":
             pytest.fail("CI must provide SLURM (sbatch not found): .ci/run starts it")
         pytest.skip("no SLURM here (sbatch not found)")
+    if os.environ.get("CI") != "true":
+        from ase_dipole.distributed import check_slurm_reachable
+
+        try:
+            check_slurm_reachable()
+        except ConnectionError as err:
+            pytest.skip(f"SLURM installed but not running here ({err})")
     # the workers are new Python processes started by SLURM: they find the
     # test helpers through the environment the jobs inherit
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
