@@ -199,11 +199,13 @@ class LambdaSOAP:
         H1 = np.empty(halves)
         H2 = np.empty(halves)
         kernels.all_half_contractions(rho, self._G, self.l_max, H1, H2)
-        H1t = np.ascontiguousarray(H1.transpose(0, 1, 2, 5, 3, 4)).reshape(
-            len(atoms), self.l_max, 3, 2 * self.l_max + 1, S * self.n_max)
+        # (centre, l, m, a·S·n_max + b·n_max + n): the B operands of the kernel's products
+        grouped = (len(atoms), self.l_max, 2 * self.l_max + 1, 3 * S * self.n_max)
+        H1g = np.ascontiguousarray(H1.transpose(0, 1, 5, 2, 3, 4)).reshape(grouped)
+        H2g = np.ascontiguousarray(H2.transpose(0, 1, 5, 2, 3, 4)).reshape(grouped)
         out = np.zeros((len(atoms), 3, 3, n_groups, self.n_features))
         kernels.feature_gradients(nl.offsets, nl.neighbours, nl.vectors, env.species,
-                                  np.ascontiguousarray(group, dtype=np.int64), H1t, H2, self._T,
+                                  np.ascontiguousarray(group, dtype=np.int64), H1g, H2g, self._T,
                                   self._table, self._grid_step, self.l_max, self._norm, out)
         return out
 

@@ -268,49 +268,60 @@ def all_half_contractions(rho, G, l_max, H1, H2):
 
 
 @njit(cache=True, fastmath=False)
-def _add_feature_derivative(out, k, group, species_moved, sign_by_l, drho, H1t, H2, T, l_max):
-    """out[k, a, β, group, f] += ∂D^a_f(centre)/∂x_kβ given the density change
-    ``sign_by_l[l] * drho[β, lm, n]`` of neighbour species ``species_moved``.
+def _contract_changes(out, k, group, species_moved, sign_by_l, changes, centres, H1g, H2g, T, l_max):
+    """out[k, a, β, group, f] += Σ_q ∂D^a_f(centres[q])/∂x_kβ given the density
+    changes ``sign_by_l[l] * changes[q, β, lm, n]`` of neighbour species
+    ``species_moved`` of the centres ``centres[q]``.
 
-    ``H1t[l, a, m, b'*n_max + n']`` is H1 with the (b', n') index last, so both
-    terms run as contiguous axpy loops over the feature index.
+    ``H1g[c, l, m, a*S*n_max + b'*n_max + n'] = H1[c, l, a, b', n', m]`` and
+    ``H2g`` likewise from H2, so that each l and each of the two 3-body terms is
+    one matrix product over (centre, m): ``(3·n_max × Q(2l+1)) @ (Q(2l+1) × 3·S·n_max)``
+    (or 2l+3 for the second term), whose result is added to ``out`` once.
     """
-    S = H2.shape[2]
-    n_max = H2.shape[3]
-    Sn = S * n_max
+    Q = centres.shape[0]
+    n_max = changes.shape[3]
+    width_all = H1g.shape[3]
+    Sn = width_all // 3
+    S = Sn // n_max
+    F2 = S * n_max
     b = species_moved
-    for a in range(3):
-        for beta in range(3):
-            for n in range(n_max):
-                out[k, a, beta, group, b * n_max + n] += sign_by_l[1] * (
-                    T[a, 0] * drho[beta, 1, n] + T[a, 1] * drho[beta, 2, n]
-                    + T[a, 2] * drho[beta, 3, n])
-    for l in range(l_max):
-        lo = l * l
-        hi = (l + 1) * (l + 1)
-        s_lo = sign_by_l[l]
-        s_hi = sign_by_l[l + 1]
+    for q in range(Q):
         for a in range(3):
             for beta in range(3):
-                row = out[k, a, beta, group]
-                # inner loops index views from 0, so that LLVM vectorises them
-                for n1 in range(n_max):
-                    base = _feature_index(l, b, n1, 0, 0, S, n_max)
-                    segment = row[base:base + Sn]
-                    for m in range(2 * l + 1):
-                        x = s_lo * drho[beta, lo + m, n1]
-                        h = H1t[l, a, m]
-                        for j in range(Sn):
-                            segment[j] += x * h[j]
-                for b1 in range(S):
-                    for n1 in range(n_max):
-                        base = _feature_index(l, b1, n1, b, 0, S, n_max)
-                        segment = row[base:base + n_max]
-                        for mp in range(2 * l + 3):
-                            x = s_hi * H2[l, a, b1, n1, mp]
-                            change = drho[beta, hi + mp]
-                            for n2 in range(n_max):
-                                segment[n2] += x * change[n2]
+                for n in range(n_max):
+                    out[k, a, beta, group, b * n_max + n] += sign_by_l[1] * (
+                        T[a, 0] * changes[q, beta, 1, n] + T[a, 1] * changes[q, beta, 2, n]
+                        + T[a, 2] * changes[q, beta, 3, n])
+    for l in range(l_max):
+        for term in range(2):
+            if term == 0:
+                width, first, sign, H = 2 * l + 1, l * l, sign_by_l[l], H1g
+            else:
+                width, first, sign, H = 2 * l + 3, (l + 1) * (l + 1), sign_by_l[l + 1], H2g
+            X = np.empty((3 * n_max, Q * width))
+            B = np.empty((Q * width, width_all))
+            for q in range(Q):
+                c = centres[q]
+                for m in range(width):
+                    column = q * width + m
+                    for beta in range(3):
+                        for n in range(n_max):
+                            X[beta * n_max + n, column] = sign * changes[q, beta, first + m, n]
+                    B[column, :] = H[c, l, m, :]
+            C = np.dot(X, B)
+            for a in range(3):
+                for beta in range(3):
+                    row = out[k, a, beta, group]
+                    for n in range(n_max):
+                        products = C[beta * n_max + n, a * Sn:(a + 1) * Sn]
+                        if term == 0:  # features (l, b, n, ·, ·): Sn contiguous entries
+                            base = F2 + ((l * S + b) * n_max + n) * Sn
+                            for i in range(Sn):
+                                row[base + i] += products[i]
+                        else:  # features (l, i // n_max, i % n_max, b, n): stride n_max·S
+                            base = F2 + (l * Sn * S + b) * n_max + n
+                            for i in range(Sn):
+                                row[base + i * S * n_max] += products[i]
 
 
 @njit(cache=True, fastmath=False)
@@ -337,28 +348,59 @@ def _signs(size):
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: each target atom owns its output row
-def feature_gradients(offsets, neighbours, vectors, species, group, H1t, H2, T, table,
+def feature_gradients(offsets, neighbours, vectors, species, group, H1g, H2g, T, table,
                       grid_step, l_max, norm, out):
     """``out[k, a, β, g, f] = Σ_{centres c in group g} ∂D^a_f(c)/∂x_kβ``.
 
     For target ``k`` and each pair k→j: the density of ``k`` changes by
     −∇φ(r_kj) (species of j) and that of ``j`` by +∇φ(r_jk) = (−1)^l·(−∇φ(r_kj))
-    (species of k), so one basis evaluation serves both.
+    (species of k), so one basis evaluation serves both. The feature
+    derivative is linear in the density change: k's own changes are summed
+    per neighbour species and contracted once per species, and the changes
+    of the neighbours j of one group are contracted together, as matrix
+    products (:func:`_contract_changes`). ``H1g``, ``H2g``: see there.
     """
     n_atoms = offsets.shape[0] - 1
-    n_max = H2.shape[4]
+    n_max = table.shape[3]
     L2 = (l_max + 1) ** 2
+    S = H1g.shape[3] // (3 * n_max)
     for k in prange(n_atoms):
+        start = offsets[k]
+        n_pairs = offsets[k + 1] - start
         scratch = make_scratch(l_max, n_max)
         phi = np.empty((n_max, L2))
         dphi = np.empty((n_max, L2, 3))
-        drho = np.empty((3, L2, n_max))
+        changes = np.empty((n_pairs, 3, L2, n_max))
+        own = np.zeros((S, 3, L2, n_max))  # change of k's own density, per neighbour species
+        own_count = np.zeros(S, dtype=np.int64)
         plus, parity = _signs(l_max + 2)
-        for p in range(offsets[k], offsets[k + 1]):
-            j = neighbours[p]
-            _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
-            _add_feature_derivative(out, k, group[k], species[j], plus, drho, H1t[k], H2[k], T, l_max)
-            _add_feature_derivative(out, k, group[j], species[k], parity, drho, H1t[j], H2[j], T, l_max)
+        for i in range(n_pairs):
+            j = neighbours[start + i]
+            _pair_density_change(vectors[start + i], table, grid_step, l_max, norm, phi, dphi,
+                                 changes[i], scratch)
+            own[species[j]] += changes[i]
+            own_count[species[j]] += 1
+        groups = np.empty(n_pairs, dtype=np.int64)
+        for i in range(n_pairs):
+            groups[i] = group[neighbours[start + i]]
+        order = np.argsort(groups, kind="mergesort")
+        first = 0
+        while first < n_pairs:
+            g = groups[order[first]]
+            last = first
+            while last < n_pairs and groups[order[last]] == g:
+                last += 1
+            chosen = order[first:last]
+            centres = np.empty(last - first, dtype=np.int64)
+            for i in range(last - first):
+                centres[i] = neighbours[start + chosen[i]]
+            _contract_changes(out, k, g, species[k], parity, changes[chosen], centres, H1g, H2g,
+                              T, l_max)
+            first = last
+        centre = np.full(1, k, dtype=np.int64)
+        for b in range(S):
+            if own_count[b]:
+                _contract_changes(out, k, group[k], b, plus, own[b:b + 1], centre, H1g, H2g, T, l_max)
 
 
 @njit(cache=True, fastmath=False)
