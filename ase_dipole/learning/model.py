@@ -430,7 +430,6 @@ class PolarizationModel:
         with the noise scale from the cross-validated residuals, or from the
         training residuals (evidence estimate) when λ was given."""
         weights = {kind: w for kind, w in row_weights.items() if w > 0}
-        G, _ = equations.weighted(weights)
         n_rows = sum(equations.count(kind) for kind in weights)
         if len(solution.cv_loss):
             scale2 = float(solution.cv_loss[int(np.argmin(solution.cv_loss))]) / n_rows
@@ -438,9 +437,12 @@ class PolarizationModel:
         else:
             residual = sum(w * equations.squared_error(solution.coefficients, f, kind)
                            for kind, w in weights.items() for f in range(n_folds))
-            scale2 = evidence_scale2(float(residual), n_rows, G, solution.regularization)
+            scale2 = evidence_scale2(float(residual), n_rows, None, solution.regularization,
+                                     eigen=solution.eigen)
             method = "evidence"
-        return fit_posterior(G, solution.regularization, scale2, weights, method=method, bases=bases)
+        # the solve's diagonalisation of the same weighted G (zero weights add nothing to it)
+        return fit_posterior(None, solution.regularization, scale2, weights, method=method,
+                             bases=bases, eigen=solution.eigen)
 
     def _training_uncertainty(self, samples):
         """σ statistics of the training set: the largest per-atom σ(Z*)

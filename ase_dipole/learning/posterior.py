@@ -119,13 +119,20 @@ def _scaled_eigen(G):
     return live, d, np.clip(values, 0.0, None), vectors
 
 
-def fit_posterior(G, regularization, scale2, noise_weights, *, method, bases=None):
+def _eigen(G, eigen):
+    if eigen is None:
+        return _scaled_eigen(G)
+    return eigen.live, eigen.scale, eigen.values, eigen.vectors
+
+
+def fit_posterior(G, regularization, scale2, noise_weights, *, method, bases=None, eigen=None):
     """Posterior of the ridge solution of the weighted normal equations ``G``.
 
     Parameters
     ----------
-    G : ndarray, shape (R, R)
-        Weighted ``AᵀA`` of all training rows (R = P, or Σ r_s on references).
+    G : ndarray, shape (R, R), or None
+        Weighted ``AᵀA`` of all training rows (R = P, or Σ r_s on references);
+        not needed when ``eigen`` is given.
     regularization : float
         The relative λ of the fit.
     scale2 : float
@@ -136,13 +143,17 @@ def fit_posterior(G, regularization, scale2, noise_weights, *, method, bases=Non
         Recorded with the posterior.
     bases : list of ndarray (r_s, F) or None
         Reference bases of the species (``None``: full feature space).
+    eigen : ase_dipole.learning.ridge.ScaledEigen or None
+        The diagonalisation of the scaled ``G`` made by the ridge solve
+        (:attr:`~ase_dipole.learning.ridge.RidgeSolution.eigen`), reused
+        instead of diagonalising ``G`` again.
 
     Returns
     -------
     Posterior
     """
-    live, d, values, vectors = _scaled_eigen(G)
-    reduced = np.zeros((len(G), len(values)))
+    live, d, values, vectors = _eigen(G, eigen)
+    reduced = np.zeros((len(live), len(values)))
     reduced[live] = vectors / d[:, None] * np.sqrt(scale2 / (values + float(regularization)))[None, :]
     if bases is not None and bases[0] is not None:
         blocks, start = [], 0
@@ -154,9 +165,10 @@ def fit_posterior(G, regularization, scale2, noise_weights, *, method, bases=Non
     return Posterior(reduced.astype(np.float32), noise, float(scale2), method)
 
 
-def evidence_scale2(residual_sum, n_rows, G, regularization):
+def evidence_scale2(residual_sum, n_rows, G, regularization, *, eigen=None):
     """s² from the weighted training residual: ``RSS/(n − γ)``,
-    ``γ = Σ e/(e + λ)`` the effective number of parameters."""
-    _, _, values, _ = _scaled_eigen(G)
+    ``γ = Σ e/(e + λ)`` the effective number of parameters (``e`` from
+    ``eigen`` when given, see :func:`fit_posterior`)."""
+    _, _, values, _ = _eigen(G, eigen)
     gamma = float(np.sum(values / (values + regularization)))
     return float(residual_sum / max(n_rows - gamma, 1.0))

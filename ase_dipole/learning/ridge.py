@@ -10,9 +10,13 @@ of the other folds, and the validation error of any coefficient vector c on
 fold k is ``cᵀGc − 2cᵀb + yᵀy`` with that fold's own sums.
 
 The solve scales the columns to unit diagonal (``G' = D⁻¹GD⁻¹`` with
-``D = sqrt(diag G)``) and diagonalises ``G'`` (``eigh``), so that the ridge
-solutions for a whole grid of regularisation strengths cost one
-diagonalisation per fold and no ill-conditioned matrix is ever inverted. The
+``D = sqrt(diag G)``). The final solve diagonalises ``G'`` (``eigh``; the
+posterior reuses it). Each cross-validation fold instead reduces its ``G'``
+to a band matrix ``B = ZᵀG'Z`` by blocked Householder reflections (matrix
+products only, half the cost of a diagonalisation), after which the ridge
+solution for each λ of the grid is one banded Cholesky solve of
+``(B + λ)w = Zᵀb`` and ``c = Zw``: the solutions for a whole grid of
+regularisation strengths cost one reduction per fold. The
 regularisation λ is therefore relative: the penalty is ``λ Σ_f (d_f c_f)²``,
 i.e. ridge on standardised columns, and λ = 1e-6 means one millionth of a
 typical column's squared norm.
@@ -21,9 +25,12 @@ typical column's squared norm.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import eigh
-from scipy.linalg.blas import dsyrk
+from scipy.linalg import LinAlgError, eigh, solveh_banded
+from scipy.linalg.lapack import dgeqrf
+from scipy.linalg.blas import dsymm, dsymv, dsyrk
 
+#: half-bandwidth of the band matrix each cross-validation fold is reduced to
+BAND_WIDTH = 128
 #: default grid of relative regularisation strengths searched by cross-validation
 DEFAULT_REGULARIZATION_GRID = tuple(float(x) for x in np.logspace(-12.0, 0.0, 25))
 
@@ -106,11 +113,15 @@ class NormalEquations:
         for key in list(self._pending):
             self._flush(key)
 
+    def _upper(self, fold, kind):
+        """``AᵀA`` of ``(fold, kind)`` held as its upper triangle (the strict
+        lower triangle is zero), shape (P, P), Fortran order."""
+        self._flush((fold, kind))
+        return self._gram[fold, kind]
+
     def gram(self, fold, kind):
         """Symmetric ``AᵀA`` of ``(fold, kind)``, shape (P, P)."""
-        self._flush((fold, kind))
-        upper = self._gram[fold, kind]
-        return np.triu(upper) + np.triu(upper, 1).T
+        return _symmetric(self._upper(fold, kind))
 
     def rhs(self, fold, kind):
         """``Aᵀy`` of ``(fold, kind)``, shape (P,)."""
@@ -137,26 +148,32 @@ class NormalEquations:
     def weighted(self, weights, folds=None):
         """Weighted sums ``Σ_kind w_kind (AᵀA, Aᵀy)`` over ``folds``."""
         P = self.n_columns
-        G = np.zeros((P, P))
+        upper = np.zeros((P, P), order="F")
         b = np.zeros(P)
         for fold in self._folds(folds):
             for kind, w in weights.items():
                 if w:
-                    G += w * self.gram(fold, kind)
+                    upper += w * self._upper(fold, kind)
                     b += w * self.rhs(fold, kind)
-        return G, b
+        return _symmetric(upper), b
 
     def squared_error(self, coefficients, fold, kind):
         """Sum of squared residuals ``|Ac − y|²`` of ``(fold, kind)`` for one
         (P,) or several (P, L) coefficient vectors."""
         c = np.asarray(coefficients, dtype=float)
-        G = self.gram(fold, kind)  # flushes
+        upper = self._upper(fold, kind)  # flushes; products from the upper triangle alone
         n, _, squares = self._sums[fold, kind]
         if c.ndim == 1:
-            value = c @ G @ c - 2.0 * c @ self._rhs[fold, kind] + squares
+            value = c @ dsymv(1.0, upper, c, lower=0) - 2.0 * c @ self._rhs[fold, kind] + squares
         else:
-            value = np.einsum("pl,pl->l", c, G @ c) - 2.0 * self._rhs[fold, kind] @ c + squares
+            product = dsymm(1.0, upper, np.asfortranarray(c), side=0, lower=0)
+            value = np.einsum("pl,pl->l", c, product) - 2.0 * self._rhs[fold, kind] @ c + squares
         return np.maximum(value, 0.0)
+
+
+def _symmetric(upper):
+    """The symmetric matrix whose upper triangle is that of ``upper``."""
+    return np.triu(upper) + np.triu(upper, 1).T
 
 
 @dataclass(frozen=True)
@@ -175,6 +192,9 @@ class RidgeSolution:
         Weighted validation loss summed over folds, per λ of ``grid``.
     cv_rmse : dict of str to ndarray, shape (L,)
         Validation RMSE of each target kind per λ (unweighted, target units).
+    eigen : ScaledEigen
+        The diagonalisation of the final (all folds) system that gave the
+        coefficients, for the posterior (:mod:`ase_dipole.learning.posterior`).
     """
 
     coefficients: np.ndarray
@@ -182,6 +202,30 @@ class RidgeSolution:
     grid: np.ndarray
     cv_loss: np.ndarray
     cv_rmse: dict
+    eigen: "ScaledEigen"
+
+
+@dataclass(frozen=True)
+class ScaledEigen:
+    """Diagonalisation ``D⁻¹ G D⁻¹ = V diag(e) Vᵀ`` of the column-scaled normal
+    matrix restricted to its live columns.
+
+    Attributes
+    ----------
+    live : ndarray, shape (P,), bool
+        Columns that are not numerically zero.
+    scale : ndarray, shape (R,)
+        ``d``, the column scale of the live columns.
+    values : ndarray, shape (R,)
+        ``e``, clipped at 0.
+    vectors : ndarray, shape (R, R)
+        ``V``.
+    """
+
+    live: np.ndarray
+    scale: np.ndarray
+    values: np.ndarray
+    vectors: np.ndarray
 
 
 #: a column whose squared norm is below this fraction of the largest one is
@@ -203,17 +247,92 @@ def _column_scale(G, standardize):
     return scale, live
 
 
-def _ridge_path(G, b, scale, live, grid):
-    """Coefficients (P, L) for every λ of ``grid`` from one diagonalisation of
-    the column-scaled ``G`` restricted to the live columns (the others get 0)."""
+def scaled_eigen(G, scale, live):
+    """:class:`ScaledEigen` of ``G`` with the column ``scale`` (P,) and the
+    ``live`` (P,) mask of :func:`_column_scale`."""
     s = scale[live]
     Gs = G[np.ix_(live, live)] / s[:, None] / s[None, :]
     values, vectors = eigh(Gs, overwrite_a=True, check_finite=False)
-    values = np.clip(values, 0.0, None)
+    return ScaledEigen(live, s, np.clip(values, 0.0, None), vectors)
+
+
+def _ridge_path(G, b, scale, live, grid):
+    """Coefficients (P, L) for every λ of ``grid`` from one diagonalisation of
+    the column-scaled ``G`` restricted to the live columns (the others get 0),
+    and that diagonalisation (:class:`ScaledEigen`)."""
+    eigen = scaled_eigen(G, scale, live)
+    s, values, vectors = eigen.scale, eigen.values, eigen.vectors
     projected = vectors.T @ (b[live] / s)
     path = np.zeros((len(G), len(grid)))
     path[live] = vectors @ (projected[:, None] / (values[:, None] + np.asarray(grid)[None, :]))
     path[live] /= s[:, None]
+    return path, eigen
+
+
+def _band_reduce(A, width):
+    """Reduce the symmetric ``A`` (n, n; overwritten) to a band matrix
+    ``B = ZᵀAZ`` of half-bandwidth ``width`` by blocked Householder
+    reflections (the first stage of LAPACK's two-stage tridiagonalisation).
+
+    Returns
+    -------
+    band : ndarray, shape (width + 1, n)
+        Lower band storage of B (``band[d, c] = B[c + d, c]``).
+    blocks : list of (int, ndarray (m, k), ndarray (k, k))
+        ``(r, V, T)``: Z = Z_1 Z_2 ⋯ with ``Z_i = I − V T Vᵀ`` acting on rows ``r:``.
+    """
+    n = len(A)
+    blocks = []
+    for j in range(0, n, width):
+        r = j + width
+        if r >= n - 1:
+            break
+        m = n - r
+        k = min(m, width)
+        factored, tau, _, _ = dgeqrf(A[r:, j:r])
+        V = np.tril(factored[:, :k], -1)
+        V[np.arange(k), np.arange(k)] = 1.0
+        VtV = V.T @ V
+        T = np.zeros((k, k))  # Z_i = H_1 ⋯ H_k = I − V T Vᵀ (LAPACK dlarft, forward)
+        for i in range(k):
+            T[i, i] = tau[i]
+            T[:i, i] = -tau[i] * (T[:i, :i] @ VtV[:i, i])
+        A[r:, j:r] = 0.0
+        A[r:r + k, j:r] = np.triu(factored[:k])
+        A[j:r, r:] = A[r:, j:r].T
+        trailing = A[r:, r:]  # Z_iᵀ A Z_i = A − V Yᵀ − Y Vᵀ
+        X = (trailing @ V) @ T
+        Y = X - 0.5 * V @ (T.T @ (V.T @ X))
+        trailing -= np.hstack([V, Y]) @ np.hstack([Y, V]).T
+        blocks.append((r, V, T))
+    band = np.zeros((width + 1, n))
+    for d in range(width + 1):
+        band[d, :n - d] = np.diagonal(A, -d)
+    return band, blocks
+
+
+def _band_path(G, b, scale, live, grid):
+    """As :func:`_ridge_path` (without the diagonalisation), through
+    :func:`_band_reduce` and a banded Cholesky solve per λ; ``None`` when
+    ``B + λ`` is not numerically positive definite for some λ of the grid."""
+    s = scale[live]
+    Gs = G[np.ix_(live, live)] / s[:, None] / s[None, :]
+    band, blocks = _band_reduce(Gs, BAND_WIDTH)
+    rhs = b[live] / s
+    for r, V, T in blocks:
+        rhs[r:] -= V @ (T.T @ (V.T @ rhs[r:]))
+    reduced = np.empty((len(rhs), len(grid)))
+    for i, regularization in enumerate(grid):
+        shifted = band.copy()
+        shifted[0] += regularization
+        try:
+            reduced[:, i] = solveh_banded(shifted, rhs, lower=True, check_finite=False)
+        except LinAlgError:
+            return None
+    for r, V, T in reversed(blocks):
+        reduced[r:] -= V @ (T @ (V.T @ reduced[r:]))
+    path = np.zeros((len(G), len(grid)))
+    path[live] = reduced / s[:, None]
     return path
 
 
@@ -236,16 +355,16 @@ def solve(equations, weights, regularization, *, standardize=True):
         raise ValueError(f"regularization must be a positive number, got {regularization!r}")
     G, b = equations.weighted(weights)
     scale, live = _column_scale(G, standardize)
-    coefficients = _ridge_path(G, b, scale, live, [regularization])[:, 0]
+    path, eigen = _ridge_path(G, b, scale, live, [regularization])
     empty = np.empty(0)
-    return RidgeSolution(coefficients, float(regularization), empty, empty, {})
+    return RidgeSolution(path[:, 0], float(regularization), empty, empty, {}, eigen)
 
 
 def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True):
     """Choose λ by k-fold cross-validation and solve with all folds.
 
-    For every fold k the system of the other folds is diagonalised once; the
-    weighted validation loss ``Σ_kind w_kind |A_k c − y_k|²`` on fold k is
+    For every fold k the system of the other folds is reduced to a band
+    matrix once (module docstring); the weighted validation loss ``Σ_kind w_kind |A_k c − y_k|²`` on fold k is
     evaluated for every λ of ``grid`` from fold k's own sums. The λ with the
     smallest loss summed over folds is used for the final solve. The column
     scale ``d`` is that of all folds together, for every fold, so that a λ
@@ -280,7 +399,10 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     squared = {kind: np.zeros(grid.size) for kind in weights}
     for fold in range(equations.n_folds):
         G_fold, b_fold = per_fold[fold]
-        path = _ridge_path(G_all - G_fold, b_all - b_fold, scale, live, grid)
+        G_train, b_train = G_all - G_fold, b_all - b_fold
+        path = _band_path(G_train, b_train, scale, live, grid)
+        if path is None:  # a round-off-indefinite system at the smallest λ: eigenvalues clipped at 0
+            path, _ = _ridge_path(G_train, b_train, scale, live, grid)
         for kind, w in weights.items():
             error = equations.squared_error(path, fold, kind)
             squared[kind] += error
@@ -291,8 +413,8 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     for kind in weights:
         n = equations.count(kind)
         cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
-    coefficients = _ridge_path(G_all, b_all, scale, live, [grid[best]])[:, 0]
-    return RidgeSolution(coefficients, float(grid[best]), grid, loss, cv_rmse)
+    path, eigen = _ridge_path(G_all, b_all, scale, live, [grid[best]])
+    return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen)
 
 
 def farthest_point_sampling(points, n_select, *, start=0):
