@@ -96,6 +96,19 @@ def test_cross_validation_equals_explicit_k_fold():
     assert result.regularization == grid[int(np.argmin(explicit))]
 
 
+def test_band_reduced_fold_solve_matches_the_diagonalisation(monkeypatch):
+    # several panels of 16 columns and a ragged last one (P = 90)
+    monkeypatch.setattr(ridge, "BAND_WIDTH", 16)
+    A, y = _problem(6, m=200, p=90)
+    G, b = A.T @ A, A.T @ y
+    scale, live = ridge._column_scale(G, True)
+    grid = np.logspace(-10, 0, 6)
+    band = ridge._band_path(G, b, scale, live, grid)
+    eigen, _ = ridge._ridge_path(G, b, scale, live, grid)
+    assert band.shape == (90, 6)
+    assert np.allclose(band, eigen, rtol=1e-9, atol=0)
+
+
 def test_numerically_zero_columns_get_zero_coefficients():
     A, y = _problem(5)
     A[:, 3] = 1e-17 * np.random.default_rng(0).normal(size=len(A))  # a feature that vanishes by symmetry

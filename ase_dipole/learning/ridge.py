@@ -317,7 +317,7 @@ def _band_path(G, b, scale, live, grid):
     ``B + λ`` is not numerically positive definite for some λ of the grid."""
     s = scale[live]
     Gs = G[np.ix_(live, live)] / s[:, None] / s[None, :]
-    band, blocks = _band_reduce(Gs, BAND_WIDTH)
+    band, blocks = _band_reduce(Gs, max(1, min(BAND_WIDTH, len(Gs) - 1)))
     rhs = b[live] / s
     for r, V, T in blocks:
         rhs[r:] -= V @ (T.T @ (V.T @ rhs[r:]))
