@@ -275,8 +275,9 @@ def _contract_changes(out, k, group, species_moved, sign_by_l, changes, centres,
 
     ``H1g[c, l, m, a*S*n_max + b'*n_max + n'] = H1[c, l, a, b', n', m]`` and
     ``H2g`` likewise from H2, so that each l and each of the two 3-body terms is
-    one matrix product over (centre, m): ``(3·n_max × Q(2l+1)) @ (Q(2l+1) × 3·S·n_max)``
-    (or 2l+3 for the second term), whose result is added to ``out`` once.
+    one matrix product over (centre, m) of the changes ``(Q(2l+1) × 3·n_max)``
+    and the gathered half-contractions ``(Q(2l+1) × 3·S·n_max)`` (2l+3 for
+    the second term), whose result is added to ``out`` once.
     """
     Q = centres.shape[0]
     n_max = changes.shape[3]
@@ -298,30 +299,36 @@ def _contract_changes(out, k, group, species_moved, sign_by_l, changes, centres,
                 width, first, sign, H = 2 * l + 1, l * l, sign_by_l[l], H1g
             else:
                 width, first, sign, H = 2 * l + 3, (l + 1) * (l + 1), sign_by_l[l + 1], H2g
-            X = np.empty((3 * n_max, Q * width))
-            B = np.empty((Q * width, width_all))
+            X = np.empty((Q * width, 3 * n_max))  # [(q, m), (β, n)]
+            B = np.empty((Q * width, width_all))  # [(q, m), (a, b', n')]
             for q in range(Q):
                 c = centres[q]
                 for m in range(width):
                     column = q * width + m
                     for beta in range(3):
                         for n in range(n_max):
-                            X[beta * n_max + n, column] = sign * changes[q, beta, first + m, n]
+                            X[column, beta * n_max + n] = sign * changes[q, beta, first + m, n]
                     B[column, :] = H[c, l, m, :]
-            C = np.dot(X, B)
-            for a in range(3):
-                for beta in range(3):
-                    row = out[k, a, beta, group]
-                    for n in range(n_max):
-                        products = C[beta * n_max + n, a * Sn:(a + 1) * Sn]
-                        if term == 0:  # features (l, b, n, ·, ·): Sn contiguous entries
-                            base = F2 + ((l * S + b) * n_max + n) * Sn
+            if term == 0:  # features (l, b, n, ·, ·): Sn contiguous entries per (a, β, n)
+                C = np.dot(X.T, B)  # [(β, n), (a, i)]
+                for a in range(3):
+                    for beta in range(3):
+                        row = out[k, a, beta, group]
+                        for n in range(n_max):
+                            products = C[beta * n_max + n, a * Sn:(a + 1) * Sn]
+                            segment = row[F2 + ((l * S + b) * n_max + n) * Sn:]
                             for i in range(Sn):
-                                row[base + i] += products[i]
-                        else:  # features (l, i // n_max, i % n_max, b, n): stride n_max·S
-                            base = F2 + (l * Sn * S + b) * n_max + n
-                            for i in range(Sn):
-                                row[base + i * S * n_max] += products[i]
+                                segment[i] += products[i]
+            else:  # features (l, i // n_max, i % n_max, b, ·): n_max contiguous entries per (a, β, i)
+                C = np.dot(B.T, X)  # [(a, i), (β, n)]
+                for a in range(3):
+                    for beta in range(3):
+                        row = out[k, a, beta, group]
+                        for i in range(Sn):
+                            products = C[a * Sn + i, beta * n_max:(beta + 1) * n_max]
+                            segment = row[F2 + ((l * Sn + i) * S + b) * n_max:]
+                            for n in range(n_max):
+                                segment[n] += products[n]
 
 
 @njit(cache=True, fastmath=False)
