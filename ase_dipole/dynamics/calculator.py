@@ -11,6 +11,13 @@ another ASE calculator (an MLFF) that supplies energy, forces and stress::
     atoms.get_dipole_moment()     # from the model, e·Å
 
 so ``ase.vibrations.Infrared`` and any ASE MD script work unchanged.
+
+With ``electric_field_V_per_A=(Ex, Ey, Ez)`` it also adds the coupling of a
+static, homogeneous field to the model's dipole, −μ·E to the energy and
+Σ_α E_α Z*_{i,αβ} to the forces (see the Notes of :class:`DipoleCalculator`)::
+
+    atoms.calc = DipoleCalculator("water.model", calculator=mlff,
+                                  electric_field_V_per_A=(0.0, 0.0, 0.02))
 """
 
 import inspect
@@ -28,6 +35,16 @@ from ase.calculators.calculator import (
 DIPOLE_PROPERTIES = ("dipole", "born_effective_charges", "polarization")
 #: posterior predictive standard deviations, when the model provides them
 STD_PROPERTIES = ("dipole_std", "born_effective_charges_std")
+#: the field's own terms, offered with a field: −μ·E (eV) and Σ_α E_α Z*_{i,αβ} (eV/Å)
+FIELD_PROPERTIES = ("field_energy", "field_forces")
+#: wrapped-calculator properties that the field changes
+FIELD_DEPENDENT = ("energy", "free_energy", "forces")
+#: wrapped-calculator properties not defined with a field: the strain derivative
+#: and the per-atom split of −μ·E are not available from a dipole model
+FIELD_UNDEFINED = ("stress", "stresses", "energies")
+#: |E| (V/Å) above which the linear, clamped-ion coupling is not trusted
+#: (a warning; the reasoning is in the Notes of :class:`DipoleCalculator`)
+FIELD_LINEAR_BOUND_V_PER_A = 0.1
 
 
 def provides_uncertainty(model):
@@ -211,6 +228,13 @@ class DipoleCalculator(Calculator):
     calculator : ase.calculators.calculator.BaseCalculator, optional
         Calculator for energy, forces and stress (an MLFF). Without it, only
         the dipole properties are available.
+    electric_field_V_per_A : array_like, shape (3,), float, V/Å, optional
+        Static homogeneous (macroscopic) electric field E. Needs
+        ``calculator``. Then ``'energy'`` and ``'free_energy'`` are the
+        wrapped calculator's plus ``'field_energy'`` = −μ·E (eV, μ in e·Å),
+        ``'forces'`` the wrapped calculator's plus ``'field_forces'``,
+        F_{iβ} = Σ_α E_α Z*_{i,αβ} (eV/Å), and ``'stress'`` is not available.
+        A field with |E| above :data:`FIELD_LINEAR_BOUND_V_PER_A` warns.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -219,21 +243,88 @@ class DipoleCalculator(Calculator):
     The polarization is the cell dipole divided by the volume, smooth in
     unwrapped positions; compare it with Berry-phase values only modulo the
     polarization quantum e·R/V.
+
+    **Static electric field: the linear, clamped-ion-electronic
+    approximation.** The energy of the system in a field E is expanded to
+    first order in E at fixed nuclei, E_pot(X; E) = E_pot(X; 0) − μ(X)·E,
+    with the zero-field potential energy surface E_pot(X; 0) of the wrapped
+    calculator and the zero-field dipole μ(X) of the model. The force
+    −∂E_pot/∂x_{iβ} adds Σ_α E_α ∂μ_α/∂x_{iβ} = Σ_α E_α Z*_{i,αβ}: the field
+    component is the first index of Z* (docs/conventions.md). The field
+    energy is conserved with the rest: an NVE run conserves kinetic +
+    ``'energy'``, the field term included. What this leaves out:
+
+    * the electronic polarisation, −½ E·α∞(X)·E with α∞ = V ε0 (ε∞ − 1)
+      for a cell: its mean shifts the energy only, but its gradient (the
+      Raman tensor, ½ E·∂α∞/∂x·E) and the field's change of Z*
+      (∂Z*/∂E = ∂α∞/∂x) are dropped, and so is any change of the potential
+      energy surface itself. The logged μ is the ionic (clamped-electron-
+      response) dipole: the electronic part of the induced polarization,
+      ε0 (ε∞ − 1) E per volume, is not in it;
+    * the model's μ is defined up to a constant μ0 (its reference dipole,
+      the origin of Σ_i Z̄_J x_i for a charged system): μ0 shifts the
+      energy by −μ0·E and changes no force and no trajectory;
+    * periodic cells: μ is the model's cell dipole, the smooth function of
+      the *unwrapped* positions whose changes equal V times the changes of
+      the Berry-phase polarization (the integrated current); its absolute
+      value, and hence −μ·E, is defined only modulo the polarization
+      quantum e·R·E, and −μ·E is not bounded below (a charge carried by a
+      lattice vector R lowers it by e·R·E): in a conductor, or when ions
+      hop, the field drives a current and the NVE energy stays conserved
+      while the kinetic energy grows. E is the macroscopic field at
+      conducting (tin-foil) boundary conditions, the one of the fluctuation
+      formula ε(0) − ε∞ = β⟨δM δM⟩/(V ε0). In a real insulator a finite
+      field in a periodic cell is only metastable (Zener tunnelling when
+      e|E|L exceeds the gap for a cell length L along E), which a dipole
+      model cannot see.
+
+    The bound :data:`FIELD_LINEAR_BOUND_V_PER_A` = 0.1 V/Å (10⁹ V/m):
+    relative to the force kept, E·Z*, the first dropped one is
+    ½ E·∂α∞/∂x·E, a fraction E |∂α∞/∂x| / (2 |Z*|) of it. For O–H and C–H
+    stretches |∂α/∂r| ≈ 1 Å³/Å in 4πε0 units (0.07 e·Å/V) and |Z*| ≈
+    0.3–0.4 e, so the fraction is about 1 % at 0.1 V/Å and grows linearly
+    above; water, the usual subject of finite-field MD, dissociates in ab
+    initio finite-field MD from about 0.35 V/Å (Saitta et al., Phys. Rev.
+    Lett. 108, 207801 (2012)), a regime no zero-field model describes. The
+    bound concerns the model, not the ionic response: the MD itself follows
+    the ions non-linearly (saturated orientation, say); but the fluctuation
+    formula, ⟨M⟩_E − ⟨M⟩_0 = β⟨δM δM⟩·E, needs β |E| δM_rms ≪ 1, which in a
+    polar liquid can mean fields far below the bound.
     """
 
-    def __init__(self, model, calculator=None, **kwargs):
+    def __init__(self, model, calculator=None, *, electric_field_V_per_A=None, **kwargs):
         super().__init__(**kwargs)
         self.model = load_model(model)
         self.calculator = calculator
+        self._field = check_electric_field(electric_field_V_per_A, calculator)
         forwarded = []
         if calculator is not None:
             forwarded = [name for name in calculator.implemented_properties
-                         if name not in DIPOLE_PROPERTIES]
+                         if name not in DIPOLE_PROPERTIES
+                         and not (self._field is not None and name in FIELD_UNDEFINED)]
         self._forwarded = tuple(forwarded)
         own = list(DIPOLE_PROPERTIES) + (list(STD_PROPERTIES) if provides_uncertainty(self.model) else [])
+        if self._field is not None:
+            own += list(FIELD_PROPERTIES)
         self._own = tuple(own)
         self.implemented_properties = list(forwarded) + own
         self._checked_box = None
+
+    @property
+    def electric_field_V_per_A(self):
+        """The static field E, (3,) read-only float array, V/Å, or None
+        (fixed when the calculator is made)."""
+        return self._field
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        """As ASE's, with a clear error for what a field leaves undefined."""
+        if self._field is not None and name in FIELD_UNDEFINED:
+            raise PropertyNotImplementedError(
+                f"{name!r} is not available in an electric field: the strain derivative and the "
+                "per-atom split of the field energy −μ·E are not defined by a dipole model; run "
+                "at fixed cell (NVT/NVE), or without electric_field_V_per_A"
+            )
+        return super().get_property(name, atoms, allow_calculation)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Fill ``self.results`` with the requested properties."""
@@ -247,36 +338,112 @@ class DipoleCalculator(Calculator):
                 + ("" if self.calculator is not None
                    else "; pass calculator= for energy and forces")
             )
+        field = self._field
         for name in properties:
             if name in self._forwarded and name not in self.results:
                 self.calculator.get_property(name, atoms)
+                if field is not None and "forces" in self.calculator.results:
+                    self._field_term(atoms, "forces")  # μ and Z* in one prediction
                 for key, value in self.calculator.results.items():
-                    if key in self._forwarded:
-                        self.results[key] = (
-                            value.copy() if isinstance(value, np.ndarray) else value
-                        )
+                    if key in self._forwarded and key not in self.results:
+                        value = value.copy() if isinstance(value, np.ndarray) else value
+                        if field is not None and key in FIELD_DEPENDENT:
+                            value = value + self._field_term(atoms, key)
+                        self.results[key] = value
         wanted = [name for name in properties if name in self._own]
         if not wanted:
             return
-        check_species(self.model, atoms)
-        box = (len(atoms), tuple(atoms.pbc), tuple(atoms.cell[:].ravel()))
-        if box != self._checked_box and model_cutoff_A(self.model) is not None:
-            check_box(atoms, model_cutoff_A(self.model))
-            self._checked_box = box
+        self._check_atoms(atoms)
         if "polarization" in wanted and not is_periodic(atoms):
             raise PropertyNotImplementedError(
                 "'polarization' needs a 3-D periodic cell (atoms.pbc all True and a cell of "
                 "nonzero volume); for a molecule or cluster ask for 'dipole'"
             )
-        if "born_effective_charges" in wanted:
-            dipole, born_charges = self.model.predict(atoms)
-            self.results["born_effective_charges"] = np.asarray(born_charges, dtype=float)
+        if "field_energy" in wanted or "field_forces" in wanted:
+            self._field_term(atoms, "forces" if "field_forces" in wanted else "energy")
+        if "born_effective_charges" in wanted and "born_effective_charges" not in self.results:
+            self._predict(atoms, born_charges=True)
+        elif "dipole" not in self.results:
+            self._predict(atoms, born_charges=False)
+        if any(name in STD_PROPERTIES for name in wanted):
+            dipole_std, born_std = self.model.predict_std(atoms)
+            self.results["dipole_std"] = np.asarray(dipole_std, dtype=float)
+            self.results["born_effective_charges_std"] = np.asarray(born_std, dtype=float)
+
+    def _check_atoms(self, atoms):
+        """Species known to the model; box wide enough (checked once per cell)."""
+        check_species(self.model, atoms)
+        box = (len(atoms), tuple(atoms.pbc), tuple(atoms.cell[:].ravel()))
+        if box != self._checked_box and model_cutoff_A(self.model) is not None:
+            check_box(atoms, model_cutoff_A(self.model))
+            self._checked_box = box
+
+    def _predict(self, atoms, *, born_charges):
+        """μ (and Z* when ``born_charges``) from the model into the results,
+        with the polarization of a periodic cell."""
+        if born_charges:
+            dipole, charges = self.model.predict(atoms)
+            self.results["born_effective_charges"] = np.asarray(charges, dtype=float)
         else:
             dipole = self.model.predict_dipole(atoms)
         self.results["dipole"] = np.asarray(dipole, dtype=float)
         if is_periodic(atoms):
             self.results["polarization"] = self.results["dipole"] / atoms.get_volume()
-        if any(name in STD_PROPERTIES for name in wanted):
-            dipole_std, born_std = self.model.predict_std(atoms)
-            self.results["dipole_std"] = np.asarray(dipole_std, dtype=float)
-            self.results["born_effective_charges_std"] = np.asarray(born_std, dtype=float)
+
+    def _field_term(self, atoms, key):
+        """The field's addition to ``key`` ('energy', 'free_energy': −μ·E in
+        eV; 'forces': Σ_α E_α Z*_{i,αβ}, (N, 3) eV/Å), kept in the results
+        as 'field_energy' and 'field_forces'."""
+        self._check_atoms(atoms)
+        field = self._field
+        if key == "forces":
+            if "field_forces" not in self.results:
+                if "born_effective_charges" not in self.results:
+                    self._predict(atoms, born_charges=True)
+                self.results["field_forces"] = np.einsum(
+                    "a,iab->ib", field, self.results["born_effective_charges"])
+        elif "dipole" not in self.results:
+            self._predict(atoms, born_charges=False)
+        self.results["field_energy"] = -float(self.results["dipole"] @ field)
+        return self.results["field_forces"] if key == "forces" else self.results["field_energy"]
+
+
+def check_electric_field(electric_field_V_per_A, calculator):
+    """The field as a (3,) float array in V/Å (None for none), checked.
+
+    Raises a ``ValueError`` for a field of another shape or with NaN/inf, or
+    given without a force ``calculator``; warns when |E| exceeds
+    :data:`FIELD_LINEAR_BOUND_V_PER_A`.
+    """
+    if electric_field_V_per_A is None:
+        return None
+    try:
+        field = np.array(electric_field_V_per_A, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"electric_field_V_per_A={electric_field_V_per_A!r} is not three numbers; give "
+            "(Ex, Ey, Ez) in V/Å"
+        ) from None
+    if field.shape != (3,):
+        raise ValueError(
+            f"electric_field_V_per_A has shape {field.shape}; give the three Cartesian "
+            "components (Ex, Ey, Ez) in V/Å"
+        )
+    if not np.all(np.isfinite(field)):
+        raise ValueError(f"electric_field_V_per_A={field.tolist()} contains NaN or inf")
+    if calculator is None:
+        raise ValueError(
+            "electric_field_V_per_A needs a force calculator: the field adds −μ·E to its energy "
+            "and E·Z* to its forces; pass calculator= (an MLFF or any ASE calculator)"
+        )
+    magnitude = float(np.linalg.norm(field))
+    if magnitude > FIELD_LINEAR_BOUND_V_PER_A:
+        warnings.warn(
+            f"|E| = {magnitude:.3g} V/Å exceeds {FIELD_LINEAR_BOUND_V_PER_A} V/Å, beyond which "
+            "the linear clamped-ion coupling (−μ·E, E·Z* at the zero-field Z*) misses the field's "
+            "change of Z* and of the potential energy surface by more than about 1 %; see "
+            "DipoleCalculator's Notes",
+            stacklevel=3,
+        )
+    field.flags.writeable = False
+    return field
