@@ -196,3 +196,88 @@ def test_bad_field_input_is_refused():
         atoms.get_stress()
     with pytest.raises(ValueError):
         calculator.electric_field_V_per_A[0] = 1.0  # read-only
+
+
+def test_md_driver_runs_in_the_field_and_records_it(tmp_path):
+    """run_ir_md with a field: the NVE run is the one of DipoleCalculator in
+    that field (its logged μ, recomputed from the stored start, differs from
+    the zero-field run's), its energy record includes −μ·E, and run.json, the
+    log and the NVE record carry the field; a rerun with another field, NPT
+    in a field and averaging logs of different fields are refused."""
+    import json
+
+    from ase.io import read
+
+    from ase_dipole.dynamics.dipole_log import read_dipole_log
+    from ase_dipole.dynamics.md import run_ir_md
+    from ase_dipole.spectra.green_kubo import ir_spectrum
+
+    model, atoms = water_model()
+    field = [0.0, 0.06, -0.05]
+    options = dict(temperature_K=300.0, timestep_fs=0.5, equilibration_steps=40,
+                   decorrelation_steps=20, production_steps=60, interval=3, seed=5, progress=None)
+    logs = run_ir_md(atoms, "md_helpers:gfn2_xtb", model, tmp_path / "field", n_trajectories=1,
+                     electric_field_V_per_A=field, **options)
+    log = read_dipole_log(logs[0])
+    assert log.metadata["electric_field_V_per_A"] == field
+    with open(tmp_path / "field" / "run.json") as handle:
+        assert json.load(handle)["parameters"]["electric_field_V_per_A"] == field
+    with open(tmp_path / "field" / "traj_000.nve.json") as handle:
+        quality = json.load(handle)
+    assert quality["electric_field_V_per_A"] == field
+    assert quality["max_energy_excursion_eV_per_atom"] < 1e-3
+
+    def replay(electric_field):
+        start = read(tmp_path / "field" / "start_000.traj")
+        start.calc = DipoleCalculator(model, calculator=gfn2_xtb(),
+                                      electric_field_V_per_A=electric_field)
+        VelocityVerlet(start, 0.5 * units.fs).run(60)
+        return model.predict_dipole(start)
+
+    in_field, without = replay(field), replay(None)
+    np.testing.assert_allclose(log.dipole[-1], in_field, atol=1e-7)
+    assert np.abs(without - in_field).max() > 1e3 * np.abs(log.dipole[-1] - in_field).max()
+
+    with pytest.raises(ValueError, match=r"other parameters \(electric_field_V_per_A"):
+        run_ir_md(atoms, "md_helpers:gfn2_xtb", model, tmp_path / "field", n_trajectories=1,
+                  electric_field_V_per_A=[0.0, 0.0, 0.01], **options)
+    with pytest.raises(ValueError, match="'npt' cannot run in an electric field"):
+        periodic = atoms.copy()
+        periodic.set_cell([12.0, 12.0, 12.0])
+        periodic.pbc = True
+        run_ir_md(periodic, "md_helpers:gfn2_xtb", model, tmp_path / "npt", ensemble="npt",
+                  electric_field_V_per_A=field, **options)
+    zero = run_ir_md(atoms, "md_helpers:gfn2_xtb", model, tmp_path / "zero", n_trajectories=1,
+                     **options)
+    assert read_dipole_log(zero[0]).metadata["electric_field_V_per_A"] is None
+    with pytest.raises(ValueError, match="electric field.*average only logs of one field"):
+        ir_spectrum(logs + zero, fwhm_cm1=200.0)
+
+
+def test_md_command_line_field_option(tmp_path, capsys):
+    from ase.io import write
+
+    from ase_dipole.cli import main
+    from ase_dipole.io.extxyz import set_born_charges
+    from md_helpers import relaxed_water
+
+    atoms, born, _ = relaxed_water()
+    set_born_charges(atoms, born)
+    write(tmp_path / "water.extxyz", atoms)
+    arguments = ["md", str(tmp_path / "water.extxyz"), "--fixed-charges",
+                 str(tmp_path / "water.extxyz"), "--calculator", "md_helpers:gfn2_xtb",
+                 "-o", str(tmp_path / "run"), "--temperature-K", "250", "--n-trajectories", "1",
+                 "--equilibration-steps", "10", "--decorrelation-steps", "0",
+                 "--production-steps", "10", "--quiet"]
+    with pytest.raises(SystemExit):
+        main(arguments + ["--electric-field-V-per-A", "0", "nan", "0"])
+    assert "--electric-field-V-per-A 0.0 nan 0.0: the components must be finite" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(arguments + ["--electric-field-V-per-A", "0", "0", "0.01", "--ensemble", "npt"])
+    assert "cannot be used with --ensemble npt" in capsys.readouterr().err
+    assert main(arguments + ["--electric-field-V-per-A", "0", "0", "0.01"]) == 0
+    from ase_dipole.dynamics.dipole_log import read_dipole_log
+
+    log = read_dipole_log(tmp_path / "run" / "traj_000.log")
+    assert log.metadata["electric_field_V_per_A"] == [0.0, 0.0, 0.01]

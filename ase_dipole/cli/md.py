@@ -6,6 +6,7 @@ by default, on a Dask cluster with ``--workers``, ``--scheduler`` or
 resumes every unfinished run from its last checkpoint and says so.
 """
 
+import math
 import os
 import sys
 
@@ -53,6 +54,11 @@ def add_arguments(parser):
     parser.add_argument("--checkpoint-steps", type=int, metavar="K",
                         help="MD steps between checkpoints (a multiple of --interval; default: "
                              "one checkpoint per minute of wall time)")
+    parser.add_argument("--electric-field-V-per-A", type=float, nargs=3, metavar=("EX", "EY", "EZ"),
+                        help="static electric field of every phase, V/Å (adds −μ·E and E·Z* from "
+                             "the dipole model to the force calculator; linear clamped-ion "
+                             "approximation, warns above 0.1 V/Å; not with --ensemble npt); "
+                             "recorded in run.json and the logs")
     parser.add_argument("--retries", type=int, default=2,
                         help="Dask retries of a failed task (each resumes from its checkpoint)")
     add_cluster_arguments(parser)
@@ -83,6 +89,13 @@ def run(args, parser):
             parser.error(f"--fixed-charges {args.fixed_charges!r}: {error}")
     else:
         model = args.model
+    field = args.electric_field_V_per_A
+    if field is not None and not all(math.isfinite(value) for value in field):
+        parser.error(f"--electric-field-V-per-A {' '.join(map(str, field))}: the components must "
+                     "be finite numbers in V/Å")
+    if field is not None and args.ensemble == "npt":
+        parser.error("--electric-field-V-per-A cannot be used with --ensemble npt (the field term "
+                     "has no stress); use --ensemble nvt")
     finished_before = _finished_trajectories(args.outdir)
     started_before = _started_logs(args.outdir) - finished_before
     try:
@@ -96,7 +109,7 @@ def run(args, parser):
                 friction_per_fs=args.friction_per_fs, ensemble=args.ensemble,
                 pressure_bar=args.pressure_bar, seed=args.seed,
                 sampling_chains=args.sampling_chains, checkpoint_steps=args.checkpoint_steps,
-                client=client, retries=args.retries,
+                electric_field_V_per_A=field, client=client, retries=args.retries,
                 progress=None if args.quiet else sys.stderr,
             )
     except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError) as error:

@@ -51,7 +51,7 @@ N_COLUMNS = {1: 7, 2: 8}
 APPEND_MUST_MATCH = ("timestep_fs", "interval", "n_atoms", "volume_A3", "periodic")
 #: metadata keys that identify a run: appending requires them all to agree
 RUN_IDENTITY = ("model_sha256", "timestep_fs", "interval", "temperature_K", "n_atoms",
-                "volume_A3", "periodic", "symbols", "masses_amu")
+                "volume_A3", "periodic", "symbols", "masses_amu", "electric_field_V_per_A")
 #: relative tolerance on the time of the first appended row, in sample intervals
 _TIME_RTOL = 1e-6
 

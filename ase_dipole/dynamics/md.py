@@ -19,6 +19,13 @@ codes such as tblite sum in another order on more threads). ``sampling_chains=C`
 independent thermostatted chains (trajectory k continues chain k mod C), so
 that sampling runs in parallel too.
 
+With ``electric_field_V_per_A=(Ex, Ey, Ez)`` every phase, thermostatted
+and NVE, runs in that static field
+(:class:`ase_dipole.dynamics.calculator.DipoleCalculator` adds −μ·E and
+E·Z* to the force calculator), so the NVE runs sample the ensemble in the
+field; ``run.json``, every dipole log and every NVE record carry the field,
+and the spectrum refuses to average logs of different fields.
+
 Output directory layout (one folder every worker can read and write)::
 
     run.json               parameters, version, date
@@ -52,7 +59,13 @@ from ase.calculators.calculator import PropertyNotImplementedError
 
 from ase_dipole import __version__
 from ase_dipole.atomic import atomic_write, write_text_atomic
-from ase_dipole.dynamics.calculator import check_species, is_periodic, load_model
+from ase_dipole.dynamics.calculator import (
+    DipoleCalculator,
+    check_electric_field,
+    check_species,
+    is_periodic,
+    load_model,
+)
 from ase_dipole.dynamics.checkpoint import (
     DEFAULT_CHECKPOINT_WALL_S,
     CheckpointWriter,
@@ -362,7 +375,7 @@ def _sampling_segment(task, previous=None, progress=None):
         result["resumed_from_step"] = state["step"]
     result["steps"] = steps
     if steps:
-        thermal.calc = _build_calculator(task["calculator"])
+        thermal.calc = _with_field(_build_calculator(task["calculator"]), task)
         dyn = _thermostat(thermal, ensemble=p["ensemble"], timestep_fs=p["timestep_fs"],
                           temperature_K=p["temperature_K"], friction_per_fs=p["friction_per_fs"],
                           pressure_bar=p["pressure_bar"], rng=rng)
@@ -400,6 +413,18 @@ def _exclusive(path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _with_field(calculator, task, model=None):
+    """``calculator``, or a DipoleCalculator adding the run's electric field
+    (the model loaded from the task unless given)."""
+    field = task["parameters"].get("electric_field_V_per_A")
+    if field is None:
+        return calculator
+    if model is None:
+        model = task["model"] if not isinstance(task["model"], (str, os.PathLike)) \
+            else _task_model(task)
+    return DipoleCalculator(model, calculator=calculator, electric_field_V_per_A=field)
 
 
 def _production_task(task, progress=None):
@@ -440,13 +465,14 @@ def _production_run(task, progress):
     if state is not None:
         restore_atoms(production, state)
         result.update(resumed_from_step=state["step"], rows_kept=state["log_rows"])
-    production.calc = calculator
+    production.calc = _with_field(calculator, task, model)
     dyn = VelocityVerlet(production, p["timestep_fs"] * units.fs)
     if state is not None:
         dyn.nsteps = state["step"]
     observer = DipoleObserver(dyn, model, log_path, interval=p["interval"],
                               temperature_K=p["temperature_K"],
-                              metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"]),
+                              metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"],
+                                            electric_field_V_per_A=p.get("electric_field_V_per_A")),
                               overwrite=state is None)  # without a checkpoint: from the start
     dyn.attach(observer, interval=p["interval"])
     monitor = NVEMonitor(production)
@@ -465,7 +491,7 @@ def _production_run(task, progress):
                    f"production {k + 1}/{task['n_trajectories']}", progress)
     finally:
         observer.close()
-    quality = monitor.summary()
+    quality = dict(monitor.summary(), electric_field_V_per_A=p.get("electric_field_V_per_A"))
     write_text_atomic(quality_path, json.dumps(quality, indent=1, sort_keys=True) + "\n")
     if os.path.exists(checkpoint_path):
         os.remove(checkpoint_path)
@@ -543,8 +569,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
               n_trajectories=4, equilibration_steps=2000, decorrelation_steps=1000,
               production_steps=20000, interval=1, friction_per_fs=0.01, ensemble="nvt",
               pressure_bar=1.0, seed=0, sampling_chains=1, checkpoint_steps=None,
-              checkpoint_wall_s=DEFAULT_CHECKPOINT_WALL_S, client=None, retries=2,
-              progress=sys.stderr):
+              checkpoint_wall_s=DEFAULT_CHECKPOINT_WALL_S, electric_field_V_per_A=None,
+              client=None, retries=2, progress=sys.stderr):
     """Run the IR MD protocol: thermostatted sampling, then NVE production runs.
 
     Parameters
@@ -596,6 +622,12 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         one every ``checkpoint_wall_s`` seconds of wall time.
     checkpoint_wall_s : float
         Wall time between checkpoints when ``checkpoint_steps`` is None, s.
+    electric_field_V_per_A : array_like, shape (3,), float, V/Å, optional
+        Static field E of every phase (see
+        :class:`ase_dipole.dynamics.calculator.DipoleCalculator`: −μ·E and
+        E·Z* from ``model``, the linear clamped-ion approximation; above
+        0.1 V/Å it warns). Recorded in ``run.json``, the logs and the NVE
+        records; not with ``ensemble='npt'`` (no stress in a field).
     client : distributed.Client, optional
         Run the segments and NVE runs as tasks on this client's workers
         (see :func:`ase_dipole.distributed.cluster_client`); None runs them
@@ -630,6 +662,12 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         raise ValueError(f"unknown ensemble {ensemble!r}; use one of {ENSEMBLES}")
     if ensemble == "npt" and not is_periodic(atoms):
         raise ValueError("ensemble 'npt' needs a 3-D periodic cell; use 'nvt' for molecules")
+    field = check_electric_field(electric_field_V_per_A, force_calculator)
+    if field is not None and ensemble == "npt":
+        raise ValueError(
+            "ensemble 'npt' cannot run in an electric field (the field term has no stress); "
+            "use 'nvt' at the cell of the zero-field density"
+        )
     if production_steps % interval:
         raise ValueError(
             f"production_steps={production_steps} is not a multiple of interval={interval}"
@@ -669,6 +707,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         sampling_chains=int(sampling_chains), n_atoms=len(atoms),
         symbols=atoms.get_chemical_formula(), calculator=calculator_name,
         model_sha256=str(model.sha256),
+        electric_field_V_per_A=None if field is None else [float(value) for value in field],
     )
     _check_run_file(outdir, parameters)
 
@@ -678,11 +717,13 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
                   calculator=force_calculator, n_trajectories=int(n_trajectories),
                   checkpoint_steps=None if checkpoint_steps is None else int(checkpoint_steps),
                   checkpoint_wall_s=float(checkpoint_wall_s))
+    model_for_tasks = model if client is None else _model_file(model, model_argument, outdir)
+    if field is not None:
+        common["model"] = model_for_tasks  # the sampling runs in the field too
     segments = [dict(common, trajectory=k, start=starts[k],
                      previous_start=starts[k - n_chains] if k >= n_chains else None,
                      atoms=atoms.copy() if k < n_chains else None)
                 for k in range(n_trajectories)]
-    model_for_tasks = model if client is None else _model_file(model, model_argument, outdir)
     productions = [dict(common, trajectory=k, start=starts[k], model=model_for_tasks,
                         log=os.path.join(outdir, f"traj_{k:03d}.log"),
                         nve=os.path.join(outdir, f"traj_{k:03d}.nve.json"))

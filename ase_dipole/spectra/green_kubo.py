@@ -305,6 +305,13 @@ def _common(logs, temperature_K, route):
                 f"has periodic={first.metadata.get('periodic')!r}; do not average bulk and "
                 "finite-system logs (their spectra have different units)"
             )
+        field = log.metadata.get("electric_field_V_per_A")
+        if field != first.metadata.get("electric_field_V_per_A"):
+            raise ValueError(
+                f"log {name} was run in the electric field {field!r} V/Å but {_describe(first)} "
+                f"in {first.metadata.get('electric_field_V_per_A')!r} (None: no field); average "
+                "only logs of one field"
+            )
         if periodic:
             v = log.metadata.get("volume_A3")
             if v is None or not np.isfinite(v) or v <= 0:
