@@ -10,7 +10,8 @@ import ase.io
 import numpy as np
 from ase.io.formats import UnknownFileTypeError
 
-from ase_dipole.learning.model import CUTOFF_CANDIDATES, DEFAULT_CUTOFF, TARGETS, PolarizationModel
+from ase_dipole.learning.model import CUTOFF_CANDIDATES, DEFAULT_CUTOFF, MODELS, TARGETS, PolarizationModel
+from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS
 
 help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an extxyz file"
 
@@ -44,6 +45,14 @@ def add_model_arguments(parser):
     parser.add_argument("--regularization", type=float, default=None,
                         help="relative ridge strength λ; default: chosen by cross-validation")
     parser.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument("--model", choices=MODELS, default="linear",
+                        help="'linear': linear λ-SOAP regression; 'product': adds products of the "
+                             "λ = 1 features with λ = 0 invariants (more accurate on bulk water, "
+                             "several times slower)")
+    parser.add_argument("--n-invariants", type=int, default=DEFAULT_N_INVARIANTS,
+                        help="λ = 0 projections per species of the product model")
+    parser.add_argument("--n-vectors", type=int, default=DEFAULT_N_VECTORS,
+                        help="compressed λ = 1 directions per species of the product model")
 
 
 def model_from_args(args, parser):
@@ -51,9 +60,13 @@ def model_from_args(args, parser):
     try:
         return PolarizationModel(cutoff=args.cutoff, n_max=args.n_max, l_max=args.l_max,
                                  n_references=args.n_references, dipole_weight=args.dipole_weight,
-                                 regularization=args.regularization, cv_folds=args.cv_folds)
+                                 regularization=args.regularization, cv_folds=args.cv_folds,
+                                 model=args.model, n_invariants=args.n_invariants,
+                                 n_vectors=args.n_vectors)
     except ValueError as error:
-        parser.error(str(error))
+        flag = ("--n-references" if "n_references" in str(error) else
+                "--n-invariants/--n-vectors" if "n_invariants" in str(error) else None)
+        parser.error(f"{flag}: {error}" if flag else str(error))
 
 
 def read_frames(path, parser):

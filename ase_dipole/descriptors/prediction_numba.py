@@ -115,9 +115,11 @@ def predict(offsets, vectors, neighbour_species, velocities_rel, species, two_bo
     offsets, vectors, neighbour_species : the neighbour list (CSR) and the
         species index of each pair's neighbour.
     velocities_rel : (P, 3) relative velocities w = v_k − v_c, Å/fs (mode 1).
-    species : (N,) species index of each centre.
-    two_body : (S, Sn) 2-body coefficients; blocks, blocks_t : (S, l_max, Sn, Sn)
-        3-body coefficient matrices W_l and their transposes.
+    species : (N,) index of each centre's coefficient set (its species; or
+        ``arange(N)`` for per-atom coefficients).
+    two_body : (C, Sn) 2-body coefficients; blocks, blocks_t : (C, l_max, Sn, Sn)
+        3-body coefficient matrices W_l and their transposes, one set per
+        species (C = S) or per centre (C = N).
     max_pairs : largest number of pairs of one centre.
     mode : 0 dipole only; 1 also ``pdot_by_centre[c, a] = Σ A·dR/dt``; 2 also
         ``W[p, a, β] = Σ_{n,lm} A[c, a, lm, s(k)*n_max + n] ∂φ_{n,lm}(r_ck)/∂r_β``,
@@ -126,8 +128,8 @@ def predict(offsets, vectors, neighbour_species, velocities_rel, species, two_bo
     """
     n_centres = offsets.shape[0] - 1
     n_max = table.shape[3]
-    S = two_body.shape[0]
-    Sn = S * n_max
+    Sn = blocks.shape[2]
+    S = Sn // n_max
     L2 = (l_max + 1) ** 2
     want_gradient = mode > 0
     n_blocks = (n_centres + BLOCK - 1) // BLOCK

@@ -55,6 +55,7 @@ from ase_dipole import __version__
 from ase_dipole.atomic import write_bytes_atomic
 from ase_dipole.learning import ridge
 from ase_dipole.learning.posterior import Posterior, atom_sigma, evidence_scale2, fit_posterior
+from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS, ProductFeatures
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.progress import Progress
@@ -62,7 +63,13 @@ from ase_dipole.progress import Progress
 #: identifies a model file
 FORMAT = "ase-dipole-polarization-model"
 #: version of the model-file layout written by :meth:`PolarizationModel.save`
-FORMAT_VERSION = 1
+#: (2: the model kind and the product maps; version-1 files, all linear, still read)
+FORMAT_VERSION = 2
+#: model-file layouts :meth:`PolarizationModel.load` reads
+READ_VERSIONS = (1, 2)
+#: model forms: linear λ-SOAP regression, or its products with λ = 0
+#: invariants (:mod:`ase_dipole.learning.product`)
+MODELS = ("linear", "product")
 #: model-file entry holding the SHA-256 of the rest of its content, checked on load
 DIGEST_KEY = "content_sha256"
 #: target selections accepted by :meth:`PolarizationModel.fit`
@@ -137,6 +144,17 @@ class PolarizationModel:
         to the number of frames when there are fewer).
     regularization_grid : sequence of float
         Candidate λ for cross-validation.
+    model : {"linear", "product"}
+        ``"linear"``: the linear λ-SOAP model above. ``"product"``: adds the
+        products of the λ = 1 features with ``n_invariants`` whitened
+        principal components of each centre's λ = 0 power spectrum, on
+        ``n_vectors`` compressed λ = 1 directions
+        (:mod:`ase_dipole.learning.product`; body order ν = 3, the linear
+        model is contained). More accurate where the linear model is limited
+        by its form (bulk and superionic water, ``examples/accuracy/README.md``),
+        several times slower to fit and to evaluate.
+    n_invariants, n_vectors : int
+        K and R of the product model (ignored by the linear one).
     asr_tolerance : float, e
         A training frame whose Born charges violate the acoustic sum rule by
         more than this per atom (``max|Σ_i Z*_i| / N``) is reported in a
@@ -152,7 +170,16 @@ class PolarizationModel:
 
     def __init__(self, *, cutoff=DEFAULT_CUTOFF, n_max=8, l_max=4, n_references=None,
                  dipole_weight=10.0, born_weight=1.0, regularization=None, cv_folds=5,
-                 regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, asr_tolerance=0.01):
+                 regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, model="linear",
+                 n_invariants=DEFAULT_N_INVARIANTS, n_vectors=DEFAULT_N_VECTORS, asr_tolerance=0.01):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; use one of {', '.join(map(repr, MODELS))}")
+        if int(n_invariants) < 1 or int(n_vectors) < 1:
+            raise ValueError(f"n_invariants and n_vectors must be positive integers, got "
+                             f"{n_invariants!r} and {n_vectors!r}")
+        if model == "product" and n_references is not None:
+            raise ValueError("n_references (reference environments) works with model='linear' only; "
+                             "give n_references=None for the product model")
         if n_references is not None and int(n_references) < 1:
             raise ValueError(f"n_references must be a positive integer or None, got {n_references!r}")
         for name, value in (("dipole_weight", dipole_weight), ("born_weight", born_weight)):
@@ -169,6 +196,7 @@ class PolarizationModel:
             "regularization": None if regularization is None else float(regularization),
             "cv_folds": int(cv_folds),
             "regularization_grid": [float(x) for x in regularization_grid],
+            "model": model, "n_invariants": int(n_invariants), "n_vectors": int(n_vectors),
             "asr_tolerance": float(asr_tolerance),
         }
         self._state = None
@@ -193,7 +221,8 @@ class PolarizationModel:
 
     @property
     def coefficients(self):
-        """Coefficient vectors c_J, shape (S, F) (copy)."""
+        """Coefficient vectors c_J, shape (S, F), or (S, F + K·R) for the
+        product model (copy)."""
         return self._fitted()["coefficients"].copy()
 
     @property
@@ -229,7 +258,8 @@ class PolarizationModel:
     def __repr__(self):
         if self._state is None:
             return f"PolarizationModel({self.parameters}) (not fitted)"
-        return (f"PolarizationModel(species={self.species}, cutoff={self.descriptor.cutoff}, "
+        return (f"PolarizationModel(model={self.parameters['model']!r}, species={self.species}, "
+                f"cutoff={self.descriptor.cutoff}, "
                 f"n_max={self.descriptor.n_max}, l_max={self.descriptor.l_max}, "
                 f"regularization={self.regularization:.3g})")
 
@@ -327,6 +357,9 @@ class PolarizationModel:
         species_index[numbers] = np.arange(len(numbers))
         mean_born = self._mean_born(samples, species_index, len(numbers))
         bases, references = self._reference_bases(samples, descriptor, species_index, progress)
+        product = (ProductFeatures.fit(descriptor, [s.atoms for s in samples],
+                                       n_invariants=p["n_invariants"], n_vectors=p["n_vectors"])
+                   if p["model"] == "product" else None)
         n_folds = 1 if p["regularization"] is not None else min(p["cv_folds"], len(samples))
         if p["regularization"] is None and n_folds < 2:
             raise ValueError("cross-validation needs at least 2 training frames; give a "
@@ -334,21 +367,28 @@ class PolarizationModel:
         kinds = tuple(k for k, present in (("born", any(s.born is not None for s in samples)),
                                            ("dipole", any(s.dipole is not None for s in samples)))
                       if present)
-        n_columns = sum(descriptor.n_features if basis is None else len(basis) for basis in bases)
+        n_columns = (len(numbers) * product.n_columns(descriptor) if product is not None else
+                     sum(descriptor.n_features if basis is None else len(basis) for basis in bases))
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
         report = Progress(len(samples), "fit", unit="frames", stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
             fold = position * n_folds // len(samples)
             zbar = mean_born[species_index[sample.atoms.numbers]]
             try:
-                if sample.born is not None:
+                if sample.born is not None and product is not None:
+                    rows = product.born_rows(sample.atoms)
+                elif sample.born is not None:
                     gradients = descriptor.summed_gradients(sample.atoms)  # (N, 3, 3, S, F)
                     rows = _reduce(gradients.reshape(-1, len(numbers), descriptor.n_features), bases)
+                if sample.born is not None:
                     born = sample.born - zbar[:, None, None] * np.eye(3)
                     equations.add(fold, "born", rows, born.reshape(-1))
-                if sample.dipole is not None:
+                if sample.dipole is not None and product is not None:
+                    rows = product.dipole_rows(sample.atoms)
+                elif sample.dipole is not None:
                     summed = descriptor.summed_features(sample.atoms)  # (S, 3, F)
                     rows = _reduce(summed.transpose(1, 0, 2), bases)
+                if sample.dipole is not None:
                     equations.add(fold, "dipole", rows, sample.dipole - zbar @ sample.atoms.positions)
             except ValueError as error:
                 raise ValueError(f"frame {sample.index}: {error}") from None
@@ -388,7 +428,7 @@ class PolarizationModel:
             "regularization": solution.regularization, "metrics": metrics, "references": references,
             "cv": {"grid": solution.grid.tolist(), "loss": solution.cv_loss.tolist(),
                    "rmse": {k: v.tolist() for k, v in solution.cv_rmse.items()}},
-            "posterior": posterior,
+            "posterior": posterior, "product": product,
         }
         self._state["uncertainty"] = self._training_uncertainty(samples) if posterior else None
         self._file_sha256 = None
@@ -537,13 +577,18 @@ class PolarizationModel:
             ``Z[k, α, β] = ∂μ_α/∂x_kβ``.
         """
         state, zbar = self._check(atoms)
-        dipole, born = self.descriptor.dipole_and_born_charges(atoms, state["coefficients"])
+        if state.get("product") is not None:
+            dipole, born = state["product"].dipole_and_born_charges(atoms, state["coefficients"])
+        else:
+            dipole, born = self.descriptor.dipole_and_born_charges(atoms, state["coefficients"])
         born[:, [0, 1, 2], [0, 1, 2]] += zbar[:, None]
         return dipole + zbar @ atoms.positions, born
 
     def predict_dipole(self, atoms):
         """Dipole of a structure, shape (3,), e·Å."""
         state, zbar = self._check(atoms)
+        if state.get("product") is not None:
+            return state["product"].dipole(atoms, state["coefficients"]) + zbar @ atoms.positions
         return self.descriptor.dipole(atoms, state["coefficients"]) + zbar @ atoms.positions
 
     def predict_pdot(self, atoms, velocities_A_per_fs):
@@ -555,9 +600,19 @@ class PolarizationModel:
         atoms : ase.Atoms
         velocities_A_per_fs : array_like, shape (N, 3), Å/fs
             ASE velocities times ``ase.units.fs``.
+
+        The product model has no directional route: it forms all Z*.
         """
         state, zbar = self._check(atoms)
         velocities = np.asarray(velocities_A_per_fs, dtype=float)
+        if state.get("product") is not None:
+            if velocities.shape != (len(atoms), 3):
+                raise ValueError(f"velocities have shape {velocities.shape}; expected "
+                                 f"({len(atoms)}, 3) in Å/fs")
+            if not np.all(np.isfinite(velocities)):
+                raise ValueError("velocities contain NaN or inf")
+            dipole, born = self.predict(atoms)
+            return dipole, np.einsum("kab,kb->a", born, velocities)
         dipole, pdot = self.descriptor.dipole_and_pdot(atoms, state["coefficients"], velocities)
         return dipole + zbar @ atoms.positions, pdot + zbar @ velocities
 
@@ -616,9 +671,14 @@ class PolarizationModel:
         self._check(atoms)
         descriptor = self.descriptor
         N, S, F = len(atoms), len(descriptor.species), descriptor.n_features
-        born_var = posterior.variance(descriptor.summed_gradients(atoms).reshape(N * 9, S * F))
-        dipole_var = posterior.variance(descriptor.summed_features(atoms).transpose(1, 0, 2)
-                                        .reshape(3, S * F))
+        product = self._fitted().get("product")
+        if product is not None:
+            born_var = posterior.variance(product.born_rows(atoms))
+            dipole_var = posterior.variance(product.dipole_rows(atoms))
+        else:
+            born_var = posterior.variance(descriptor.summed_gradients(atoms).reshape(N * 9, S * F))
+            dipole_var = posterior.variance(descriptor.summed_features(atoms).transpose(1, 0, 2)
+                                            .reshape(3, S * F))
         if include_noise:
             born_var = born_var + posterior.noise_variance.get("born", 0.0)
             dipole_var = dipole_var + posterior.noise_variance.get("dipole", 0.0)
@@ -644,6 +704,8 @@ class PolarizationModel:
             "training_metrics": state["metrics"],
             "references": state["references"],
         }
+        if state.get("product") is not None:
+            document["product"] = state["product"].to_document()
         if state.get("posterior") is not None:
             document["posterior"] = state["posterior"].to_document()
             document["uncertainty"] = state["uncertainty"]
@@ -678,10 +740,11 @@ class PolarizationModel:
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise ValueError(f"{path!r} is not a PolarizationModel file (no 'format': {FORMAT!r})")
         version = document.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READ_VERSIONS:
             raise ValueError(f"{path!r} has PolarizationModel format version {version!r} (written by "
                              f"ase-dipole {document.get('ase_dipole_version')}); this ase-dipole "
-                             f"{__version__} reads version {FORMAT_VERSION}")
+                             f"{__version__} reads version {FORMAT_VERSION} (and the linear "
+                             f"models of versions {', '.join(map(str, READ_VERSIONS[:-1]))})")
         try:
             model = cls(**document["parameters"])
             descriptor = LambdaSOAP(**document["descriptor"])
@@ -691,19 +754,23 @@ class PolarizationModel:
                 raise ValueError(f"species {document['species']} differ from the descriptor's "
                                  f"{list(descriptor.species)}")
             S = len(descriptor.species)
-            if coefficients.shape != (S, descriptor.n_features) or mean_born.shape != (S,):
+            product = None
+            if model.parameters["model"] == "product":
+                product = ProductFeatures.from_document(document["product"], descriptor)
+            n_columns = descriptor.n_features if product is None else product.n_columns(descriptor)
+            if coefficients.shape != (S, n_columns) or mean_born.shape != (S,):
                 raise ValueError(f"coefficients {coefficients.shape} / mean Born charges "
                                  f"{mean_born.shape} do not fit {S} species × "
-                                 f"{descriptor.n_features} features")
+                                 f"{n_columns} coefficients")
             model._state = {
                 "descriptor": descriptor, "coefficients": coefficients, "mean_born": mean_born,
                 "regularization": float(document["regularization"]),
                 "metrics": dict(document["training_metrics"]),
                 "references": document["references"], "cv": document["cross_validation"],
-                "posterior": None, "uncertainty": None,
+                "posterior": None, "uncertainty": None, "product": product,
             }
             if "posterior" in document:
-                model._state["posterior"] = Posterior.from_document(document["posterior"], S * descriptor.n_features)
+                model._state["posterior"] = Posterior.from_document(document["posterior"], S * n_columns)
                 model._state["uncertainty"] = dict(document["uncertainty"])
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
