@@ -201,7 +201,7 @@ class ProductFeatures:
         H1t = np.ascontiguousarray(H1.transpose(0, 1, 2, 5, 3, 4)).reshape(
             N, descriptor.l_max, 3, 2 * descriptor.l_max + 1, S * descriptor.n_max)
         weights = np.ascontiguousarray(np.concatenate([np.ones((N, 1)), q], axis=1))
-        gradients = np.zeros((N, 3, 3, S, K + 1, F))
+        gradients = np.empty((N, S, K + 1, 3, 3, F))
         product_numba.weighted_feature_gradients(
             nl.offsets, nl.neighbours, nl.vectors, env.species, weights, H1t, H2, descriptor._T,
             descriptor._table, descriptor._grid_step, descriptor.l_max, descriptor._norm, gradients)
@@ -211,12 +211,12 @@ class ProductFeatures:
         product_numba.invariant_design(nl.offsets, nl.neighbours, env.species, dq_self, dq_pair,
                                        self._compressed(D, env.species), chain)
         rows = np.empty((N * 9, S, F + K * R))
-        gradients = gradients.reshape(N * 9, S, K + 1, F)
         chain = chain.reshape(N * 9, S, K, R)
         for s in range(S):
-            rows[:, s, :F] = gradients[:, s, 0]
-            rows[:, s, F:] = ((gradients[:, s, 1:].reshape(-1, F) @ self.vector_maps[s])
-                              .reshape(N * 9, K, R) + chain[:, s]).reshape(N * 9, K * R)
+            rows[:, s, :F] = gradients[:, s, 0].reshape(N * 9, F)
+            projected = (gradients[:, s, 1:].reshape(-1, F) @ self.vector_maps[s]).reshape(N, K, 9, R)
+            rows[:, s, F:] = (projected.transpose(0, 2, 1, 3).reshape(N * 9, K, R)
+                              + chain[:, s]).reshape(N * 9, K * R)
         return rows.reshape(N * 9, S * (F + K * R))
 
     @with_kernel_threads

@@ -21,44 +21,44 @@ from ase_dipole.descriptors.lambda_soap_numba import (
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: each target atom owns its output row
 def weighted_feature_gradients(offsets, neighbours, vectors, species, weights, H1t, H2, T,
                                table, grid_step, l_max, norm, out):
-    """``out[k, a, β, s, m, f] = Σ_{centres c of species s} weights[c, m] ∂D^a_f(c)/∂x_kβ``.
+    """``out[k, s, m, a, β, f] = Σ_{centres c of species s} weights[c, m] ∂D^a_f(c)/∂x_kβ``.
 
-    The derivative of one centre's features by one pair is formed once (the
-    pair bookkeeping of ``feature_gradients``) and added with each weight.
+    For target k the derivatives of the features of every centre it moves
+    (k itself and each neighbour j, the pair bookkeeping of
+    ``feature_gradients``) are formed once as rows of ``sides`` (centres × 9F),
+    then weighted and summed by one matrix product ``mix @ sides``.
     """
     n_atoms = offsets.shape[0] - 1
     n_max = H2.shape[4]
+    S = out.shape[1]
+    n_weights = weights.shape[1]
     n_features = out.shape[5]
     L2 = (l_max + 1) ** 2
+    max_pairs = 0
+    for k in range(n_atoms):
+        max_pairs = max(max_pairs, offsets[k + 1] - offsets[k])
     for k in prange(n_atoms):
         scratch = make_scratch(l_max, n_max)
         phi = np.empty((n_max, L2))
         dphi = np.empty((n_max, L2, 3))
         drho = np.empty((3, L2, n_max))
-        one = np.empty((1, 3, 3, 1, n_features))
         plus, parity = _signs(l_max + 2)
+        n_sides = offsets[k + 1] - offsets[k] + 1
+        sides = np.zeros((n_sides, 1, 3, 3, 1, n_features))
+        mix = np.zeros((S * n_weights, n_sides))
+        for m in range(n_weights):
+            mix[species[k] * n_weights + m, 0] = weights[k, m]
         for p in range(offsets[k], offsets[k + 1]):
             j = neighbours[p]
+            side = p - offsets[k] + 1
             _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
-            _add_weighted(out, k, k, species[j], plus, drho, H1t, H2, T, l_max, species, weights, one)
-            _add_weighted(out, k, j, species[k], parity, drho, H1t, H2, T, l_max, species, weights, one)
-
-
-@njit(cache=True, fastmath=False)
-def _add_weighted(out, k, centre, moved, signs, drho, H1t, H2, T, l_max, species, weights, one):
-    """The derivative of ``centre``'s features by one pair, added to
-    ``out[k, :, :, species[centre], m]`` with each weight of the centre."""
-    one[:] = 0.0
-    _add_feature_derivative(one, 0, 0, moved, signs, drho, H1t[centre], H2[centre], T, l_max)
-    s = species[centre]
-    for m in range(weights.shape[1]):
-        w = weights[centre, m]
-        for a in range(3):
-            for beta in range(3):
-                source = one[0, a, beta, 0]
-                target = out[k, a, beta, s, m]
-                for f in range(source.shape[0]):
-                    target[f] += w * source[f]
+            _add_feature_derivative(sides[0], 0, 0, species[j], plus, drho, H1t[k], H2[k], T, l_max)
+            _add_feature_derivative(sides[side], 0, 0, species[k], parity, drho, H1t[j], H2[j], T,
+                                    l_max)
+            for m in range(n_weights):
+                mix[species[j] * n_weights + m, side] = weights[j, m]
+        flat = sides.reshape((n_sides, 9 * n_features))
+        out[k] = np.dot(mix, flat).reshape((S, n_weights, 3, 3, n_features))
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
