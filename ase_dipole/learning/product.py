@@ -34,8 +34,6 @@ neighbour-list contraction of the invariants' derivatives
 (:mod:`ase_dipole.learning.product_numba`); no N × N array is formed.
 """
 
-import dataclasses
-
 import numpy as np
 
 from ase_dipole.descriptors import lambda_soap_numba as kernels
