@@ -196,12 +196,14 @@ class ProductFeatures:
         H1 = np.empty(halves)
         H2 = np.empty(halves)
         kernels.all_half_contractions(rho, descriptor._G, descriptor.l_max, H1, H2)
-        H1t = np.ascontiguousarray(H1.transpose(0, 1, 2, 5, 3, 4)).reshape(
-            N, descriptor.l_max, 3, 2 * descriptor.l_max + 1, S * descriptor.n_max)
+        # (centre, l, m, a·S·n_max + b·n_max + n), the layout of LambdaSOAP._gradients
+        grouped = (N, descriptor.l_max, 2 * descriptor.l_max + 1, 3 * S * descriptor.n_max)
+        H1g = np.ascontiguousarray(H1.transpose(0, 1, 5, 2, 3, 4)).reshape(grouped)
+        H2g = np.ascontiguousarray(H2.transpose(0, 1, 5, 2, 3, 4)).reshape(grouped)
         weights = np.ascontiguousarray(np.concatenate([np.ones((N, 1)), q], axis=1))
         gradients = np.empty((N, S, K + 1, 3, 3, F))
         product_numba.weighted_feature_gradients(
-            nl.offsets, nl.neighbours, nl.vectors, env.species, weights, H1t, H2, descriptor._T,
+            nl.offsets, nl.neighbours, nl.vectors, env.species, weights, H1g, H2g, descriptor._T,
             descriptor._table, descriptor._grid_step, descriptor.l_max, descriptor._norm, gradients)
         dq_self, dq_pair = self._invariant_derivatives(descriptor, env, rho,
                                                        self.invariant_maps[env.species])

@@ -15,49 +15,58 @@ import numpy as np
 from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import (
-    _add_feature_derivative, _pair_density_change, _signs, make_scratch)
+    _contract_changes, _pair_density_change, _signs, make_scratch)
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: each target atom owns its output row
-def weighted_feature_gradients(offsets, neighbours, vectors, species, weights, H1t, H2, T,
+def weighted_feature_gradients(offsets, neighbours, vectors, species, weights, H1g, H2g, T,
                                table, grid_step, l_max, norm, out):
     """``out[k, s, m, a, β, f] = Σ_{centres c of species s} weights[c, m] ∂D^a_f(c)/∂x_kβ``.
 
     For target k the derivatives of the features of every centre it moves
-    (k itself and each neighbour j, the pair bookkeeping of
-    ``feature_gradients``) are formed once as rows of ``sides`` (centres × 9F),
-    then weighted and summed by one matrix product ``mix @ sides``.
+    (k itself, from its density changes summed per neighbour species, and
+    each neighbour j; the pair bookkeeping and contractions of
+    ``feature_gradients``, ``H1g``/``H2g`` as there) are formed once as rows
+    of ``sides`` (centres × 9F), then weighted and summed by one matrix
+    product ``mix @ sides``.
     """
     n_atoms = offsets.shape[0] - 1
-    n_max = H2.shape[4]
+    n_max = table.shape[3]
     S = out.shape[1]
     n_weights = weights.shape[1]
     n_features = out.shape[5]
     L2 = (l_max + 1) ** 2
-    max_pairs = 0
-    for k in range(n_atoms):
-        max_pairs = max(max_pairs, offsets[k + 1] - offsets[k])
     for k in prange(n_atoms):
+        start = offsets[k]
+        n_pairs = offsets[k + 1] - start
         scratch = make_scratch(l_max, n_max)
         phi = np.empty((n_max, L2))
         dphi = np.empty((n_max, L2, 3))
-        drho = np.empty((3, L2, n_max))
+        changes = np.empty((n_pairs, 3, L2, n_max))
+        own = np.zeros((S, 3, L2, n_max))
+        own_count = np.zeros(S, dtype=np.int64)
         plus, parity = _signs(l_max + 2)
-        n_sides = offsets[k + 1] - offsets[k] + 1
-        sides = np.zeros((n_sides, 1, 3, 3, 1, n_features))
-        mix = np.zeros((S * n_weights, n_sides))
+        sides = np.zeros((n_pairs + 1, 3, 3, 1, n_features))
+        mix = np.zeros((S * n_weights, n_pairs + 1))
         for m in range(n_weights):
             mix[species[k] * n_weights + m, 0] = weights[k, m]
-        for p in range(offsets[k], offsets[k + 1]):
-            j = neighbours[p]
-            side = p - offsets[k] + 1
-            _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
-            _add_feature_derivative(sides[0], 0, 0, species[j], plus, drho, H1t[k], H2[k], T, l_max)
-            _add_feature_derivative(sides[side], 0, 0, species[k], parity, drho, H1t[j], H2[j], T,
-                                    l_max)
+        centre = np.empty(1, dtype=np.int64)
+        for i in range(n_pairs):
+            j = neighbours[start + i]
+            _pair_density_change(vectors[start + i], table, grid_step, l_max, norm, phi, dphi,
+                                 changes[i], scratch)
+            own[species[j]] += changes[i]
+            own_count[species[j]] += 1
+            centre[0] = j
+            _contract_changes(sides[i + 1:i + 2], 0, 0, species[k], parity, changes[i:i + 1],
+                              centre, H1g, H2g, T, l_max)
             for m in range(n_weights):
-                mix[species[j] * n_weights + m, side] = weights[j, m]
-        flat = sides.reshape((n_sides, 9 * n_features))
+                mix[species[j] * n_weights + m, i + 1] = weights[j, m]
+        centre[0] = k
+        for b in range(S):
+            if own_count[b]:
+                _contract_changes(sides[0:1], 0, 0, b, plus, own[b:b + 1], centre, H1g, H2g, T, l_max)
+        flat = sides.reshape((n_pairs + 1, 9 * n_features))
         out[k] = np.dot(mix, flat).reshape((S, n_weights, 3, 3, n_features))
 
 
