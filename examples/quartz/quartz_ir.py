@@ -182,9 +182,11 @@ def main(argv=None):
     timestep_fs = md_summary["parameters"]["timestep_fs"]
     clock = time.perf_counter()
     logs, used = [], []
-    for k in range(md_summary["parameters"]["n_trajectories"]):
-        path = os.path.join(args.workdir, f"nve_{k:03d}.traj")
-        path = path if os.path.exists(path) else path + ".part"
+    # finished trajectories, or the part written so far of one md_chgnet.py did not finish
+    paths = [os.path.join(args.workdir, f"nve_{k:03d}.traj")
+             for k in range(md_summary["parameters"]["n_trajectories"])]
+    paths = [p if os.path.exists(p) else p + ".part" for p in paths]
+    for k, path in enumerate(p for p in paths if os.path.exists(p)):
         frames_k = ase.io.read(path, index=":", format="traj")
         log = out(f"nve_{k:03d}.log")
         log_from_trajectory(frames_k, out("quartz.model"), log, timestep_fs=timestep_fs,
