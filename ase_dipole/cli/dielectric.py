@@ -2,7 +2,11 @@
 
 import shlex
 
+from ase_dipole.cli.options import options_command_line
 from ase_dipole.provenance import provenance
+
+#: options recorded in the output's provenance
+_RECORDED_OPTIONS = ("epsilon_inf", "epsilon_inf_from", "plot", "temperature_K", "fwhm_cm1", "max_wavenumber_cm1")
 
 help = ("dielectric function eps'(omega), eps''(omega), n, kappa and alpha of a periodic cell "
         "from dipole logs (needs eps_inf)")
@@ -45,7 +49,8 @@ def run(args, parser):
     except (ValueError, OSError) as error:
         parser.error(str(error))
     inputs = list(args.logs) + ([args.epsilon_inf_from] if args.epsilon_inf_from else [])
-    result.metadata["command"] = "ase-dipole dielectric " + shlex.join(_argv_tail(args))
+    result.metadata["command"] = "ase-dipole dielectric " + shlex.join(
+        options_command_line(args, _RECORDED_OPTIONS))
     result.metadata["inputs"] = provenance(inputs=inputs)["inputs"]
     result.write_csv(args.output)
     meta = result.metadata
@@ -65,14 +70,3 @@ def run(args, parser):
             parser.error(str(error))
         print(f"figure written to {args.plot}")
     return 0
-
-
-def _argv_tail(args):
-    """The parsed options, defaults included, as a command line (provenance)."""
-    tail = list(args.logs) + ["-o", args.output]
-    for option in ("epsilon_inf", "epsilon_inf_from", "plot", "temperature_K", "fwhm_cm1",
-                   "max_wavenumber_cm1"):
-        value = getattr(args, option)
-        if value is not None:
-            tail += ["--" + option.replace("_", "-"), str(value)]
-    return tail

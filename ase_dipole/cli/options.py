@@ -1,4 +1,5 @@
-"""Options shared by several sub-commands: the dipole source and isotope masses."""
+"""Options shared by several sub-commands: the dipole source, isotope masses and the
+provenance command line."""
 
 import re
 
@@ -65,3 +66,14 @@ def masses_from_args(args, parser):
             parser.error(f"--mass gives two masses for {symbol}")
         masses[symbol] = mass
     return masses
+
+
+def options_command_line(args, options):
+    """The logs, ``-o`` and the named options of ``args`` that are set,
+    defaults included, as a command line for provenance (list of str)."""
+    tail = list(args.logs) + ["-o", args.output]
+    for option in options:
+        value = getattr(args, option)
+        if value is not None:
+            tail += ["--" + option.replace("_", "-"), str(value)]
+    return tail

@@ -2,7 +2,13 @@
 
 import shlex
 
+from ase_dipole.cli.options import options_command_line
 from ase_dipole.provenance import provenance
+
+#: options recorded in the output's provenance
+_RECORDED_OPTIONS = ("plot", "experiment", "experiment_scale", "experiment_unit", "experiment_label",
+                     "temperature_K", "fwhm_cm1", "max_wavenumber_cm1", "quantum_correction",
+                     "route")
 
 help = "Green-Kubo IR spectrum (alpha*n or cross-section) from dipole logs, averaged over trajectories"
 
@@ -55,7 +61,8 @@ def run(args, parser):
             experiment = read_experiment(args.experiment, scale=args.experiment_scale, unit=args.experiment_unit)
     except (ValueError, OSError) as error:
         parser.error(str(error))
-    spectrum.metadata["command"] = "ase-dipole spectrum " + shlex.join(_argv_tail(args))
+    spectrum.metadata["command"] = "ase-dipole spectrum " + shlex.join(
+        options_command_line(args, _RECORDED_OPTIONS))
     spectrum.metadata["inputs"] = provenance(inputs=args.logs)["inputs"]
     spectrum.write_csv(args.output)
     print(f"spectrum of {spectrum.metadata['n_logs']} log(s) at {spectrum.metadata['temperature_K']:g} K "
@@ -70,14 +77,3 @@ def run(args, parser):
             parser.error(str(error))
         print(f"figure written to {args.plot}")
     return 0
-
-
-def _argv_tail(args):
-    """The parsed options, defaults included, as a command line (provenance)."""
-    tail = list(args.logs) + ["-o", args.output]
-    for option in ("plot", "experiment", "experiment_scale", "experiment_unit", "experiment_label", "temperature_K",
-                   "fwhm_cm1", "max_wavenumber_cm1", "quantum_correction", "route"):
-        value = getattr(args, option)
-        if value is not None:
-            tail += ["--" + option.replace("_", "-"), str(value)]
-    return tail
