@@ -12,23 +12,18 @@ with a linear dipole, the response is linear at any field and its exact
 value, V ε0 χ E with χ = Zᵀ Φ⁺ Z / (V ε0), follows from the force constants
 (χ = 3.82; experiment ε(0) − ε∞ = 5.9 − 2.34): the MD must reproduce it too."""
 
-import os
-
 import numpy as np
 import pytest
 from ase import units
 from ase.calculators.harmonic import HarmonicCalculator, HarmonicForceField
 from ase.md.langevin import Langevin
-from phonopy.harmonic.force_constants import compact_fc_to_full_fc
 
 from ase_dipole.dynamics.calculator import DipoleCalculator
-from ase_dipole.io import read_phonopy_born
-from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.learning.fixed_charges import FixedChargesModel
 from ase_dipole.spectra.dielectric import static_susceptibility
-from ase_dipole.spectra.harmonic import _to_ase_atoms, load_phonopy
 
-NACL = os.path.join(os.path.dirname(__file__), "data", "phonopy_NaCl")
+from dielectric_helpers import nacl_supercell
+
 #: vacuum permittivity in e/(V·Å)
 EPS0_E_PER_V_A = 1.0 / (4.0 * np.pi * units.Hartree * units.Bohr)
 TEMPERATURE_K = 300.0
@@ -46,17 +41,7 @@ BLOCKS = 10
 @pytest.fixture(scope="module")
 def nacl():
     """Supercell, its Hessian (192, 192) eV/Å² and its FixedChargesModel."""
-    phonon = load_phonopy(os.path.join(NACL, "phonopy_disp.yaml"),
-                          force_sets=os.path.join(NACL, "FORCE_SETS"))
-    supercell = _to_ase_atoms(phonon.supercell)
-    constants = phonon.force_constants
-    if constants.shape[0] != constants.shape[1]:
-        constants = compact_fc_to_full_fc(phonon.primitive, constants)
-    n_atoms = len(supercell)
-    hessian = constants.transpose(0, 2, 1, 3).reshape(3 * n_atoms, 3 * n_atoms)
-    hessian = 0.5 * (hessian + hessian.T)
-    born = get_born_charges(read_phonopy_born(os.path.join(NACL, "BORN"), supercell))
-    born = born - born.mean(axis=0)  # acoustic sum rule (the file: +1.08703 / −1.08672)
+    supercell, hessian, born, _, _ = nacl_supercell()
     model = FixedChargesModel(born, reference_positions=supercell.positions,
                               symbols=supercell.get_chemical_symbols())
     return supercell, hessian, model
