@@ -11,7 +11,12 @@ frame's GFN2-xTB Born charges as a FixedChargesModel):
    thread each), the logs compared byte for byte; each cluster first runs the
    one-step tasks of 1. on its workers, and its start-up (process launch,
    imports, numba cache, tblite) is printed apart from the campaign's time;
-3. from these figures, the wall time of a 20 × 100 000-step campaign at 50
+3. the machine's own bound: the same half campaign (2 trajectories) run by
+   two plain processes at once, without Dask, against one such process
+   alone; the CPU time each needs when both cores are busy, over its CPU
+   time alone, is what sharing the cores costs (caches, memory bandwidth,
+   clock), and 2 / that ratio bounds the speed-up of any 2-way route;
+4. from these figures, the wall time of a 20 × 100 000-step campaign at 50
    and 500 ms a step on one machine (one worker) and on a 20-node SLURM
    cluster (one trajectory per node).
 
@@ -22,7 +27,9 @@ after, since a busy machine lowers the speed-up. Usage::
 """
 
 import argparse
+import concurrent.futures
 import gzip
+import multiprocessing
 import os
 import shutil
 import sys
@@ -33,6 +40,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
     os.environ.setdefault(_name, "1")
 
 import ase.io  # noqa: E402
+import numpy as np  # noqa: E402
 
 import ase_dipole  # noqa: E402
 from ase_dipole.distributed import cluster_client  # noqa: E402
@@ -63,6 +71,16 @@ def _cpu_times(client):
     return client.run(time.process_time)
 
 
+def _main_thread_cpu():
+    """CPU time of this process's main thread, s (a Dask worker's event loop)."""
+    import threading
+
+    import psutil
+
+    main = threading.main_thread().native_id
+    return next(t.user_time + t.system_time for t in psutil.Process().threads() if t.id == main)
+
+
 def timed_run(atoms, model, folder, client, **options):
     """Wall time of one run_ir_md call, s, the text of its logs, and the CPU
     time each process spent on it, s (dict)."""
@@ -77,6 +95,30 @@ def timed_run(atoms, model, folder, client, **options):
         with open(path) as handle:
             texts.append(handle.read())
     return elapsed, texts, cpu
+
+
+def _half_campaign_cpu(atoms, model_path, folder, options):
+    """CPU time of this process for an in-process run (a child process's job)."""
+    _, _, cpu = timed_run(atoms, model_path, folder, None, **options)
+    return cpu["this process"]
+
+
+def sharing_bound(atoms, model_path, work, options):
+    """CPU time of the half campaign alone and with a twin running beside it, s.
+
+    Plain processes, no Dask: two at once share the two cores' caches, memory
+    bandwidth and clock the way two workers do.
+    """
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+        pool.submit(_half_campaign_cpu, atoms, model_path, os.path.join(work, "h0"),
+                    dict(options, production_steps=1)).result()  # imports and caches
+        alone_s = pool.submit(_half_campaign_cpu, atoms, model_path, os.path.join(work, "h1"),
+                              options).result()
+        twins = [pool.submit(_half_campaign_cpu, atoms, model_path, os.path.join(work, f"h{k}"),
+                             options) for k in (2, 3)]
+        together_s = [twin.result() for twin in twins]
+    return alone_s, together_s
 
 
 def main():
@@ -105,7 +147,7 @@ def main():
                                        **short)
     in_process, reference, in_process_cpu = timed_run(atoms, model_path,
                                                       os.path.join(work, "c0"), None, **campaign)
-    walls, worker_cpu, start_up = {}, {}, {}
+    walls, worker_cpu, event_loop_cpu, start_up = {}, {}, {}, {}
     for workers in (1, 2):
         start = time.perf_counter()
         with cluster_client(workers=workers) as client:
@@ -117,9 +159,12 @@ def main():
             start_up[workers] = time.perf_counter() - start - short_wall
             if workers == 1:
                 dask_short = short_wall
+            loop_before = client.run(_main_thread_cpu)
             walls[workers], texts, worker_cpu[workers] = timed_run(atoms, model_path,
                                               os.path.join(work, f"c{workers}"), client,
                                               **campaign)
+            event_loop_cpu[workers] = {name: value - loop_before[name]
+                                       for name, value in client.run(_main_thread_cpu).items()}
         if texts != reference:
             sys.exit(f"the logs on {workers} worker(s) differ from the in-process logs")
     if args.slurm:
@@ -132,6 +177,8 @@ def main():
                                                  client, **campaign)
         if texts != reference:
             sys.exit("the logs on 2 SLURM jobs differ from the in-process logs")
+    half = dict(campaign, n_trajectories=2, sampling_chains=1)
+    alone_s, together_s = sharing_bound(atoms, model_path, work, half)
     n_tasks = 2 * args.overhead_tasks
     overhead_s = (dask_short - in_process_short) / n_tasks
     steps = campaign["n_trajectories"] * (campaign["production_steps"] + campaign["decorrelation_steps"]) \
@@ -151,10 +198,18 @@ def main():
         print(f"2 SLURM jobs (workers up before timing): {walls['slurm']:.2f} s, speed-up vs "
               f"in-process {in_process / walls['slurm']:.2f}x; logs identical")
     busiest_s = max(worker_cpu[2].values())
-    print(f"CPU time: in-process {in_process_cpu['this process']:.2f} s; 2 workers "
+    print(f"CPU time: in-process {in_process_cpu['this process']:.2f} s; 1 worker "
+          + ", ".join(f"{value:.2f} s" for value in worker_cpu[1].values()) + "; 2 workers "
           + ", ".join(f"{value:.2f} s" for value in worker_cpu[2].values())
           + f": speed-up on 2 idle cores bounded by in-process CPU / busiest worker = "
-          f"{in_process_cpu['this process'] / busiest_s:.2f}x")
+          f"{in_process_cpu['this process'] / busiest_s:.2f}x; of the workers' CPU, their event "
+          f"loops (main threads) took {sum(event_loop_cpu[1].values()):.2f} s on 1 worker, "
+          + ", ".join(f"{value:.2f} s" for value in event_loop_cpu[2].values()) + " on 2")
+    sharing = np.mean(together_s) / alone_s
+    print(f"sharing the cores, no Dask: 2 trajectories in one process {alone_s:.2f} s CPU alone, "
+          + " and ".join(f"{value:.2f}" for value in together_s)
+          + f" s with a twin process beside it ({sharing:.3f}x): any 2-way route is bounded at "
+          f"{2 / sharing:.2f}x")
     print("campaign of 20 trajectories x 100 000 NVE steps (2000 equilibration steps per chain, "
           "20 chains), from these figures:")
     for step_ms in (50.0, 500.0):
