@@ -46,6 +46,7 @@ import numpy as np
 from ase_dipole import __version__
 from ase_dipole.atomic import atomic_write
 from ase_dipole.dynamics.dipole_log import DipoleLog, read_dipole_log
+from ase_dipole.spectra.csv_table import read_headed_csv
 from ase_dipole.spectra.green_kubo import (
     A3_M3,
     C_CM_PER_S,
@@ -391,31 +392,15 @@ def read_dielectric_csv(path):
 
     Returns a :class:`DielectricFunction`.
     """
-    epsilon_inf = metadata = None
-    with open(path) as handle:
-        if handle.readline().rstrip("\n") != CSV_MAGIC:
-            raise ValueError(f"{os.fspath(path)!r} is not an ase-dipole dielectric-function CSV "
-                             f"(first line must be {CSV_MAGIC!r})")
-        for line in handle:
-            if line.startswith("# epsilon_inf:"):
-                epsilon_inf = float(line[len("# epsilon_inf:"):])
-            elif line.startswith("# metadata:"):
-                metadata = json.loads(line[len("# metadata:"):])
-            elif line.startswith("#"):
-                continue
-            else:
-                if line.strip() != CSV_COLUMNS:
-                    raise ValueError(f"{os.fspath(path)!r}: expected the column line {CSV_COLUMNS!r}, "
-                                     f"found {line.strip()!r}; the file is damaged")
-                break
-        if epsilon_inf is None or metadata is None:
-            raise ValueError(f"{os.fspath(path)!r} lacks the '# epsilon_inf:' or '# metadata:' line")
-        table = np.loadtxt(handle, delimiter=",", ndmin=2)
+    header, table = read_headed_csv(path, magic=CSV_MAGIC, columns=CSV_COLUMNS,
+                                    required=("epsilon_inf", "metadata"),
+                                    kind="dielectric-function")
     values = {"wavenumber_cm1": table[:, 0].copy()}
     for index, (attribute, _) in enumerate(QUANTITIES):
         values[attribute] = table[:, 1 + 2 * index].copy()
         values[attribute + "_error"] = table[:, 2 + 2 * index].copy()
-    return DielectricFunction(**values, epsilon_inf=epsilon_inf, metadata=metadata)
+    return DielectricFunction(**values, epsilon_inf=float(header["epsilon_inf"]),
+                              metadata=json.loads(header["metadata"]))
 
 
 def check_epsilon_inf(epsilon_inf):

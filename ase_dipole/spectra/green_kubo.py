@@ -54,6 +54,7 @@ from scipy.fft import next_fast_len
 from ase_dipole import __version__
 from ase_dipole.atomic import atomic_write
 from ase_dipole.dynamics.dipole_log import DipoleLog, read_dipole_log
+from ase_dipole.spectra.csv_table import read_headed_csv
 from ase_dipole.spectra.quantum_correction import QUANTUM_CORRECTIONS as QUANTUM_CORRECTION_NAMES
 from ase_dipole.spectra.quantum_correction import quantum_corrected
 from ase_dipole.units import (
@@ -148,38 +149,15 @@ def read_spectrum_csv(path):
 
     Returns an :class:`IRSpectrum`.
     """
-    unit = None
-    metadata = None
-    with open(path) as handle:
-        first = handle.readline().rstrip("\n")
-        if first != CSV_MAGIC:
-            raise ValueError(
-                f"{os.fspath(path)!r} is not an ase-dipole spectrum CSV (first line must be "
-                f"{CSV_MAGIC!r}); for experimental two-column data use read_experiment()"
-            )
-        for line in handle:
-            if line.startswith("# unit:"):
-                unit = line[len("# unit:"):].strip()
-            elif line.startswith("# metadata:"):
-                metadata = json.loads(line[len("# metadata:"):])
-            elif line.startswith("#"):
-                continue
-            else:
-                if line.strip() != CSV_COLUMNS:
-                    raise ValueError(
-                        f"{os.fspath(path)!r}: expected the column line {CSV_COLUMNS!r}, "
-                        f"found {line.strip()!r}; the file is damaged"
-                    )
-                break
-        if unit is None or metadata is None:
-            raise ValueError(f"{os.fspath(path)!r} lacks the '# unit:' or '# metadata:' line")
-        table = np.loadtxt(handle, delimiter=",", ndmin=2)
+    header, table = read_headed_csv(
+        path, magic=CSV_MAGIC, columns=CSV_COLUMNS, required=("unit", "metadata"), kind="spectrum",
+        hint="; for experimental two-column data use read_experiment()")
     return IRSpectrum(
         wavenumber_cm1=table[:, 0].copy(),
         intensity=table[:, 1].copy(),
         error=table[:, 2].copy(),
-        unit=unit,
-        metadata=metadata,
+        unit=header["unit"],
+        metadata=json.loads(header["metadata"]),
     )
 
 
