@@ -203,7 +203,7 @@ class LambdaSOAP:
         grouped = (len(atoms), self.l_max, 2 * self.l_max + 1, 3 * S * self.n_max)
         H1g = np.ascontiguousarray(H1.transpose(0, 1, 5, 2, 3, 4)).reshape(grouped)
         H2g = np.ascontiguousarray(H2.transpose(0, 1, 5, 2, 3, 4)).reshape(grouped)
-        out = np.zeros((len(atoms), 3, 3, n_groups, self.n_features))
+        out = np.empty((len(atoms), 3, 3, n_groups, self.n_features))  # the kernel clears it
         kernels.feature_gradients(nl.offsets, nl.neighbours, nl.vectors, env.species,
                                   np.ascontiguousarray(group, dtype=np.int64), H1g, H2g, self._T,
                                   self._table, self._grid_step, self.l_max, self._norm, out)
@@ -214,7 +214,6 @@ class LambdaSOAP:
         """``[k, a, β, s, f] = Σ_{j of species s} ∂D^a_f(X_j)/∂x_kβ`` (1/Å · feature),
         shape (N, 3, 3, S, F). ``reshape(N*9, S*F)`` gives the design-matrix rows of
         Z*_k (row ``9k + 3a + β``)."""
-        self._environment(atoms)
         return self._gradients(atoms, self._species_index[atoms.numbers], len(self.species))
 
     @with_kernel_threads

@@ -268,17 +268,40 @@ def all_half_contractions(rho, G, l_max, H1, H2):
 
 
 @njit(cache=True, fastmath=False)
+def contraction_work(n_rows, l_max, n_max, width_all):
+    """Work arrays of :func:`_contract_selected` for up to ``n_rows`` density
+    changes: the two operands (rows × 3·n_max and rows × ``width_all``) of
+    the largest product and the results of both kinds of product."""
+    rows = max(n_rows, 1) * (2 * l_max + 1)
+    return (np.empty((rows, 3 * n_max)), np.empty((rows, width_all)),
+            np.empty((3 * n_max, width_all)), np.empty((width_all, 3 * n_max)))
+
+
+@njit(cache=True, fastmath=False)
 def _contract_changes(out, k, group, species_moved, sign_by_l, changes, centres, H1g, H2g, T, l_max):
+    """:func:`_contract_selected` of all the ``changes`` (Q, 3, L2, n_max)."""
+    Q = centres.shape[0]
+    chosen = np.arange(Q)
+    work = contraction_work(Q, l_max, changes.shape[3], H1g.shape[3])
+    _contract_selected(out, k, group, species_moved, sign_by_l, changes, chosen, centres, H1g,
+                       H2g, T, l_max, work)
+
+
+@njit(cache=True, fastmath=False)
+def _contract_selected(out, k, group, species_moved, sign_by_l, changes, chosen, centres, H1g,
+                       H2g, T, l_max, work):
     """out[k, a, β, group, f] += Σ_q ∂D^a_f(centres[q])/∂x_kβ given the density
-    changes ``sign_by_l[l] * changes[q, β, lm, n]`` of neighbour species
-    ``species_moved`` of the centres ``centres[q]``.
+    changes ``sign_by_l[l] * changes[chosen[q], β, lm, n]`` of neighbour
+    species ``species_moved`` of the centres ``centres[q]``.
 
     ``H1g[c, l, m, a*S*n_max + b'*n_max + n'] = H1[c, l, a, b', n', m]`` and
     ``H2g`` likewise from H2, so that each l and each of the two 3-body terms is
     one matrix product over (centre, m) of the changes ``(Q(2l+1) × 3·n_max)``
     and the gathered half-contractions ``(Q(2l+1) × 3·S·n_max)`` (2l+3 for
-    the second term), whose result is added to ``out`` once.
+    the second term), whose result is added to ``out`` once. ``work``: from
+    :func:`contraction_work` for at least Q changes.
     """
+    X_work, B_work, C_first, C_second = work
     Q = centres.shape[0]
     n_max = changes.shape[3]
     width_all = H1g.shape[3]
@@ -287,60 +310,75 @@ def _contract_changes(out, k, group, species_moved, sign_by_l, changes, centres,
     F2 = S * n_max
     b = species_moved
     for q in range(Q):
+        p = chosen[q]
         for a in range(3):
             for beta in range(3):
                 for n in range(n_max):
                     out[k, a, beta, group, b * n_max + n] += sign_by_l[1] * (
-                        T[a, 0] * changes[q, beta, 1, n] + T[a, 1] * changes[q, beta, 2, n]
-                        + T[a, 2] * changes[q, beta, 3, n])
+                        T[a, 0] * changes[p, beta, 1, n] + T[a, 1] * changes[p, beta, 2, n]
+                        + T[a, 2] * changes[p, beta, 3, n])
     for l in range(l_max):
         for term in range(2):
             if term == 0:
                 width, first, sign, H = 2 * l + 1, l * l, sign_by_l[l], H1g
             else:
                 width, first, sign, H = 2 * l + 3, (l + 1) * (l + 1), sign_by_l[l + 1], H2g
-            X = np.empty((Q * width, 3 * n_max))  # [(q, m), (β, n)]
-            B = np.empty((Q * width, width_all))  # [(q, m), (a, b', n')]
+            X = X_work[:Q * width]  # [(q, m), (β, n)]
+            B = B_work[:Q * width]  # [(q, m), (a, b', n')]
             for q in range(Q):
                 c = centres[q]
+                p = chosen[q]
                 for m in range(width):
                     column = q * width + m
                     for beta in range(3):
                         for n in range(n_max):
-                            X[column, beta * n_max + n] = sign * changes[q, beta, first + m, n]
-                    B[column, :] = H[c, l, m, :]
+                            X[column, beta * n_max + n] = sign * changes[p, beta, first + m, n]
+                    for i in range(width_all):
+                        B[column, i] = H[c, l, m, i]
             if term == 0:  # features (l, b, n, ·, ·): Sn contiguous entries per (a, β, n)
-                C = np.dot(X.T, B)  # [(β, n), (a, i)]
+                np.dot(X.T, B, C_first)  # [(β, n), (a, i)]
                 for a in range(3):
                     for beta in range(3):
-                        row = out[k, a, beta, group]
                         for n in range(n_max):
-                            products = C[beta * n_max + n, a * Sn:(a + 1) * Sn]
-                            segment = row[F2 + ((l * S + b) * n_max + n) * Sn:]
+                            base = F2 + ((l * S + b) * n_max + n) * Sn
+                            row = beta * n_max + n
                             for i in range(Sn):
-                                segment[i] += products[i]
+                                out[k, a, beta, group, base + i] += C_first[row, a * Sn + i]
             else:  # features (l, i // n_max, i % n_max, b, ·): n_max contiguous entries per (a, β, i)
-                C = np.dot(B.T, X)  # [(a, i), (β, n)]
+                np.dot(B.T, X, C_second)  # [(a, i), (β, n)]
                 for a in range(3):
                     for beta in range(3):
-                        row = out[k, a, beta, group]
                         for i in range(Sn):
-                            products = C[a * Sn + i, beta * n_max:(beta + 1) * n_max]
-                            segment = row[F2 + ((l * Sn + i) * S + b) * n_max:]
+                            base = F2 + ((l * Sn + i) * S + b) * n_max
+                            row = a * Sn + i
                             for n in range(n_max):
-                                segment[n] += products[n]
+                                out[k, a, beta, group, base + n] += C_second[row, beta * n_max + n]
 
 
 @njit(cache=True, fastmath=False)
-def _pair_density_change(vector, table, grid_step, l_max, norm, phi, dphi, drho, scratch):
+def _pair_density_change(vector, table, grid_step, l_max, norm, drho, scratch):
     """``drho[β, lm, n] = −∂φ_{n,lm}(r)/∂r_β`` for the pair vector r = x_j − x_k:
     the change of k's density as x_k moves; j's density changes by
-    (−1)^l times it (φ(−r) = (−1)^l φ(r))."""
-    pair_basis(vector, table, grid_step, l_max, norm, phi, dphi, scratch)
-    for beta in range(drho.shape[0]):
-        for lm in range(drho.shape[1]):
-            for n in range(drho.shape[2]):
-                drho[beta, lm, n] = -dphi[n, lm, beta]
+    (−1)^l times it (φ(−r) = (−1)^l φ(r)). The arithmetic of the gradient
+    in :func:`pair_basis`, stored negated."""
+    Y, dY, Q, dQ, cs, dcs, g, dg, u = scratch
+    d = np.sqrt(vector[0] ** 2 + vector[1] ** 2 + vector[2] ** 2)
+    for k in range(3):
+        u[k] = vector[k] / d
+    solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, True)
+    radial(d, table, grid_step, g, dg)
+    n_max = drho.shape[2]
+    for l in range(l_max + 1):
+        for lm in range(l * l, (l + 1) * (l + 1)):
+            gy0 = (dY[lm, 0] - l * Y[lm] * u[0]) / d
+            gy1 = (dY[lm, 1] - l * Y[lm] * u[1]) / d
+            gy2 = (dY[lm, 2] - l * Y[lm] * u[2]) / d
+            for n in range(n_max):
+                a = dg[l, n] * Y[lm]
+                b = g[l, n]
+                drho[0, lm, n] = -(a * u[0] + b * gy0)
+                drho[1, lm, n] = -(a * u[1] + b * gy1)
+                drho[2, lm, n] = -(a * u[2] + b * gy2)
 
 
 @njit(cache=True, fastmath=False)
@@ -372,19 +410,19 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1g, H2g, T,
     L2 = (l_max + 1) ** 2
     S = H1g.shape[3] // (3 * n_max)
     for k in prange(n_atoms):
+        out[k] = 0.0  # each target owns (and clears) its row: out needs no zeroing
         start = offsets[k]
         n_pairs = offsets[k + 1] - start
         scratch = make_scratch(l_max, n_max)
-        phi = np.empty((n_max, L2))
-        dphi = np.empty((n_max, L2, 3))
         changes = np.empty((n_pairs, 3, L2, n_max))
         own = np.zeros((S, 3, L2, n_max))  # change of k's own density, per neighbour species
         own_count = np.zeros(S, dtype=np.int64)
         plus, parity = _signs(l_max + 2)
+        work = contraction_work(n_pairs, l_max, n_max, H1g.shape[3])
         for i in range(n_pairs):
             j = neighbours[start + i]
-            _pair_density_change(vectors[start + i], table, grid_step, l_max, norm, phi, dphi,
-                                 changes[i], scratch)
+            _pair_density_change(vectors[start + i], table, grid_step, l_max, norm, changes[i],
+                                 scratch)
             own[species[j]] += changes[i]
             own_count[species[j]] += 1
         groups = np.empty(n_pairs, dtype=np.int64)
@@ -401,13 +439,14 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1g, H2g, T,
             centres = np.empty(last - first, dtype=np.int64)
             for i in range(last - first):
                 centres[i] = neighbours[start + chosen[i]]
-            _contract_changes(out, k, g, species[k], parity, changes[chosen], centres, H1g, H2g,
-                              T, l_max)
+            _contract_selected(out, k, g, species[k], parity, changes, chosen, centres, H1g, H2g,
+                               T, l_max, work)
             first = last
         centre = np.full(1, k, dtype=np.int64)
         for b in range(S):
             if own_count[b]:
-                _contract_changes(out, k, group[k], b, plus, own[b:b + 1], centre, H1g, H2g, T, l_max)
+                _contract_selected(out, k, group[k], b, plus, own, np.full(1, b), centre, H1g, H2g,
+                                   T, l_max, work)
 
 
 @njit(cache=True, fastmath=False)
@@ -462,12 +501,10 @@ def invariant_gradients(offsets, neighbours, vectors, species, group, rho, table
     L2 = (l_max + 1) ** 2
     for k in prange(n_atoms):
         scratch = make_scratch(l_max, n_max)
-        phi = np.empty((n_max, L2))
-        dphi = np.empty((n_max, L2, 3))
         drho = np.empty((3, L2, n_max))
         plus, parity = _signs(l_max + 1)
         for p in range(offsets[k], offsets[k + 1]):
             j = neighbours[p]
-            _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
+            _pair_density_change(vectors[p], table, grid_step, l_max, norm, drho, scratch)
             _add_invariant_derivative(out, k, group[k], species[j], plus, drho, rho[k], l_max)
             _add_invariant_derivative(out, k, group[j], species[k], parity, drho, rho[j], l_max)

@@ -40,8 +40,6 @@ def weighted_feature_gradients(offsets, neighbours, vectors, species, weights, H
         start = offsets[k]
         n_pairs = offsets[k + 1] - start
         scratch = make_scratch(l_max, n_max)
-        phi = np.empty((n_max, L2))
-        dphi = np.empty((n_max, L2, 3))
         changes = np.empty((n_pairs, 3, L2, n_max))
         own = np.zeros((S, 3, L2, n_max))
         own_count = np.zeros(S, dtype=np.int64)
@@ -53,8 +51,8 @@ def weighted_feature_gradients(offsets, neighbours, vectors, species, weights, H
         centre = np.empty(1, dtype=np.int64)
         for i in range(n_pairs):
             j = neighbours[start + i]
-            _pair_density_change(vectors[start + i], table, grid_step, l_max, norm, phi, dphi,
-                                 changes[i], scratch)
+            _pair_density_change(vectors[start + i], table, grid_step, l_max, norm, changes[i],
+                                 scratch)
             own[species[j]] += changes[i]
             own_count[species[j]] += 1
             centre[0] = j
@@ -125,8 +123,6 @@ def projected_invariant_gradients(offsets, neighbours, vectors, species, adjoint
     L2 = (l_max + 1) ** 2
     for k in prange(n_atoms):
         scratch = make_scratch(l_max, n_max)
-        phi = np.empty((n_max, L2))
-        dphi = np.empty((n_max, L2, 3))
         drho = np.empty((3, L2, n_max))
         plus, parity = _signs(l_max + 1)
         for beta in range(3):
@@ -134,7 +130,7 @@ def projected_invariant_gradients(offsets, neighbours, vectors, species, adjoint
                 dq_self[k, beta, m] = 0.0
         for p in range(offsets[k], offsets[k + 1]):
             j = neighbours[p]
-            _pair_density_change(vectors[p], table, grid_step, l_max, norm, phi, dphi, drho, scratch)
+            _pair_density_change(vectors[p], table, grid_step, l_max, norm, drho, scratch)
             bj = species[j]
             bk = species[k]
             for m in range(n_out):
