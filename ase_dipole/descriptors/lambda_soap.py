@@ -160,7 +160,7 @@ class LambdaSOAP:
         (and is returned): reusing it across calls on large systems saves
         allocating and first touching N·3·F·8 bytes each time."""
         env = self._environment(atoms)
-        rho = self._density(env)
+        nl = env.neighbours
         shape = (len(atoms), 3, self.n_features)
         if out is None:
             out = np.empty(shape)
@@ -169,7 +169,9 @@ class LambdaSOAP:
             raise ValueError(f"out must be a writeable C-contiguous float64 array of shape {shape}, "
                              f"got {getattr(out, 'dtype', type(out).__name__)} "
                              f"{getattr(out, 'shape', '')}")
-        kernels.features(rho, self._T, self._G, self.l_max, out)
+        kernels.density_features(nl.offsets, nl.vectors, env.neighbour_species, len(self.species),
+                                 self._table, self._grid_step, self.l_max, self._norm, self._T,
+                                 self._G, out)
         return out
 
     @with_kernel_threads

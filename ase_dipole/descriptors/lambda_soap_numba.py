@@ -153,31 +153,36 @@ def make_scratch(l_max, n_max):
             np.empty((l_max + 1, n_max)), np.empty(3))
 
 
+@njit(cache=True, fastmath=False)
+def _centre_density(offsets, vectors, neighbour_species, table, grid_step, l_max, norm, c,
+                    scratch, rho_c):
+    """The density ``rho_c[b, n, lm]`` of centre ``c``, its pairs added in order."""
+    Y, dY, Q, dQ, cs, dcs, g, dg, u = scratch
+    n_max = rho_c.shape[1]
+    rho_c[:] = 0.0
+    for p in range(offsets[c], offsets[c + 1]):
+        d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
+        for k in range(3):
+            u[k] = vectors[p, k] / d
+        solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, False)
+        radial(d, table, grid_step, g, dg, False)
+        b = neighbour_species[p]
+        for l in range(l_max + 1):
+            for n in range(n_max):
+                gv = g[l, n]
+                for lm in range(l * l, (l + 1) * (l + 1)):
+                    rho_c[b, n, lm] += gv * Y[lm]
+
+
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
 def density(offsets, vectors, neighbour_species, table, grid_step, l_max, norm, rho):
     """Neighbour densities ``rho[c, b, n, lm]`` (values only: no derivative of
     the harmonics or the radial functions is formed)."""
     n_centres = rho.shape[0]
     n_max = rho.shape[2]
-    L2 = rho.shape[3]
     for c in prange(n_centres):
-        Y, dY, Q, dQ, cs, dcs, g, dg, u = make_scratch(l_max, n_max)
-        for b in range(rho.shape[1]):
-            for n in range(n_max):
-                for lm in range(L2):
-                    rho[c, b, n, lm] = 0.0
-        for p in range(offsets[c], offsets[c + 1]):
-            d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
-            for k in range(3):
-                u[k] = vectors[p, k] / d
-            solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, False)
-            radial(d, table, grid_step, g, dg, False)
-            b = neighbour_species[p]
-            for l in range(l_max + 1):
-                for n in range(n_max):
-                    gv = g[l, n]
-                    for lm in range(l * l, (l + 1) * (l + 1)):
-                        rho[c, b, n, lm] += gv * Y[lm]
+        _centre_density(offsets, vectors, neighbour_species, table, grid_step, l_max, norm, c,
+                        make_scratch(l_max, n_max), rho[c])
 
 
 @njit(cache=True, fastmath=False)
@@ -208,30 +213,74 @@ def _feature_index(l, b1, n1, b2, n2, S, n_max):
     return S * n_max + (((l * S + b1) * n_max + n1) * S + b2) * n_max + n2
 
 
+@njit(cache=True, fastmath=False)
+def _centre_features(rho_c, T, G, l_max, H1t, D_c):
+    """λ = 1 features ``D_c[a, f]`` of one centre from its density ``rho_c``;
+    ``H1t[l, a, m, b'·n_max + n'] = H1[l, a, b', n', m]`` is scratch. Each
+    sum runs over m in order from 0.0, as written in the module docstring;
+    the loops are ordered so that the innermost one runs along contiguous
+    features."""
+    S, n_max, _ = rho_c.shape
+    Sn = S * n_max
+    for l in range(l_max):
+        hi = (l + 1) * (l + 1)
+        for a in range(3):
+            for b in range(S):
+                for n in range(n_max):
+                    for m in range(2 * l + 1):
+                        acc = 0.0
+                        for mp in range(2 * l + 3):
+                            acc += G[l, a, m, mp] * rho_c[b, n, hi + mp]
+                        H1t[l, a, m, b * n_max + n] = acc
+    for a in range(3):
+        for b in range(S):
+            for n in range(n_max):
+                D_c[a, b * n_max + n] = (T[a, 0] * rho_c[b, n, 1] + T[a, 1] * rho_c[b, n, 2]
+                                         + T[a, 2] * rho_c[b, n, 3])
+    for l in range(l_max):
+        lo = l * l
+        for a in range(3):
+            for b1 in range(S):
+                for n1 in range(n_max):
+                    row = D_c[a, _feature_index(l, b1, n1, 0, 0, S, n_max):]
+                    for i in range(Sn):
+                        row[i] = 0.0
+                    for m in range(2 * l + 1):
+                        r = rho_c[b1, n1, lo + m]
+                        for i in range(Sn):
+                            row[i] += r * H1t[l, a, m, i]
+
+
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
 def features(rho, T, G, l_max, D):
     """λ = 1 features ``D[c, a, f]`` from the densities."""
     n_centres, S, n_max, _ = rho.shape
     for c in prange(n_centres):
-        H1 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
-        H2 = np.empty((l_max, 3, S, n_max, 2 * l_max + 1))
-        half_contractions(rho[c], G, l_max, H1, H2)
-        for a in range(3):
-            for b in range(S):
-                for n in range(n_max):
-                    D[c, a, b * n_max + n] = (T[a, 0] * rho[c, b, n, 1] + T[a, 1] * rho[c, b, n, 2]
-                                              + T[a, 2] * rho[c, b, n, 3])
-        for l in range(l_max):
-            lo = l * l
-            for a in range(3):
-                for b1 in range(S):
-                    for n1 in range(n_max):
-                        for b2 in range(S):
-                            for n2 in range(n_max):
-                                acc = 0.0
-                                for m in range(2 * l + 1):
-                                    acc += rho[c, b1, n1, lo + m] * H1[l, a, b2, n2, m]
-                                D[c, a, _feature_index(l, b1, n1, b2, n2, S, n_max)] = acc
+        H1t = np.empty((l_max, 3, 2 * l_max + 1, S * n_max))
+        _centre_features(rho[c], T, G, l_max, H1t, D[c])
+
+
+#: centres per task of :func:`density_features` (scratch allocated once per task)
+CENTRES_PER_TASK = 64
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def density_features(offsets, vectors, neighbour_species, n_species, table, grid_step, l_max,
+                     norm, T, G, D):
+    """λ = 1 features ``D[c, a, f]`` from the pairs, each centre's density
+    formed (as :func:`density` does) and contracted while it is in cache:
+    no (N, S, n_max, L2) density array is written and read back."""
+    n_centres = D.shape[0]
+    n_max = table.shape[3]
+    n_tasks = (n_centres + CENTRES_PER_TASK - 1) // CENTRES_PER_TASK
+    for task in prange(n_tasks):
+        scratch = make_scratch(l_max, n_max)
+        rho_c = np.empty((n_species, n_max, (l_max + 1) ** 2))
+        H1t = np.empty((l_max, 3, 2 * l_max + 1, n_species * n_max))
+        for c in range(task * CENTRES_PER_TASK, min((task + 1) * CENTRES_PER_TASK, n_centres)):
+            _centre_density(offsets, vectors, neighbour_species, table, grid_step, l_max, norm, c,
+                            scratch, rho_c)
+            _centre_features(rho_c, T, G, l_max, H1t, D[c])
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
