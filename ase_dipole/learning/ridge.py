@@ -103,8 +103,11 @@ class NormalEquations:
         pending = self._pending.pop(key, [])
         if not pending:
             return
-        rows = np.concatenate([r for r, _ in pending])
-        targets = np.concatenate([t for _, t in pending])
+        if len(pending) == 1:  # a frame's Z* rows: folded in as they are, not copied
+            rows, targets = pending[0]
+        else:
+            rows = np.concatenate([r for r, _ in pending])
+            targets = np.concatenate([t for _, t in pending])
         # rows.T is Fortran-ordered for C-ordered rows: dsyrk forms (rowsᵀ)(rowsᵀ)ᵀ without a copy
         self._gram[key] = dsyrk(1.0, np.asfortranarray(rows.T), beta=1.0, c=self._gram[key],
                                 trans=0, lower=0, overwrite_c=1)
