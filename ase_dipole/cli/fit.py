@@ -10,6 +10,8 @@ import ase.io
 import numpy as np
 from ase.io.formats import UnknownFileTypeError
 
+from ase_dipole.learning.kernel import (DEFAULT_KERNEL_FEATURES, DEFAULT_KERNEL_REFERENCES,
+                                        DEFAULT_KERNEL_VECTORS, DEFAULT_ZETA)
 from ase_dipole.learning.model import CUTOFF_CANDIDATES, DEFAULT_CUTOFF, MODELS, TARGETS, PolarizationModel
 from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS
 
@@ -47,12 +49,21 @@ def add_model_arguments(parser):
     parser.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds")
     parser.add_argument("--model", choices=MODELS, default="linear",
                         help="'linear': linear λ-SOAP regression; 'product': adds products of the "
-                             "λ = 1 features with λ = 0 invariants (more accurate on bulk water, "
-                             "several times slower)")
-    parser.add_argument("--n-invariants", type=int, default=DEFAULT_N_INVARIANTS,
-                        help="λ = 0 projections per species of the product model")
-    parser.add_argument("--n-vectors", type=int, default=DEFAULT_N_VECTORS,
-                        help="compressed λ = 1 directions per species of the product model")
+                             "λ = 1 features with λ = 0 invariants; 'kernel': sparse λ-SOAP kernel "
+                             "K¹·(K⁰)^ζ with a centred, normalised λ = 0 kernel (both more accurate "
+                             "on bulk water, several times slower)")
+    parser.add_argument("--n-invariants", type=int, default=None,
+                        help="λ = 0 projections per species of the product model (default "
+                             f"{DEFAULT_N_INVARIANTS}) or Nyström features of the kernel model "
+                             f"(default {DEFAULT_KERNEL_FEATURES})")
+    parser.add_argument("--n-vectors", type=int, default=None,
+                        help="compressed λ = 1 directions per species of the product model "
+                             f"(default {DEFAULT_N_VECTORS}) or of the kernel model (default "
+                             f"{DEFAULT_KERNEL_VECTORS})")
+    parser.add_argument("--zeta", type=int, default=DEFAULT_ZETA,
+                        help="exponent ζ of the λ = 0 kernel of the kernel model")
+    parser.add_argument("--kernel-references", type=int, default=DEFAULT_KERNEL_REFERENCES,
+                        help="reference environments per species of the kernel model")
 
 
 def model_from_args(args, parser):
@@ -62,10 +73,13 @@ def model_from_args(args, parser):
                                  n_references=args.n_references, dipole_weight=args.dipole_weight,
                                  regularization=args.regularization, cv_folds=args.cv_folds,
                                  model=args.model, n_invariants=args.n_invariants,
-                                 n_vectors=args.n_vectors)
+                                 n_vectors=args.n_vectors, zeta=args.zeta,
+                                 kernel_references=args.kernel_references)
     except ValueError as error:
         flag = ("--n-references" if "n_references" in str(error) else
-                "--n-invariants/--n-vectors" if "n_invariants" in str(error) else None)
+                "--n-invariants/--n-vectors" if "n_invariants" in str(error) else
+                "--zeta" if "zeta" in str(error) else
+                "--kernel-references" if "kernel_references" in str(error) else None)
         parser.error(f"{flag}: {error}" if flag else str(error))
 
 

@@ -55,6 +55,9 @@ from ase_dipole import __version__
 from ase_dipole.atomic import write_bytes_atomic
 from ase_dipole.learning import ridge
 from ase_dipole.learning.posterior import Posterior, atom_sigma, evidence_scale2, fit_posterior
+from ase_dipole.learning.kernel import (DEFAULT_KERNEL_FEATURES, DEFAULT_KERNEL_REFERENCES,
+                                        DEFAULT_KERNEL_VECTORS, DEFAULT_METRIC_COMPONENTS, DEFAULT_ZETA,
+                                        KernelFeatures)
 from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS, ProductFeatures
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
@@ -63,13 +66,15 @@ from ase_dipole.progress import Progress
 #: identifies a model file
 FORMAT = "ase-dipole-polarization-model"
 #: version of the model-file layout written by :meth:`PolarizationModel.save`
-#: (2: the model kind and the product maps; version-1 files, all linear, still read)
-FORMAT_VERSION = 2
+#: (2: the model kind and the product maps; 3: the kernel model and its maps;
+#: version-1 files, all linear, and version-2 files still read)
+FORMAT_VERSION = 3
 #: model-file layouts :meth:`PolarizationModel.load` reads
-READ_VERSIONS = (1, 2)
-#: model forms: linear λ-SOAP regression, or its products with λ = 0
-#: invariants (:mod:`ase_dipole.learning.product`)
-MODELS = ("linear", "product")
+READ_VERSIONS = (1, 2, 3)
+#: model forms: linear λ-SOAP regression, its products with λ = 0
+#: invariants (:mod:`ase_dipole.learning.product`), or the sparse kernel
+#: model K¹·(K⁰)^ζ (:mod:`ase_dipole.learning.kernel`)
+MODELS = ("linear", "product", "kernel")
 #: model-file entry holding the SHA-256 of the rest of its content, checked on load
 DIGEST_KEY = "content_sha256"
 #: target selections accepted by :meth:`PolarizationModel.fit`
@@ -144,7 +149,7 @@ class PolarizationModel:
         to the number of frames when there are fewer).
     regularization_grid : sequence of float
         Candidate λ for cross-validation.
-    model : {"linear", "product"}
+    model : {"linear", "product", "kernel"}
         ``"linear"``: the linear λ-SOAP model above. ``"product"``: adds the
         products of the λ = 1 features with ``n_invariants`` whitened
         principal components of each centre's λ = 0 power spectrum, on
@@ -153,8 +158,21 @@ class PolarizationModel:
         model is contained). More accurate where the linear model is limited
         by its form (bulk and superionic water, ``examples/accuracy/README.md``),
         several times slower to fit and to evaluate.
+        ``"kernel"``: the sparse λ-SOAP kernel model K¹·(K⁰)^ζ with a centred,
+        normalised λ = 0 kernel (:mod:`ase_dipole.learning.kernel`), in its
+        Nyström feature form; contains the linear model.
     n_invariants, n_vectors : int
-        K and R of the product model (ignored by the linear one).
+        K and R of the product model, and of the kernel model (K Nyström
+        features, R compressed λ = 1 directions); ignored by the linear one.
+        ``None`` takes the defaults of the chosen model.
+    zeta : int
+        Exponent ζ of the λ = 0 kernel of the kernel model.
+    kernel_references : int
+        Reference environments M per species of the kernel model (farthest
+        point sampling on the centred, normalised invariants).
+    metric_components : int
+        Principal directions d of the standardised invariants that define
+        the kernel model's λ = 0 metric.
     asr_tolerance : float, e
         A training frame whose Born charges violate the acoustic sum rule by
         more than this per atom (``max|Σ_i Z*_i| / N``) is reported in a
@@ -171,15 +189,26 @@ class PolarizationModel:
     def __init__(self, *, cutoff=DEFAULT_CUTOFF, n_max=8, l_max=4, n_references=None,
                  dipole_weight=10.0, born_weight=1.0, regularization=None, cv_folds=5,
                  regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, model="linear",
-                 n_invariants=DEFAULT_N_INVARIANTS, n_vectors=DEFAULT_N_VECTORS, asr_tolerance=0.01):
+                 n_invariants=None, n_vectors=None, zeta=DEFAULT_ZETA,
+                 kernel_references=DEFAULT_KERNEL_REFERENCES, metric_components=DEFAULT_METRIC_COMPONENTS,
+                 asr_tolerance=0.01):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; use one of {', '.join(map(repr, MODELS))}")
+        kernel = model == "kernel"
+        if n_invariants is None:
+            n_invariants = DEFAULT_KERNEL_FEATURES if kernel else DEFAULT_N_INVARIANTS
+        if n_vectors is None:
+            n_vectors = DEFAULT_KERNEL_VECTORS if kernel else DEFAULT_N_VECTORS
+        for name, value in (("zeta", zeta), ("kernel_references", kernel_references),
+                            ("metric_components", metric_components)):
+            if int(value) != value or int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if int(n_invariants) < 1 or int(n_vectors) < 1:
             raise ValueError(f"n_invariants and n_vectors must be positive integers, got "
                              f"{n_invariants!r} and {n_vectors!r}")
-        if model == "product" and n_references is not None:
+        if model != "linear" and n_references is not None:
             raise ValueError("n_references (reference environments) works with model='linear' only; "
-                             "give n_references=None for the product model")
+                             f"give n_references=None for the {model} model")
         if n_references is not None and int(n_references) < 1:
             raise ValueError(f"n_references must be a positive integer or None, got {n_references!r}")
         for name, value in (("dipole_weight", dipole_weight), ("born_weight", born_weight)):
@@ -197,6 +226,8 @@ class PolarizationModel:
             "cv_folds": int(cv_folds),
             "regularization_grid": [float(x) for x in regularization_grid],
             "model": model, "n_invariants": int(n_invariants), "n_vectors": int(n_vectors),
+            "zeta": int(zeta), "kernel_references": int(kernel_references),
+            "metric_components": int(metric_components),
             "asr_tolerance": float(asr_tolerance),
         }
         self._state = None
@@ -357,9 +388,15 @@ class PolarizationModel:
         species_index[numbers] = np.arange(len(numbers))
         mean_born = self._mean_born(samples, species_index, len(numbers))
         bases, references = self._reference_bases(samples, descriptor, species_index, progress)
-        product = (ProductFeatures.fit(descriptor, [s.atoms for s in samples],
-                                       n_invariants=p["n_invariants"], n_vectors=p["n_vectors"])
-                   if p["model"] == "product" else None)
+        product = None
+        if p["model"] == "product":
+            product = ProductFeatures.fit(descriptor, [s.atoms for s in samples],
+                                          n_invariants=p["n_invariants"], n_vectors=p["n_vectors"])
+        elif p["model"] == "kernel":
+            product = KernelFeatures.fit(descriptor, [s.atoms for s in samples], zeta=p["zeta"],
+                                         n_references=p["kernel_references"],
+                                         n_features=p["n_invariants"], n_vectors=p["n_vectors"],
+                                         n_components=p["metric_components"])
         n_folds = 1 if p["regularization"] is not None else min(p["cv_folds"], len(samples))
         if p["regularization"] is None and n_folds < 2:
             raise ValueError("cross-validation needs at least 2 training frames; give a "
@@ -743,8 +780,8 @@ class PolarizationModel:
         if version not in READ_VERSIONS:
             raise ValueError(f"{path!r} has PolarizationModel format version {version!r} (written by "
                              f"ase-dipole {document.get('ase_dipole_version')}); this ase-dipole "
-                             f"{__version__} reads version {FORMAT_VERSION} (and the linear "
-                             f"models of versions {', '.join(map(str, READ_VERSIONS[:-1]))})")
+                             f"{__version__} reads version {FORMAT_VERSION} (and the older "
+                             f"versions {', '.join(map(str, READ_VERSIONS[:-1]))})")
         try:
             model = cls(**document["parameters"])
             descriptor = LambdaSOAP(**document["descriptor"])
@@ -757,6 +794,8 @@ class PolarizationModel:
             product = None
             if model.parameters["model"] == "product":
                 product = ProductFeatures.from_document(document["product"], descriptor)
+            elif model.parameters["model"] == "kernel":
+                product = KernelFeatures.from_document(document["product"], descriptor)
             n_columns = descriptor.n_features if product is None else product.n_columns(descriptor)
             if coefficients.shape != (S, n_columns) or mean_born.shape != (S,):
                 raise ValueError(f"coefficients {coefficients.shape} / mean Born charges "

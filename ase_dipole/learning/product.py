@@ -92,39 +92,16 @@ class ProductFeatures:
             n_vectors=DEFAULT_N_VECTORS):
         """Principal components of the invariants and features of ``frames``
         (ase.Atoms; at most :data:`MAP_FRAMES` evenly spaced ones are used)."""
-        picks = np.unique(np.linspace(0, len(frames) - 1, min(MAP_FRAMES, len(frames))).astype(int))
-        S, F = len(descriptor.species), descriptor.n_features
-        invariants = [[] for _ in range(S)]
-        vectors = [[] for _ in range(S)]
-        for i in picks:
-            atoms = frames[i]
-            index = np.searchsorted(descriptor.numbers, atoms.numbers)
-            P = descriptor.invariants(atoms)
-            D = descriptor.features(atoms)
-            for s in range(S):
-                invariants[s].append(P[index == s])
-                vectors[s].append(D[index == s].reshape(-1, F))
+        invariants, vectors = training_environments(descriptor, frames)
+        S = len(descriptor.species)
         A = np.zeros((S, descriptor.n_invariants, n_invariants))
         a = np.zeros((S, n_invariants))
-        B = np.zeros((S, F, n_vectors))
         for s in range(S):
-            P = np.concatenate(invariants[s])
-            mean = P.mean(axis=0)
-            std = P.std(axis=0)
-            live = std > 1e-12 * max(std.max(), 1e-300)
-            scaled = (P[:, live] - mean[live]) / std[live]
-            _, singular, vt = np.linalg.svd(scaled, full_matrices=False)
-            k = min(n_invariants, int(np.sum(singular > singular[0] * 1e-8)) if singular.size else 0)
-            spread = singular[:k] / np.sqrt(max(len(P), 1))
-            A[s][np.flatnonzero(live), :k] = (vt[:k] / spread[:, None]).T / std[live][:, None]
+            components, mean, spread = invariant_components(invariants[s], n_invariants)
+            k = len(spread)
+            A[s][:, :k] = components / spread[None, :]
             a[s] = -mean @ A[s]
-            D = np.concatenate(vectors[s])
-            rms = np.sqrt(np.mean(D ** 2, axis=0))
-            live = rms > 1e-12 * max(rms.max(), 1e-300)
-            _, singular, vt = np.linalg.svd(D[:, live] / rms[live], full_matrices=False)
-            r = min(n_vectors, int(np.sum(singular > singular[0] * 1e-8)) if singular.size else 0)
-            B[s][np.flatnonzero(live), :r] = (vt[:r] / rms[live][None, :]).T
-        return cls(descriptor, A, a, B)
+        return cls(descriptor, A, a, vector_maps(descriptor, vectors, n_vectors))
 
     # -- files -------------------------------------------------------------
     def to_document(self):
@@ -150,17 +127,22 @@ class ProductFeatures:
         rho = descriptor._density(env).copy()
         P = np.empty((len(atoms), descriptor.n_invariants))
         kernels.invariants(rho, descriptor.l_max, P)
-        species = env.species
-        q = np.einsum("nq,nqm->nm", P, self.invariant_maps[species]) + self.invariant_offsets[species]
+        q, jacobian = self._projections(P, env.species)
         D = None
         if want_features:
             D = np.empty((len(atoms), 3, descriptor.n_features))
             kernels.features(rho, descriptor._T, descriptor._G, descriptor.l_max, D)
-        return env, rho, q, D
+        return env, rho, q, jacobian, D
+
+    def _projections(self, P, species):
+        """q_m(c) (N, K) of the power spectra ``P`` (N, n_invariants) and their
+        Jacobians ∂q_m(c)/∂P_q(c) (N, n_invariants, K): here the linear map A_J, a_J."""
+        maps = self.invariant_maps[species]
+        return np.einsum("nq,nqm->nm", P, maps) + self.invariant_offsets[species], maps
 
     def _invariant_derivatives(self, descriptor, env, rho, maps):
         """∂y_m(k)/∂x_k (N, 3, M) and ∂y_m(j)/∂x_k per pair k→j (P, 3, M) of
-        ``y_m(c) = Σ_q P_q(c) maps[c, q, m]``."""
+        ``y_m(c) = Σ_q P_q(c) maps[c, q, m]`` at fixed ``maps`` (N, n_invariants, M)."""
         nl = env.neighbours
         N, S, n_max, L2 = rho.shape
         M = maps.shape[2]
@@ -188,7 +170,7 @@ class ProductFeatures:
         ``9k + 3a + β`` is ∂μ_a/∂x_kβ per coefficient (species blocks
         ``[c⁰ (F), c¹ (R), …, c^K (R)]``)."""
         descriptor = self.descriptor
-        env, rho, q, D = self._structure(descriptor, atoms)
+        env, rho, q, jacobian, D = self._structure(descriptor, atoms)
         nl = env.neighbours
         N = len(atoms)
         S, F, K, R = len(descriptor.species), descriptor.n_features, self.n_invariants, self.n_vectors
@@ -205,8 +187,7 @@ class ProductFeatures:
         product_numba.weighted_feature_gradients(
             nl.offsets, nl.neighbours, nl.vectors, env.species, weights, H1g, H2g, descriptor._T,
             descriptor._table, descriptor._grid_step, descriptor.l_max, descriptor._norm, gradients)
-        dq_self, dq_pair = self._invariant_derivatives(descriptor, env, rho,
-                                                       self.invariant_maps[env.species])
+        dq_self, dq_pair = self._invariant_derivatives(descriptor, env, rho, jacobian)
         chain = np.zeros((N, 3, 3, S, K, R))
         product_numba.invariant_design(nl.offsets, nl.neighbours, env.species, dq_self, dq_pair,
                                        self._compressed(D, env.species), chain)
@@ -223,7 +204,7 @@ class ProductFeatures:
     def dipole_rows(self, atoms):
         """Design rows of the three dipole components, shape (3, S·(F + K·R))."""
         descriptor = self.descriptor
-        env, _, q, D = self._structure(descriptor, atoms)
+        env, _, q, _, D = self._structure(descriptor, atoms)
         S, F, K, R = len(descriptor.species), descriptor.n_features, self.n_invariants, self.n_vectors
         Dt = self._compressed(D, env.species)
         rows = np.zeros((3, S, F + K * R))
@@ -259,7 +240,7 @@ class ProductFeatures:
         for ``coefficients`` (S, F + K·R), without the Z̄ term."""
         descriptor = self.descriptor
         c = self._check_coefficients(descriptor, coefficients)
-        env, rho, q, D = self._structure(descriptor, atoms)
+        env, rho, q, jacobian, D = self._structure(descriptor, atoms)
         nl = env.neighbours
         N = len(atoms)
         effective, blocks = self._effective(descriptor, c, q, env.species)
@@ -278,7 +259,7 @@ class ProductFeatures:
         kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
         # Σ_j Σ_m (D̃_j·c^m) ∂q_m(j)/∂x_k = ∂/∂x_k Σ_j Σ_q P_q(j) w[j, q, a] at fixed w
         values = np.einsum("nar,nkr->nka", self._compressed(D, env.species), blocks[env.species])
-        weights = np.einsum("nqk,nka->nqa", self.invariant_maps[env.species], values)
+        weights = np.einsum("nqk,nka->nqa", jacobian, values)
         dq_self, dq_pair = self._invariant_derivatives(descriptor, env, rho, weights)
         product_numba.gather_charges(nl.offsets, dq_self, dq_pair, Z)
         return dipole_by_centre.sum(axis=0), Z
@@ -288,6 +269,59 @@ class ProductFeatures:
         """Descriptor dipole (3,) e·Å, without the Z̄ term."""
         descriptor = self.descriptor
         c = self._check_coefficients(descriptor, coefficients)
-        env, _, q, D = self._structure(descriptor, atoms)
+        env, _, q, _, D = self._structure(descriptor, atoms)
         effective, _ = self._effective(descriptor, c, q, env.species)
         return np.einsum("naf,nf->a", D, effective)
+
+
+def training_environments(descriptor, frames):
+    """λ = 0 invariants (n_c, n_invariants) and λ = 1 feature rows (3·n_c, F)
+    of the atoms of each species, from at most :data:`MAP_FRAMES` evenly
+    spaced ``frames``: two lists over the species."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(MAP_FRAMES, len(frames))).astype(int))
+    S, F = len(descriptor.species), descriptor.n_features
+    invariants = [[] for _ in range(S)]
+    vectors = [[] for _ in range(S)]
+    for i in picks:
+        atoms = frames[i]
+        index = np.searchsorted(descriptor.numbers, atoms.numbers)
+        P = descriptor.invariants(atoms)
+        D = descriptor.features(atoms)
+        for s in range(S):
+            invariants[s].append(P[index == s])
+            vectors[s].append(D[index == s].reshape(-1, F))
+    return [np.concatenate(x) for x in invariants], [np.concatenate(x) for x in vectors]
+
+
+def invariant_components(P, n_components):
+    """Principal directions of the standardised invariants ``P`` (n_c, n_q).
+
+    Returns ``(components (n_q, k), mean (n_q,), spread (k,))`` with
+    k ≤ ``n_components`` (the numerical rank): ``(P − mean) @ components``
+    are the principal components, of standard deviations ``spread``
+    (columns of zero variance get zero weight).
+    """
+    mean = P.mean(axis=0)
+    std = P.std(axis=0)
+    live = std > 1e-12 * max(std.max(), 1e-300)
+    scaled = (P[:, live] - mean[live]) / std[live]
+    _, singular, vt = np.linalg.svd(scaled, full_matrices=False)
+    k = min(n_components, int(np.sum(singular > singular[0] * 1e-8)) if singular.size else 0)
+    components = np.zeros((P.shape[1], k))
+    components[np.flatnonzero(live)] = vt[:k].T / std[live][:, None]
+    return components, mean, singular[:k] / np.sqrt(max(len(P), 1))
+
+
+def vector_maps(descriptor, vectors, n_vectors):
+    """B_J (S, F, R): the R leading principal directions of the RMS-scaled λ = 1
+    feature rows ``vectors[s]`` (3·n_c, F) of each species."""
+    S, F = len(descriptor.species), descriptor.n_features
+    B = np.zeros((S, F, n_vectors))
+    for s in range(S):
+        D = vectors[s]
+        rms = np.sqrt(np.mean(D ** 2, axis=0))
+        live = rms > 1e-12 * max(rms.max(), 1e-300)
+        _, singular, vt = np.linalg.svd(D[:, live] / rms[live], full_matrices=False)
+        r = min(n_vectors, int(np.sum(singular > singular[0] * 1e-8)) if singular.size else 0)
+        B[s][np.flatnonzero(live), :r] = (vt[:r] / rms[live][None, :]).T
+    return B
