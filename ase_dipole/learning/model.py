@@ -77,6 +77,9 @@ READ_VERSIONS = (1, 2, 3)
 MODELS = ("linear", "product", "kernel")
 #: model-file entry holding the SHA-256 of the rest of its content, checked on load
 DIGEST_KEY = "content_sha256"
+#: how the species charges Z̄_J are set: the mean diagonal Z* of the training
+#: atoms, or fitted with the coefficients (see :class:`PolarizationModel`)
+CHARGES = ("mean", "fit")
 #: target selections accepted by :meth:`PolarizationModel.fit`
 TARGETS = ("auto", "born", "dipole", "both")
 #: default radial cut-off, Å (see :class:`PolarizationModel`)
@@ -173,6 +176,21 @@ class PolarizationModel:
     metric_components : int
         Principal directions d of the standardised invariants that define
         the kernel model's λ = 0 metric.
+    charges : {"mean", "fit"}
+        ``"mean"``: Z̄_J is the mean diagonal Z* of the training atoms of
+        species J and stays fixed while the coefficients are fitted (and
+        shrunk by the ridge term). ``"fit"``: Z̄_J is that mean plus a
+        correction δ_J fitted together with the coefficients, as S more
+        columns of the same least-squares problem (design rows δ_αβ for the
+        Z* of atoms of species J, Σ_{i of J} x_iα for dipoles; under the same
+        relative ridge penalty, a shrinkage of order λ). A ridge fit that
+        keeps Z̄ fixed leaves a bias in the mean charge wherever its shrunk
+        coefficients do not average to zero over a species (superionic
+        water: the mean Z*_H of the fit is 0.61 e against 0.68 e,
+        ``examples/accuracy/README.md``). The neutrality of the training
+        data carries over to the fitted δ (Σ_J n_J δ_J = 0 for one
+        composition). The fitted δ are in :attr:`training_metrics`
+        (``charge_corrections_e``) and included in :attr:`mean_born_charges`.
     asr_tolerance : float, e
         A training frame whose Born charges violate the acoustic sum rule by
         more than this per atom (``max|Σ_i Z*_i| / N``) is reported in a
@@ -191,9 +209,11 @@ class PolarizationModel:
                  regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, model="linear",
                  n_invariants=None, n_vectors=None, zeta=DEFAULT_ZETA,
                  kernel_references=DEFAULT_KERNEL_REFERENCES, metric_components=DEFAULT_METRIC_COMPONENTS,
-                 asr_tolerance=0.01):
+                 charges="mean", asr_tolerance=0.01):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; use one of {', '.join(map(repr, MODELS))}")
+        if charges not in CHARGES:
+            raise ValueError(f"unknown charges {charges!r}; use one of {', '.join(map(repr, CHARGES))}")
         kernel = model == "kernel"
         if n_invariants is None:
             n_invariants = DEFAULT_KERNEL_FEATURES if kernel else DEFAULT_N_INVARIANTS
@@ -227,7 +247,7 @@ class PolarizationModel:
             "regularization_grid": [float(x) for x in regularization_grid],
             "model": model, "n_invariants": int(n_invariants), "n_vectors": int(n_vectors),
             "zeta": int(zeta), "kernel_references": int(kernel_references),
-            "metric_components": int(metric_components),
+            "metric_components": int(metric_components), "charges": charges,
             "asr_tolerance": float(asr_tolerance),
         }
         self._state = None
@@ -406,6 +426,8 @@ class PolarizationModel:
                       if present)
         n_columns = (len(numbers) * product.n_columns(descriptor) if product is not None else
                      sum(descriptor.n_features if basis is None else len(basis) for basis in bases))
+        fit_charges = p["charges"] == "fit"
+        n_columns += len(numbers) if fit_charges else 0
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
         report = Progress(len(samples), "fit", unit="frames", stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
@@ -419,6 +441,9 @@ class PolarizationModel:
                     rows = _reduce(gradients.reshape(-1, len(numbers), descriptor.n_features), bases)
                 if sample.born is not None:
                     born = sample.born - zbar[:, None, None] * np.eye(3)
+                    if fit_charges:
+                        rows = np.hstack([rows, _charge_rows(species_index[sample.atoms.numbers],
+                                                             len(numbers))])
                     equations.add(fold, "born", rows, born.reshape(-1))
                 if sample.dipole is not None and product is not None:
                     rows = product.dipole_rows(sample.atoms)
@@ -426,6 +451,9 @@ class PolarizationModel:
                     summed = descriptor.summed_features(sample.atoms)  # (S, 3, F)
                     rows = _reduce(summed.transpose(1, 0, 2), bases)
                 if sample.dipole is not None:
+                    if fit_charges:
+                        rows = np.hstack([rows, _charge_dipole_rows(
+                            species_index[sample.atoms.numbers], len(numbers), sample.atoms.positions)])
                     equations.add(fold, "dipole", rows, sample.dipole - zbar @ sample.atoms.positions)
             except ValueError as error:
                 raise ValueError(f"frame {sample.index}: {error}") from None
@@ -443,10 +471,16 @@ class PolarizationModel:
                               "of the regularization grid; widen regularization_grid", stacklevel=2)
         else:
             solution = ridge.solve(equations, row_weights, p["regularization"])
-        coefficients = _expand(solution.coefficients, bases)
-        posterior = (self._posterior(equations, row_weights, solution, bases, n_folds)
+        corrections = solution.coefficients[n_columns - len(numbers):] if fit_charges else None
+        coefficients = _expand(solution.coefficients[:n_columns - len(numbers)] if fit_charges
+                               else solution.coefficients, bases)
+        posterior_bases = bases + [np.eye(len(numbers))] if fit_charges and bases[0] is not None else bases
+        posterior = (self._posterior(equations, row_weights, solution, posterior_bases, n_folds)
                      if self._with_uncertainty else None)
         metrics = {"cutoff_search": search} if search else {}
+        if fit_charges:
+            metrics["charge_corrections_e"] = dict(zip(descriptor.species, corrections.tolist()))
+            mean_born = mean_born + corrections
         metrics |= {"n_frames": len(samples),
                    "n_born_frames": sum(s.born is not None for s in samples),
                    "n_dipole_frames": sum(s.dipole is not None for s in samples),
@@ -710,12 +744,16 @@ class PolarizationModel:
         N, S, F = len(atoms), len(descriptor.species), descriptor.n_features
         product = self._fitted().get("product")
         if product is not None:
-            born_var = posterior.variance(product.born_rows(atoms))
-            dipole_var = posterior.variance(product.dipole_rows(atoms))
+            born_rows, dipole_rows = product.born_rows(atoms), product.dipole_rows(atoms)
         else:
-            born_var = posterior.variance(descriptor.summed_gradients(atoms).reshape(N * 9, S * F))
-            dipole_var = posterior.variance(descriptor.summed_features(atoms).transpose(1, 0, 2)
-                                            .reshape(3, S * F))
+            born_rows = descriptor.summed_gradients(atoms).reshape(N * 9, S * F)
+            dipole_rows = descriptor.summed_features(atoms).transpose(1, 0, 2).reshape(3, S * F)
+        if self.parameters["charges"] == "fit":
+            index = np.searchsorted(descriptor.numbers, atoms.numbers)
+            born_rows = np.hstack([born_rows, _charge_rows(index, S)])
+            dipole_rows = np.hstack([dipole_rows, _charge_dipole_rows(index, S, atoms.positions)])
+        born_var = posterior.variance(born_rows)
+        dipole_var = posterior.variance(dipole_rows)
         if include_noise:
             born_var = born_var + posterior.noise_variance.get("born", 0.0)
             dipole_var = dipole_var + posterior.noise_variance.get("dipole", 0.0)
@@ -809,7 +847,9 @@ class PolarizationModel:
                 "posterior": None, "uncertainty": None, "product": product,
             }
             if "posterior" in document:
-                model._state["posterior"] = Posterior.from_document(document["posterior"], S * n_columns)
+                charge_columns = S if model.parameters["charges"] == "fit" else 0
+                model._state["posterior"] = Posterior.from_document(document["posterior"],
+                                                                    S * n_columns + charge_columns)
                 model._state["uncertainty"] = dict(document["uncertainty"])
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
@@ -848,6 +888,23 @@ def _expand(solution, bases):
         out.append(solution[start:start + len(basis)] @ basis)
         start += len(basis)
     return np.array(out)
+
+
+def _charge_rows(species, n_species):
+    """Design rows (N·9, S) of the charge corrections δ_J for the Z* of atoms
+    of species index ``species`` (N,): row ``9k + 3a + β`` is δ_aβ at column J(k)."""
+    rows = np.zeros((len(species), 3, 3, n_species))
+    for a in range(3):
+        rows[np.arange(len(species)), a, a, species] = 1.0
+    return rows.reshape(len(species) * 9, n_species)
+
+
+def _charge_dipole_rows(species, n_species, positions):
+    """Design rows (3, S) of the charge corrections for the dipole: Σ_{i of J} x_ia."""
+    rows = np.zeros((3, n_species))
+    for s in range(n_species):
+        rows[:, s] = positions[species == s].sum(axis=0)
+    return rows
 
 
 def _index_list(indices, shown=10):
