@@ -12,7 +12,8 @@ from ase.io.formats import UnknownFileTypeError
 
 from ase_dipole.learning.kernel import (DEFAULT_KERNEL_FEATURES, DEFAULT_KERNEL_REFERENCES,
                                         DEFAULT_KERNEL_VECTORS, DEFAULT_ZETA)
-from ase_dipole.learning.model import CUTOFF_CANDIDATES, DEFAULT_CUTOFF, MODELS, TARGETS, PolarizationModel
+from ase_dipole.learning.model import (CHARGES, CUTOFF_CANDIDATES, DEFAULT_CUTOFF, MODELS, TARGETS,
+                                       PolarizationModel)
 from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS
 
 help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an extxyz file"
@@ -60,6 +61,10 @@ def add_model_arguments(parser):
                         help="compressed λ = 1 directions per species of the product model "
                              f"(default {DEFAULT_N_VECTORS}) or of the kernel model (default "
                              f"{DEFAULT_KERNEL_VECTORS})")
+    parser.add_argument("--charges", choices=CHARGES, default="mean",
+                        help="species charges Z̄: 'mean' diagonal Z* of the training atoms (fixed), "
+                             "or 'fit': fitted with the coefficients (much more accurate on "
+                             "superionic water)")
     parser.add_argument("--zeta", type=int, default=DEFAULT_ZETA,
                         help="exponent ζ of the λ = 0 kernel of the kernel model")
     parser.add_argument("--kernel-references", type=int, default=DEFAULT_KERNEL_REFERENCES,
@@ -74,7 +79,7 @@ def model_from_args(args, parser):
                                  regularization=args.regularization, cv_folds=args.cv_folds,
                                  model=args.model, n_invariants=args.n_invariants,
                                  n_vectors=args.n_vectors, zeta=args.zeta,
-                                 kernel_references=args.kernel_references)
+                                 kernel_references=args.kernel_references, charges=args.charges)
     except ValueError as error:
         flag = ("--n-references" if "n_references" in str(error) else
                 "--n-invariants/--n-vectors" if "n_invariants" in str(error) else
