@@ -1,0 +1,148 @@
+"""Past the linear plateau: the linear, product and kernel models, each with
+the species charges Z̄ fixed at the mean diagonal Z* (``charges="mean"``,
+today's default) and fitted with the coefficients (``charges="fit"``), all
+fitted on Z* alone and measured in one run:
+
+1. Falletta liquid water (train frames 0–79, test 80–99) and LES-BEC
+   superionic water (frames 0–39 → 40–49): held-out and training Z* RMSE,
+   cross-validated RMSE, λ, fitted Z̄, fit time (single-thread CPU).
+2. Calibration of ``predict_std`` on the Falletta test frames for the
+   linear model with fitted charges (shares within 1σ and 2σ).
+3. Cost (single thread, ``time.thread_time``, best of 5): μ + all Z* of a
+   192-atom water frame and ``predict_std``, each model against the linear
+   one of the same run.
+4. GFN2 water dimer (100 Z* configurations → held-out dipole and Z*
+   RMSPE) and Schienbein liquid water (5 → 10 frames, corrected index
+   order), linear and kernel models with both charge settings.
+
+Run (about 30 CPU-minutes)::
+
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python examples/accuracy/plateau.py
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import ase.io
+import numpy as np
+
+import ase_dipole
+from ase_dipole.io import load_falletta_water, load_schienbein_water
+from ase_dipole.io.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.water import read_extxyz_born
+from ase_dipole.learning.model import PolarizationModel, rmspe
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUPERIONIC = os.path.join(HERE, "data", "S-2cc-T2000K-BEC.xyz.gz")
+MODELS = {f"{model}/{charges}": {"model": model, "charges": charges}
+          for charges in ("mean", "fit") for model in ("linear", "product", "kernel")}
+
+
+def fit(frames, options):
+    wall, cpu = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = PolarizationModel(**options).fit(frames, targets="born", progress=False)
+    return model, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def born_rmse(model, frames):
+    errors = np.concatenate([(model.predict(f)[1] - get_born_charges(f)).ravel() for f in frames])
+    return float(np.sqrt(np.mean(errors ** 2)))
+
+
+def charges_text(model):
+    return ", ".join(f"{s} {v:+.3f}" for s, v in model.mean_born_charges.items())
+
+
+def bulk(name, train, test):
+    print(f"== {name}: {len(train)} training, {len(test)} test frames, Z* only")
+    models = {}
+    for label, options in MODELS.items():
+        model, wall, cpu = fit(train, options)
+        models[label] = model
+        print(f"{label:<15} test Z* RMSE {born_rmse(model, test):.4f} e   train {born_rmse(model, train[::4]):.4f} e"
+              f"   (cv {model.training_metrics['cv_rmse_born_charges_e']:.4f}, λ = {model.regularization:.1e},"
+              f" Z̄ {charges_text(model)}; fit {wall:.0f} s wall, {cpu:.0f} s CPU)", flush=True)
+    return models
+
+
+def calibration(model, test):
+    errors, sigmas = [], []
+    for atoms in test:
+        errors.append(np.abs(model.predict(atoms)[1] - get_born_charges(atoms)).ravel())
+        sigmas.append(model.predict_std(atoms)[1].ravel())
+    errors, sigmas = np.concatenate(errors), np.concatenate(sigmas)
+    print(f"calibration, linear/fit on the Falletta test frames: |err| ≤ σ {np.mean(errors <= sigmas):.3f}, "
+          f"≤ 2σ {np.mean(errors <= 2 * sigmas):.3f} (acceptance [0.55, 0.85] / [0.88, 0.995]); mean σ "
+          f"{sigmas.mean():.4f} e", flush=True)
+
+
+def best_cpu_seconds(call, repeats=5):
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        call()
+        times.append(time.thread_time() - start)
+    return min(times)
+
+
+def cost(models, atoms):
+    print(f"== cost, {len(atoms)}-atom water frame, single thread (time.thread_time, best of 5; "
+          "predict_std best of 2)")
+    seconds = {label: best_cpu_seconds(lambda m=m: m.predict(atoms)) for label, m in models.items()}
+    stds = {label: best_cpu_seconds(lambda m=m: m.predict_std(atoms), 2) for label, m in models.items()}
+    base, base_std = seconds["linear/mean"], stds["linear/mean"]
+    for label in models:
+        print(f"{label:<15} μ + all Z* {1000 * seconds[label]:7.1f} ms ({seconds[label] / base:.1f}x linear)"
+              f"   predict_std {1000 * stds[label]:6.0f} ms ({stds[label] / base_std:.1f}x)", flush=True)
+
+
+def dimer():
+    groups = {}
+    path = os.path.join(ase_dipole.__path__[0], "data", "water_dimer_gfn2.extxyz.gz")
+    for frame in ase.io.read(path, index=":"):
+        groups.setdefault(frame.info["split"], []).append(frame)
+    test = groups["dipole_test"] + groups["born_test"]
+    mu_ref = np.array([get_dipole(f) for f in test])
+    born_ref = np.array([get_born_charges(f) for f in groups["born_test"]])
+    print(f"== water dimer (GFN2-xTB): {len(groups['born_train'])} Z* training configurations, "
+          f"{len(test)} dipole / {len(born_ref)} Z* test configurations (today 0.41 % / 1.62 %)")
+    for label in ("linear/mean", "linear/fit", "kernel/mean", "kernel/fit"):
+        model, wall, _ = fit(groups["born_train"], MODELS[label])
+        mu = np.array([model.predict_dipole(f) for f in test])
+        born = np.array([model.predict(f)[1] for f in groups["born_test"]])
+        print(f"{label:<15} dipole RMSPE {100 * rmspe(mu, mu_ref):.3f} %   Z* RMSPE {100 * rmspe(born, born_ref):.3f} %"
+              f"   (λ = {model.regularization:.1e}, Z̄ {charges_text(model)}, fit {wall:.0f} s)", flush=True)
+
+
+def schienbein():
+    train, test = load_schienbein_water("train"), load_schienbein_water("test")
+    print(f"== Schienbein liquid water (corrected order): {len(train)} training, {len(test)} test frames")
+    for label in ("linear/mean", "linear/fit", "kernel/mean", "kernel/fit"):
+        model, wall, _ = fit(train, MODELS[label])
+        print(f"{label:<15} test Z* RMSE {born_rmse(model, test):.4f} e   (λ = {model.regularization:.1e}, "
+              f"Z̄ {charges_text(model)}, fit {wall:.0f} s)", flush=True)
+
+
+def main():
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
+    print(f"ase-dipole {ase_dipole.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+          f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}, load average at start "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    superionic = read_extxyz_born(SUPERIONIC)
+    bulk("LES-BEC superionic water (2000 K)", superionic[:40], superionic[40:])
+    falletta = load_falletta_water()
+    models = bulk("Falletta liquid water", falletta[:80], falletta[80:])
+    calibration(models["linear/fit"], falletta[80:])
+    cost(models, falletta[80])
+    dimer()
+    schienbein()
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
