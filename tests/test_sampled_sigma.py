@@ -55,3 +55,26 @@ def test_bad_samples(dimer):
     for bad in (0, -1, 2.5, "4"):
         with pytest.raises(ValueError, match="samples must be a positive integer .*or None"):
             model.predict_std(dimer["born_test"][0], samples=bad)
+
+
+def test_observer_logs_the_sampled_sigma(dimer, tmp_path):
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    from ase_dipole.dynamics.dipole_log import read_dipole_log
+    from ase_dipole.dynamics.observer import DipoleObserver
+    from ase_dipole.learning.posterior import atom_sigma
+
+    model = PolarizationModel(regularization=1e-2, **SMALL).fit(dimer["born_train"][::20], targets="born",
+                                                               progress=False)
+    atoms = dimer["born_test"][2].copy()
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    path = str(tmp_path / "run.log")
+    observer = DipoleObserver(atoms, model, path, timestep_fs=0.5, uncertainty_interval=1,
+                              uncertainty_samples=3, uncertainty_threshold_e=10.0)
+    observer()
+    observer.close()
+    expected = atom_sigma(model.predict_std(atoms, samples=3)[1]).max()
+    assert read_dipole_log(path).sigma_born_max_e[0] == pytest.approx(expected, rel=1e-12)
+    assert expected != pytest.approx(atom_sigma(model.predict_std(atoms)[1]).max(), rel=1e-9)
+    with pytest.raises(ValueError, match="uncertainty_samples must be a positive integer"):
+        DipoleObserver(atoms, model, str(tmp_path / "bad.log"), timestep_fs=0.5, uncertainty_samples=0)

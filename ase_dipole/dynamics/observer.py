@@ -137,6 +137,12 @@ class DipoleObserver:
     uncertainty_threshold_e : float, optional, keyword-only
         Largest per-atom σ(Z*) (e) above which a configuration is flagged;
         default the model's ``uncertainty_threshold``. Must be positive.
+    uncertainty_samples : int, optional, keyword-only
+        ``None`` (default): the exact σ. ``K``: ``model.predict_std(atoms,
+        samples=K)``, the unbiased estimate of the posterior variance from K
+        posterior draws of the coefficients, each one μ + Z* evaluation
+        (:meth:`ase_dipole.learning.model.PolarizationModel.predict_std`);
+        far cheaper than the exact σ for large cells.
 
     Notes
     -----
@@ -154,7 +160,7 @@ class DipoleObserver:
 
     def __init__(self, atoms_or_dynamics, model, path, *, interval=1, temperature_K=None,
                  timestep_fs=None, metadata=None, overwrite=False, uncertainty_interval=None,
-                 uncertainty_threshold_e=None):
+                 uncertainty_threshold_e=None, uncertainty_samples=None):
         if hasattr(atoms_or_dynamics, "get_time") and hasattr(atoms_or_dynamics, "dt"):
             self.dyn = weakref.proxy(atoms_or_dynamics)
             self.atoms = atoms_or_dynamics.atoms
@@ -204,15 +210,19 @@ class DipoleObserver:
         self._time_offset_fs = None
         self._n_calls = 0
         self._n_rows = 0
-        self._setup_uncertainty(uncertainty_interval, uncertainty_threshold_e)
+        self._setup_uncertainty(uncertainty_interval, uncertainty_threshold_e, uncertainty_samples)
 
-    def _setup_uncertainty(self, interval, threshold_e):
+    def _setup_uncertainty(self, interval, threshold_e, samples=None):
         if interval is None:
             interval = UNCERTAINTY_INTERVAL if provides_uncertainty(self.model) else 0
         if int(interval) != interval or interval < 0:
             raise ValueError(f"uncertainty_interval must be a non-negative integer (0: no σ), "
                              f"got {interval!r}")
         self.uncertainty_interval = int(interval)
+        if samples is not None and not (isinstance(samples, (int, np.integer)) and samples >= 1):
+            raise ValueError(f"uncertainty_samples must be a positive integer (posterior draws) or "
+                             f"None (exact σ), got {samples!r}")
+        self._std_options = {} if samples is None else {"samples": int(samples)}
         self.uncertainty_threshold_e = None
         self.uncertain_path = self.path + UNCERTAIN_SUFFIX
         self.n_flagged = 0
@@ -242,7 +252,7 @@ class DipoleObserver:
         to :attr:`uncertain_path` above the threshold; NaN on rows without σ."""
         if self.uncertainty_interval == 0 or self._n_rows % self.uncertainty_interval:
             return np.nan
-        _, born_std = self.model.predict_std(self.atoms)
+        _, born_std = self.model.predict_std(self.atoms, **self._std_options)
         per_atom = atom_sigma(born_std)
         largest = float(per_atom.max())
         if largest > self.uncertainty_threshold_e:

@@ -1,7 +1,8 @@
-"""Past the linear plateau: the linear, product and kernel models, each with
-the species charges Z̄ fixed at the mean diagonal Z* (``charges="mean"``,
-today's default) and fitted with the coefficients (``charges="fit"``), all
-fitted on Z* alone and measured in one run:
+"""Past the linear plateau: the linear model with the species charges Z̄
+fixed at the mean diagonal Z* (``charges="mean"``, today's default) and the
+linear, product and kernel models with Z̄ fitted with the coefficients
+(``charges="fit"``), all fitted on Z* alone and measured in one run (the
+product model with fixed charges: ``product.py``):
 
 1. Falletta liquid water (train frames 0–79, test 80–99) and LES-BEC
    superionic water (frames 0–39 → 40–49): held-out and training Z* RMSE,
@@ -11,9 +12,13 @@ fitted on Z* alone and measured in one run:
 3. Cost (single thread, ``time.thread_time``, best of 5): μ + all Z* of a
    192-atom water frame and ``predict_std``, each model against the linear
    one of the same run.
-4. GFN2 water dimer (100 Z* configurations → held-out dipole and Z*
+4. ``predict_std(samples=K)`` against the exact σ: cost, and the ratio of
+   the largest per-atom σ(Z*) (what the observer records) and of the mean σ
+   to the exact ones on 5 liquid test frames and 5 superionic frames (never
+   seen by the liquid model); the observer budget (σ every 10 rows).
+5. GFN2 water dimer (100 Z* configurations → held-out dipole and Z*
    RMSPE) and Schienbein liquid water (5 → 10 frames, corrected index
-   order), linear and kernel models with both charge settings.
+   order), linear model with both charge settings and the kernel model.
 
 Run (about 30 CPU-minutes)::
 
@@ -36,8 +41,12 @@ from ase_dipole.learning.model import PolarizationModel, rmspe
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUPERIONIC = os.path.join(HERE, "data", "S-2cc-T2000K-BEC.xyz.gz")
-MODELS = {f"{model}/{charges}": {"model": model, "charges": charges}
-          for charges in ("mean", "fit") for model in ("linear", "product", "kernel")}
+MODELS = {"linear/mean": {"model": "linear", "charges": "mean"},
+          "linear/fit": {"model": "linear", "charges": "fit"},
+          "product/fit": {"model": "product", "charges": "fit"},
+          "kernel/fit": {"model": "kernel", "charges": "fit"}}
+#: posterior draws compared with the exact σ
+SIGMA_SAMPLES = (1, 2, 4)
 
 
 def fit(frames, options):
@@ -101,6 +110,34 @@ def cost(models, atoms):
               f"   predict_std {1000 * stds[label]:6.0f} ms ({stds[label] / base_std:.1f}x)", flush=True)
 
 
+def sampled_sigma(model, label, liquid, superionic):
+    """Cost and accuracy of predict_std(samples=K) against the exact σ."""
+    from ase_dipole.learning.posterior import atom_sigma
+    atoms = liquid[0]
+    velocities = np.random.default_rng(0).normal(size=(len(atoms), 3)) * 0.01
+    row = best_cpu_seconds(lambda: model.predict_pdot(atoms, velocities))
+    exact = best_cpu_seconds(lambda: model.predict_std(atoms), 2)
+    print(f"== predict_std(samples=K), {label}, {len(atoms)}-atom frame: observer row (predict_pdot) "
+          f"{1000 * row:.1f} ms, exact σ {1000 * exact:.0f} ms (σ every 10 rows +{100 * exact / (10 * row):.0f} %)")
+    for samples in SIGMA_SAMPLES:
+        seconds = best_cpu_seconds(lambda k=samples: model.predict_std(atoms, samples=k))
+        ratios = {}
+        for name, frames in (("liquid", liquid), ("superionic", superionic)):
+            largest, mean, epistemic = [], [], []
+            for frame in frames:
+                exact_std = model.predict_std(frame)[1]
+                sampled_std = model.predict_std(frame, samples=samples)[1]
+                largest.append(atom_sigma(sampled_std).max() / atom_sigma(exact_std).max())
+                mean.append(sampled_std.mean() / exact_std.mean())
+                epistemic.append(np.mean(model.predict_std(frame, include_noise=False, samples=samples)[1] ** 2)
+                                 / np.mean(model.predict_std(frame, include_noise=False)[1] ** 2))
+            ratios[name] = (np.mean(largest), np.min(largest), np.max(largest), np.mean(mean), np.mean(epistemic))
+        text = "; ".join(f"{name}: largest per-atom σ {r[0]:.3f} (range {r[1]:.3f}-{r[2]:.3f}), mean σ "
+                         f"{r[3]:.3f}, epistemic variance {r[4]:.3f} × exact" for name, r in ratios.items())
+        print(f"K = {samples}: {1000 * seconds:.1f} ms (σ every 10 rows +{100 * seconds / (10 * row):.0f} %); "
+              f"{text}", flush=True)
+
+
 def dimer():
     groups = {}
     path = os.path.join(ase_dipole.__path__[0], "data", "water_dimer_gfn2.extxyz.gz")
@@ -111,7 +148,7 @@ def dimer():
     born_ref = np.array([get_born_charges(f) for f in groups["born_test"]])
     print(f"== water dimer (GFN2-xTB): {len(groups['born_train'])} Z* training configurations, "
           f"{len(test)} dipole / {len(born_ref)} Z* test configurations (today 0.41 % / 1.62 %)")
-    for label in ("linear/mean", "linear/fit", "kernel/mean", "kernel/fit"):
+    for label in ("linear/mean", "linear/fit", "kernel/fit"):
         model, wall, _ = fit(groups["born_train"], MODELS[label])
         mu = np.array([model.predict_dipole(f) for f in test])
         born = np.array([model.predict(f)[1] for f in groups["born_test"]])
@@ -122,7 +159,7 @@ def dimer():
 def schienbein():
     train, test = load_schienbein_water("train"), load_schienbein_water("test")
     print(f"== Schienbein liquid water (corrected order): {len(train)} training, {len(test)} test frames")
-    for label in ("linear/mean", "linear/fit", "kernel/mean", "kernel/fit"):
+    for label in ("linear/mean", "linear/fit", "kernel/fit"):
         model, wall, _ = fit(train, MODELS[label])
         print(f"{label:<15} test Z* RMSE {born_rmse(model, test):.4f} e   (λ = {model.regularization:.1e}, "
               f"Z̄ {charges_text(model)}, fit {wall:.0f} s)", flush=True)
@@ -139,6 +176,8 @@ def main():
     models = bulk("Falletta liquid water", falletta[:80], falletta[80:])
     calibration(models["linear/fit"], falletta[80:])
     cost(models, falletta[80])
+    for label in ("linear/mean", "linear/fit"):
+        sampled_sigma(models[label], label, falletta[80:85], superionic[40:45])
     dimer()
     schienbein()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
