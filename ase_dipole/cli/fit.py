@@ -54,13 +54,12 @@ def add_model_arguments(parser):
                              "K¹·(K⁰)^ζ with a centred, normalised λ = 0 kernel (both more accurate "
                              "on bulk water, several times slower)")
     parser.add_argument("--n-invariants", type=int, default=None,
-                        help="λ = 0 projections per species of the product model (default "
-                             f"{DEFAULT_N_INVARIANTS}) or Nyström features of the kernel model "
-                             f"(default {DEFAULT_KERNEL_FEATURES})")
+                        help="λ = 0 projections per species of the product model, or Nyström "
+                             f"features of the kernel model (default {DEFAULT_N_INVARIANTS} and "
+                             f"{DEFAULT_KERNEL_FEATURES})")
     parser.add_argument("--n-vectors", type=int, default=None,
-                        help="compressed λ = 1 directions per species of the product model "
-                             f"(default {DEFAULT_N_VECTORS}) or of the kernel model (default "
-                             f"{DEFAULT_KERNEL_VECTORS})")
+                        help="compressed λ = 1 directions per species of the product or the "
+                             f"kernel model (default {DEFAULT_N_VECTORS} and {DEFAULT_KERNEL_VECTORS})")
     parser.add_argument("--charges", choices=CHARGES, default="mean",
                         help="species charges Z̄: 'mean' diagonal Z* of the training atoms (fixed), "
                              "or 'fit': fitted with the coefficients (much more accurate on "
