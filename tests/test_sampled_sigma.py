@@ -58,7 +58,7 @@ def test_bad_samples(dimer):
 
 
 def test_observer_logs_the_sampled_sigma(dimer, tmp_path):
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from ase.md.velocitydistribution import thermalize_momenta
 
     from ase_dipole.dynamics.dipole_log import read_dipole_log
     from ase_dipole.dynamics.observer import DipoleObserver
@@ -67,7 +67,7 @@ def test_observer_logs_the_sampled_sigma(dimer, tmp_path):
     model = PolarizationModel(regularization=1e-2, **SMALL).fit(dimer["born_train"][::20], targets="born",
                                                                progress=False)
     atoms = dimer["born_test"][2].copy()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     path = str(tmp_path / "run.log")
     observer = DipoleObserver(atoms, model, path, timestep_fs=0.5, uncertainty_interval=1,
                               uncertainty_samples=3, uncertainty_threshold_e=10.0)

@@ -152,10 +152,10 @@ class KernelFeatures(ProductFeatures):
             # ∂κ_r/∂u = ζ/2 base_r^(ζ−1) (p̂_r − cos_r p̂)/|u|
             slope = 0.5 * self.zeta * base ** (self.zeta - 1)  # (n, M)
             weighted = slope[:, :, None] * self.nystrom[s][None]  # (n, M, K)
-            du = (np.einsum("rd,nrk->ndk", self.references[s], weighted)
-                  - unit[:, :, None] * np.einsum("nr,nrk->nk", cosine, weighted)[:, None, :])
+            du = (np.matmul(self.references[s].T[None], weighted)
+                  - unit[:, :, None] * np.matmul(cosine[:, None, :], weighted))
             du /= length[:, None, None]
-            jacobian[mine] = np.einsum("qd,ndk->nqk", self.metric[s], du)
+            jacobian[mine] = np.matmul(self.metric[s][None], du)
         return phi, jacobian
 
     # -- files -------------------------------------------------------------
