@@ -85,3 +85,28 @@ def test_verlet_list_reuses_its_pairs_and_matches_a_fresh_list():
     atoms.positions[2] = atoms.positions[3] + [0.05, 0.0, 0.0]
     with pytest.raises(ValueError, match="overlapping atoms"):
         verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+
+
+def test_verlet_list_rebuilds_on_cell_and_atom_count_changes():
+    atoms = bulk("NaCl", "rocksalt", 5.64, cubic=True)
+    atoms.rattle(0.1, seed=6)
+    verlet = VerletList(4.0, skin=0.6)
+    verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+    assert verlet.n_builds == 1
+    strained = atoms.copy()
+    strained.set_cell(atoms.cell.array * 1.01, scale_atoms=False)  # same positions, new cell
+    nl = verlet.update(strained.positions, strained.cell.array, strained.pbc)
+    fresh = neighbour_list(strained.positions, strained.cell.array, strained.pbc, 4.0)
+    assert verlet.n_builds == 2
+    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
+        fresh.centres, fresh.neighbours, fresh.vectors)
+    smaller = strained[:-1]  # one atom fewer
+    nl = verlet.update(smaller.positions, smaller.cell.array, smaller.pbc)
+    fresh = neighbour_list(smaller.positions, smaller.cell.array, smaller.pbc, 4.0)
+    assert verlet.n_builds == 3
+    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
+        fresh.centres, fresh.neighbours, fresh.vectors)
+    periodic_in_two = smaller.copy()
+    periodic_in_two.pbc = [True, True, False]
+    verlet.update(periodic_in_two.positions, periodic_in_two.cell.array, periodic_in_two.pbc)
+    assert verlet.n_builds == 4

@@ -23,7 +23,7 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from ase_dipole.descriptors import basis
 from ase_dipole.descriptors import lambda_soap_numba as kernels
-from ase_dipole.descriptors import prediction_numba as prediction
+from ase_dipole.descriptors import prediction
 from ase_dipole.descriptors.neighbours import NeighbourList, VerletList
 from ase_dipole.threads import with_kernel_threads
 
@@ -245,32 +245,18 @@ class LambdaSOAP:
         return np.ascontiguousarray(out.transpose(2, 0, 1, 3))
 
     # -- cheap routes for a fitted linear model ----------------------------
-    def _coefficient_blocks(self, coefficients):
-        """2-body coefficients (S, Sn) and the 3-body blocks W_l[i, j] and
-        W_lᵀ, each (S, l_max, Sn, Sn), contiguous."""
-        Sn = len(self.species) * self.n_max
-        blocks = coefficients[:, Sn:].reshape(len(self.species), self.l_max, Sn, Sn)
-        return (np.ascontiguousarray(coefficients[:, :Sn]), np.ascontiguousarray(blocks),
-                np.ascontiguousarray(blocks.transpose(0, 1, 3, 2)))
-
     def _predict(self, env, coefficients, mode, velocities=None):
-        """(dipole_by_centre (N, 3), pdot_by_centre (N, 3) or None, W (P, 3, 3) or None)
-        from :func:`prediction_numba.predict` (mode 0 μ, 1 Ṗ, 2 pair charges)."""
-        nl = env.neighbours
-        n_atoms = len(env.species)
-        n_pairs = len(nl.neighbours)
-        relative = np.empty((0, 3))
-        if mode == 1:
-            relative = np.ascontiguousarray(velocities[nl.neighbours] - velocities[nl.centres])
-        dipole_by_centre = np.empty((n_atoms, 3))
-        pdot_by_centre = np.empty((n_atoms if mode == 1 else 0, 3))
-        W = self._buffer("pair charges", (n_pairs if mode == 2 else 0, 3, 3))
-        max_pairs = int(np.diff(nl.offsets).max()) if n_atoms else 0
-        prediction.predict(nl.offsets, nl.vectors, env.neighbour_species, relative, env.species,
-                           *self._coefficient_blocks(coefficients), self._T, self._G,
-                           self._table, self._grid_step, self.l_max, self._norm, max_pairs, mode,
-                           dipole_by_centre, pdot_by_centre, W)
-        return dipole_by_centre, pdot_by_centre, W
+        """(μ (3,), Ṗ (3,), W (P, 3, 3) or None) by
+        :class:`ase_dipole.descriptors.prediction.Predictor` (mode 0 μ, 1 Ṗ,
+        2 pair charges)."""
+        key = (threading.get_ident(), "predictor")
+        predictor = self._scratch.get(key)
+        if predictor is None:
+            predictor = self._scratch[key] = prediction.Predictor(self)
+        blocks = prediction.coefficient_blocks(coefficients, len(self.species), self.n_max, self.l_max)
+        W = self._buffer("pair charges", (len(env.neighbours.neighbours) if mode == 2 else 0, 3, 3))
+        dipole, pdot = predictor.run(env, blocks, mode, velocities, W)
+        return dipole, pdot, W
 
     @with_kernel_threads
     def dipole(self, atoms, coefficients):
@@ -278,8 +264,8 @@ class LambdaSOAP:
         of shape (S, F)."""
         c = self._coefficients(coefficients)
         env = self._environment(atoms)
-        dipole_by_centre, _, _ = self._predict(env, c, 0)
-        return dipole_by_centre.sum(axis=0)
+        dipole, _, _ = self._predict(env, c, 0)
+        return dipole
 
     @with_kernel_threads
     def dipole_and_born_charges(self, atoms, coefficients):
@@ -288,10 +274,10 @@ class LambdaSOAP:
         c = self._coefficients(coefficients)
         env = self._environment(atoms)
         nl = env.neighbours
-        dipole_by_centre, _, W = self._predict(env, c, 2)
+        dipole, _, W = self._predict(env, c, 2)
         Z = np.zeros((len(atoms), 3, 3))
         kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
-        return dipole_by_centre.sum(axis=0), Z
+        return dipole, Z
 
     @with_kernel_threads
     def dipole_and_pdot(self, atoms, coefficients, velocities_A_per_fs):
@@ -304,5 +290,5 @@ class LambdaSOAP:
         if not np.all(np.isfinite(v)):
             raise ValueError("velocities contain NaN or inf")
         env = self._environment(atoms)
-        dipole_by_centre, pdot_by_centre, _ = self._predict(env, c, 1, v)
-        return dipole_by_centre.sum(axis=0), pdot_by_centre.sum(axis=0)
+        dipole, pdot, _ = self._predict(env, c, 1, v)
+        return dipole, pdot
