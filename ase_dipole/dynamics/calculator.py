@@ -309,6 +309,7 @@ class DipoleCalculator(Calculator):
         self._own = tuple(own)
         self.implemented_properties = list(forwarded) + own
         self._checked_box = None
+        self._checked_numbers = None
 
     @property
     def electric_field_V_per_A(self):
@@ -371,8 +372,12 @@ class DipoleCalculator(Calculator):
             self.results["born_effective_charges_std"] = np.asarray(born_std, dtype=float)
 
     def _check_atoms(self, atoms):
-        """Species known to the model; box wide enough (checked once per cell)."""
-        check_species(self.model, atoms)
+        """Species known to the model (checked again only when the atomic
+        numbers change); box wide enough (checked once per cell)."""
+        numbers = atoms.numbers
+        if self._checked_numbers is None or not np.array_equal(numbers, self._checked_numbers):
+            check_species(self.model, atoms)
+            self._checked_numbers = numbers.copy()
         box = (len(atoms), tuple(atoms.pbc), tuple(atoms.cell[:].ravel()))
         if box != self._checked_box and model_cutoff_A(self.model) is not None:
             check_box(atoms, model_cutoff_A(self.model))
