@@ -227,6 +227,19 @@ def test_numba_kernels_agree_with_a_plain_numpy_reference():
     np.testing.assert_allclose(descriptor.features(atoms), reference, atol=1e-7 * np.abs(reference).max())
 
 
+def test_fused_features_equal_the_density_then_contraction_route():
+    # features() forms each density in cache; the product model contracts a
+    # stored density array: both must give the same bits
+    from ase_dipole.descriptors import lambda_soap_numba as kernels
+
+    atoms = triclinic_nacl() * (2, 1, 1)
+    descriptor = LambdaSOAP(["Na", "Cl"], **SMALL)
+    rho = descriptor._density(descriptor._environment(atoms))
+    two_step = np.empty((len(atoms), 3, descriptor.n_features))
+    kernels.features(rho, descriptor._T, descriptor._G, descriptor.l_max, two_step)
+    np.testing.assert_array_equal(descriptor.features(atoms), two_step)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_cheap_routes_agree_with_the_full_gradient(case):
     build, species = CASES[case]

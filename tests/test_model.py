@@ -109,6 +109,29 @@ def test_band_reduced_fold_solve_matches_the_diagonalisation(monkeypatch):
     assert np.allclose(band, eigen, rtol=1e-9, atol=0)
 
 
+def test_fold_systems_in_one_pass_equal_the_numpy_construction():
+    # cross_validate forms D⁻¹(G − w G_k)D⁻¹ on the live columns entry by
+    # entry from upper triangles; it must reproduce the numpy steps exactly
+    A, y = _problem(7, m=120, p=70)
+    A[:, 5] = 0.0  # a dead column
+    eq = ridge.NormalEquations(A.shape[1], n_folds=2, kinds=("born", "dipole"))
+    eq.add(0, "born", A[:50], y[:50])
+    eq.add(1, "born", A[50:100], y[50:100])
+    eq.add(1, "dipole", A[100:], y[100:])
+    weights = {"born": 0.7, "dipole": 3.0}
+    upper_all, _ = eq._weighted_upper(weights)
+    upper_fold, _ = eq._weighted_upper(weights, [1])
+    scale, live = ridge._column_scale(upper_all, True)
+    assert not live[5] and live.sum() == 69
+    G = ridge._symmetric(upper_all - upper_fold)[np.ix_(live, live)]
+    G /= scale[live][:, None]
+    G /= scale[live][None, :]
+    scaled = ridge._scaled_live(upper_all, scale, live, minus=eq._weighted_terms(weights, 1))
+    np.testing.assert_array_equal(scaled, G)
+    full = ridge._symmetric(upper_all)
+    np.testing.assert_array_equal(full, upper_all + np.triu(upper_all, 1).T)
+
+
 def test_numerically_zero_columns_get_zero_coefficients():
     A, y = _problem(5)
     A[:, 3] = 1e-17 * np.random.default_rng(0).normal(size=len(A))  # a feature that vanishes by symmetry

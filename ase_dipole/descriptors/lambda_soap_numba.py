@@ -116,35 +116,6 @@ def radial(distance, table, grid_step, g, dg, want_derivative=True):
 
 
 @njit(cache=True, fastmath=False)
-def pair_basis(vector, table, grid_step, l_max, norm, phi, dphi, scratch):
-    """Basis values ``phi[n, lm] = g_nl(r) Y_lm(r̂)`` and, if ``dphi`` has
-    rows, their gradients ``dphi[n, lm, β]`` with respect to the pair vector."""
-    Y, dY, Q, dQ, cs, dcs, g, dg, u = scratch
-    d = np.sqrt(vector[0] ** 2 + vector[1] ** 2 + vector[2] ** 2)
-    for k in range(3):
-        u[k] = vector[k] / d
-    want_gradient = dphi.shape[0] > 0
-    solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_gradient)
-    radial(d, table, grid_step, g, dg)
-    n_max = phi.shape[0]
-    for l in range(l_max + 1):
-        for lm in range(l * l, (l + 1) * (l + 1)):
-            if want_gradient:
-                # gradient of Y_lm(r/|r|): (∇P_lm(u) - l Y_lm u) / |r|
-                gy0 = (dY[lm, 0] - l * Y[lm] * u[0]) / d
-                gy1 = (dY[lm, 1] - l * Y[lm] * u[1]) / d
-                gy2 = (dY[lm, 2] - l * Y[lm] * u[2]) / d
-            for n in range(n_max):
-                phi[n, lm] = g[l, n] * Y[lm]
-                if want_gradient:
-                    a = dg[l, n] * Y[lm]
-                    b = g[l, n]
-                    dphi[n, lm, 0] = a * u[0] + b * gy0
-                    dphi[n, lm, 1] = a * u[1] + b * gy1
-                    dphi[n, lm, 2] = a * u[2] + b * gy2
-
-
-@njit(cache=True, fastmath=False)
 def make_scratch(l_max, n_max):
     L2 = (l_max + 1) ** 2
     return (np.empty(L2), np.empty((L2, 3)), np.empty((l_max + 1, l_max + 1)),
@@ -408,8 +379,7 @@ def _contract_selected(out, k, group, species_moved, sign_by_l, changes, chosen,
 def _pair_density_change(vector, table, grid_step, l_max, norm, drho, scratch):
     """``drho[β, lm, n] = −∂φ_{n,lm}(r)/∂r_β`` for the pair vector r = x_j − x_k:
     the change of k's density as x_k moves; j's density changes by
-    (−1)^l times it (φ(−r) = (−1)^l φ(r)). The arithmetic of the gradient
-    in :func:`pair_basis`, stored negated."""
+    (−1)^l times it (φ(−r) = (−1)^l φ(r)), with ``φ_{n,lm}(r) = g_nl(|r|) Y_lm(r̂)``."""
     Y, dY, Q, dQ, cs, dcs, g, dg, u = scratch
     d = np.sqrt(vector[0] ** 2 + vector[1] ** 2 + vector[2] ** 2)
     for k in range(3):
@@ -419,6 +389,7 @@ def _pair_density_change(vector, table, grid_step, l_max, norm, drho, scratch):
     n_max = drho.shape[2]
     for l in range(l_max + 1):
         for lm in range(l * l, (l + 1) * (l + 1)):
+            # gradient of Y_lm(r/|r|): (∇P_lm(u) - l Y_lm u) / |r|
             gy0 = (dY[lm, 0] - l * Y[lm] * u[0]) / d
             gy1 = (dY[lm, 1] - l * Y[lm] * u[1]) / d
             gy2 = (dY[lm, 2] - l * Y[lm] * u[2]) / d
