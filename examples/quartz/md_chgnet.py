@@ -55,8 +55,7 @@ def run_trajectory(k, *, supercell, temperature_K, timestep_fs, equilibration_st
             trajectory.write()
             temperatures.append(atoms.get_temperature())
             energies.append(atoms.get_total_energy())
-        dyn.attach(record, interval=1)
-        record()
+        dyn.attach(record, interval=1)  # called at step 0 too
         dyn.run(production_steps)
     os.replace(path + ".part", path)
     result = {"trajectory": k, "n_atoms": len(atoms), "wall_s": time.perf_counter() - start,
