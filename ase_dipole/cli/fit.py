@@ -60,10 +60,11 @@ def add_model_arguments(parser):
     parser.add_argument("--n-vectors", type=int, default=None,
                         help="compressed λ = 1 directions per species of the product or the "
                              f"kernel model (default {DEFAULT_N_VECTORS} and {DEFAULT_KERNEL_VECTORS})")
-    parser.add_argument("--charges", choices=CHARGES, default="mean",
-                        help="species charges Z̄: 'mean' diagonal Z* of the training atoms (fixed), "
-                             "or 'fit': fitted with the coefficients (much more accurate on "
-                             "superionic water)")
+    parser.add_argument("--charges", choices=CHARGES, default="fit",
+                        help="species charges Z̄: 'fit' (default): the mean diagonal Z* of the "
+                             "training atoms plus a correction fitted with the coefficients (much "
+                             "more accurate on bulk and superionic water), or 'mean': that mean, "
+                             "held fixed")
     parser.add_argument("--zeta", type=int, default=DEFAULT_ZETA,
                         help="exponent ζ of the λ = 0 kernel of the kernel model")
     parser.add_argument("--kernel-references", type=int, default=DEFAULT_KERNEL_REFERENCES,

@@ -191,6 +191,8 @@ class PolarizationModel:
         data carries over to the fitted δ (Σ_J n_J δ_J = 0 for one
         composition). The fitted δ are in :attr:`training_metrics`
         (``charge_corrections_e``) and included in :attr:`mean_born_charges`.
+        Default ``"fit"``; model files written before the option existed
+        load as ``"mean"``.
     asr_tolerance : float, e
         A training frame whose Born charges violate the acoustic sum rule by
         more than this per atom (``max|Σ_i Z*_i| / N``) is reported in a
@@ -209,7 +211,7 @@ class PolarizationModel:
                  regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, model="linear",
                  n_invariants=None, n_vectors=None, zeta=DEFAULT_ZETA,
                  kernel_references=DEFAULT_KERNEL_REFERENCES, metric_components=DEFAULT_METRIC_COMPONENTS,
-                 charges="mean", asr_tolerance=0.01):
+                 charges="fit", asr_tolerance=0.01):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; use one of {', '.join(map(repr, MODELS))}")
         if charges not in CHARGES:
@@ -874,7 +876,8 @@ class PolarizationModel:
                              f"{__version__} reads version {FORMAT_VERSION} (and the older "
                              f"versions {', '.join(map(str, READ_VERSIONS[:-1]))})")
         try:
-            model = cls(**document["parameters"])
+            # files written before the option existed held Z̄ at the mean
+            model = cls(**{"charges": "mean", **document["parameters"]})
             descriptor = LambdaSOAP(**document["descriptor"])
             coefficients = np.array(document["coefficients"], dtype=float)
             mean_born = np.array(document["mean_born_charges_e"], dtype=float)
