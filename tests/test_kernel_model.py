@@ -11,7 +11,6 @@ import pytest
 from finite_difference import assert_matches, position_derivative
 from scipy.spatial.transform import Rotation
 
-import ase_dipole
 from ase_dipole.cli import main
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.io import load_falletta_water
@@ -24,15 +23,6 @@ SMALL = dict(cutoff=4.0, n_max=4, l_max=3)
 #: small kernel maps
 KERNEL = dict(model="kernel", zeta=3, kernel_references=12, n_invariants=4, n_vectors=5,
               metric_components=16)
-
-
-@pytest.fixture(scope="module")
-def dimer():
-    import ase.io
-    groups = {}
-    for frame in ase.io.read(f"{ase_dipole.__path__[0]}/data/water_dimer_gfn2.extxyz.gz", index=":"):
-        groups.setdefault(frame.info["split"], []).append(frame)
-    return groups
 
 
 @pytest.fixture(scope="module")

@@ -155,19 +155,6 @@ def test_farthest_point_sampling_definition():
 
 # -- data -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def dimer():
-    """GFN2-xTB water-dimer set (package data), grouped by split."""
-    import ase_dipole
-
-    path = f"{ase_dipole.__path__[0]}/data/water_dimer_gfn2.extxyz.gz"
-    frames = ase.io.read(path, index=":")
-    groups = {}
-    for frame in frames:
-        groups.setdefault(frame.info["split"], []).append(frame)
-    return groups
-
-
-@pytest.fixture(scope="module")
 def born_model(dimer):
     """Z*-only model on 20 of the 100 born_train dimers, λ by 5-fold CV."""
     train = [dimer["born_train"][i] for i in uniform_subset(100, 20)]

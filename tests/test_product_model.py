@@ -11,7 +11,6 @@ import pytest
 from finite_difference import assert_matches, position_derivative
 from scipy.spatial.transform import Rotation
 
-import ase_dipole
 from ase_dipole.cli import main
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.dynamics.calculator import DipoleCalculator
@@ -22,15 +21,6 @@ from ase_dipole.learning.product import ProductFeatures
 
 #: small descriptor for fast tests
 SMALL = dict(cutoff=4.0, n_max=4, l_max=3)
-
-
-@pytest.fixture(scope="module")
-def dimer():
-    import ase.io
-    groups = {}
-    for frame in ase.io.read(f"{ase_dipole.__path__[0]}/data/water_dimer_gfn2.extxyz.gz", index=":"):
-        groups.setdefault(frame.info["split"], []).append(frame)
-    return groups
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,13 @@ rows, for the linear model with fixed and with fitted charges and for the
 kernel model), its spread shrinks as √(2/K), the noise term is added exactly,
 and bad values are refused."""
 
-import ase.io
 import numpy as np
 import pytest
 
-import ase_dipole
 from ase_dipole.learning.model import PolarizationModel
 
 SMALL = dict(cutoff=4.0, n_max=4, l_max=3)
 DRAWS = 800
-
-
-@pytest.fixture(scope="module")
-def dimer():
-    groups = {}
-    for frame in ase.io.read(f"{ase_dipole.__path__[0]}/data/water_dimer_gfn2.extxyz.gz", index=":"):
-        groups.setdefault(frame.info["split"], []).append(frame)
-    return groups
 
 
 @pytest.mark.parametrize("options", [dict(), dict(charges="fit"),
