@@ -39,6 +39,7 @@ from ase_dipole.io import load_falletta_water, load_schienbein_water
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.io.water import read_extxyz_born
 from ase_dipole.learning.model import PolarizationModel, rmspe
+from product import best_cpu_seconds, born_rmse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUPERIONIC = os.path.join(HERE, "data", "S-2cc-T2000K-BEC.xyz.gz")
@@ -56,11 +57,6 @@ def fit(frames, options):
         warnings.simplefilter("ignore")
         model = PolarizationModel(**options).fit(frames, targets="born", progress=False)
     return model, time.perf_counter() - wall, time.process_time() - cpu
-
-
-def born_rmse(model, frames):
-    errors = np.concatenate([(model.predict(f)[1] - get_born_charges(f)).ravel() for f in frames])
-    return float(np.sqrt(np.mean(errors ** 2)))
 
 
 def charges_text(model):
@@ -88,16 +84,6 @@ def calibration(model, test):
     print(f"calibration, linear/fit on the Falletta test frames: |err| ≤ σ {np.mean(errors <= sigmas):.3f}, "
           f"≤ 2σ {np.mean(errors <= 2 * sigmas):.3f} (acceptance [0.55, 0.85] / [0.88, 0.995]); mean σ "
           f"{sigmas.mean():.4f} e", flush=True)
-
-
-def best_cpu_seconds(call, repeats=5):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.thread_time()
-        call()
-        times.append(time.thread_time() - start)
-    return min(times)
 
 
 def cost(models, atoms):
