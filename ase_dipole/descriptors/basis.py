@@ -52,12 +52,14 @@ def radial_functions(r, cutoff, n_max, l_max):
 
 
 def radial_table(cutoff, n_max, l_max, n_grid=1024):
-    """Spline table ``(table[2, n_grid+1, l_max+1, n_max], grid_step_A)``."""
+    """Spline table ``(table[2, n_grid+1, (l_max+1)*n_max], grid_step_A)``: values
+    and derivatives of g_nl at the grid points, column ``l*n_max + n``."""
     grid = np.linspace(0.0, cutoff, n_grid + 1)
     values, derivatives = radial_functions(grid, cutoff, n_max, l_max)
     values[-1] = 0.0
     derivatives[-1] = 0.0
-    return np.ascontiguousarray(np.stack([values, derivatives])), cutoff / n_grid
+    table = np.stack([values, derivatives]).reshape(2, n_grid + 1, (l_max + 1) * n_max)
+    return np.ascontiguousarray(table), cutoff / n_grid
 
 
 def sphere_quadrature(degree):

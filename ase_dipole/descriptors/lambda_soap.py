@@ -275,8 +275,8 @@ class LambdaSOAP:
         env = self._environment(atoms)
         nl = env.neighbours
         dipole, _, W = self._predict(env, c, 2)
-        Z = np.zeros((len(atoms), 3, 3))
-        kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
+        Z = np.empty((len(atoms), 3, 3))
+        kernels.gather_pair_charges(nl.offsets, nl.reverse, W, Z)
         return dipole, Z
 
     @with_kernel_threads

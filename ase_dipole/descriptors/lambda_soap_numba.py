@@ -86,9 +86,10 @@ def solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_gradient=True):
 
 @njit(cache=True, fastmath=False)
 def radial(distance, table, grid_step, g, dg, want_derivative=True):
-    """Radial functions ``g[l, n]`` and, if ``want_derivative``, their
-    derivatives ``dg[l, n]`` (1/Å) at ``distance`` by cubic Hermite
-    interpolation of ``table[2, n_grid, l, n]`` (values, derivatives)."""
+    """Radial functions ``g[l*n_max + n]`` and, if ``want_derivative``, their
+    derivatives ``dg`` (1/Å) at ``distance`` by cubic Hermite interpolation of
+    ``table[2, n_grid, (l_max+1)*n_max]`` (values, derivatives); one loop over
+    all (l, n), long enough for LLVM to vectorise."""
     x = distance / grid_step
     i = int(x)
     if i >= table.shape[1] - 1:
@@ -104,31 +105,35 @@ def radial(distance, table, grid_step, g, dg, want_derivative=True):
     d10 = 3 * t2 - 4 * t + 1
     d01 = (-6 * t2 + 6 * t) / grid_step
     d11 = 3 * t2 - 2 * t
-    for l in range(g.shape[0]):
-        for n in range(g.shape[1]):
-            f0 = table[0, i, l, n]
-            f1 = table[0, i + 1, l, n]
-            s0 = table[1, i, l, n]
-            s1 = table[1, i + 1, l, n]
-            g[l, n] = h00 * f0 + h10 * grid_step * s0 + h01 * f1 + h11 * grid_step * s1
-            if want_derivative:
-                dg[l, n] = d00 * f0 + d10 * s0 + d01 * f1 + d11 * s1
+    f0 = table[0, i]
+    f1 = table[0, i + 1]
+    s0 = table[1, i]
+    s1 = table[1, i + 1]
+    for j in range(g.shape[0]):
+        g[j] = h00 * f0[j] + h10 * grid_step * s0[j] + h01 * f1[j] + h11 * grid_step * s1[j]
+    if want_derivative:
+        for j in range(dg.shape[0]):
+            dg[j] = d00 * f0[j] + d10 * s0[j] + d01 * f1[j] + d11 * s1[j]
 
 
 @njit(cache=True, fastmath=False)
 def make_scratch(l_max, n_max):
+    """Per-task scratch: Y, dY, Q, dQ, cs, dcs, g and dg as (l_max+1, n_max),
+    u, and g, dg again flat (the same memory, as :func:`radial` fills them)."""
     L2 = (l_max + 1) ** 2
+    g_flat = np.empty((l_max + 1) * n_max)
+    dg_flat = np.empty((l_max + 1) * n_max)
     return (np.empty(L2), np.empty((L2, 3)), np.empty((l_max + 1, l_max + 1)),
             np.empty((l_max + 1, l_max + 1, 3)), np.empty((l_max + 1, 2)),
-            np.empty((l_max + 1, 2, 3)), np.empty((l_max + 1, n_max)),
-            np.empty((l_max + 1, n_max)), np.empty(3))
+            np.empty((l_max + 1, 2, 3)), g_flat.reshape((l_max + 1, n_max)),
+            dg_flat.reshape((l_max + 1, n_max)), np.empty(3), g_flat, dg_flat)
 
 
 @njit(cache=True, fastmath=False)
 def _centre_density(offsets, vectors, neighbour_species, table, grid_step, l_max, norm, c,
                     scratch, rho_c):
     """The density ``rho_c[b, n, lm]`` of centre ``c``, its pairs added in order."""
-    Y, dY, Q, dQ, cs, dcs, g, dg, u = scratch
+    Y, dY, Q, dQ, cs, dcs, g, dg, u, g_flat, dg_flat = scratch
     n_max = rho_c.shape[1]
     rho_c[:] = 0.0
     for p in range(offsets[c], offsets[c + 1]):
@@ -136,7 +141,7 @@ def _centre_density(offsets, vectors, neighbour_species, table, grid_step, l_max
         for k in range(3):
             u[k] = vectors[p, k] / d
         solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, False)
-        radial(d, table, grid_step, g, dg, False)
+        radial(d, table, grid_step, g_flat, dg_flat, False)
         b = neighbour_species[p]
         for l in range(l_max + 1):
             for n in range(n_max):
@@ -242,7 +247,7 @@ def density_features(offsets, vectors, neighbour_species, n_species, table, grid
     formed (as :func:`density` does) and contracted while it is in cache:
     no (N, S, n_max, L2) density array is written and read back."""
     n_centres = D.shape[0]
-    n_max = table.shape[3]
+    n_max = table.shape[2] // (l_max + 1)
     n_tasks = (n_centres + CENTRES_PER_TASK - 1) // CENTRES_PER_TASK
     for task in prange(n_tasks):
         scratch = make_scratch(l_max, n_max)
@@ -380,12 +385,12 @@ def _pair_density_change(vector, table, grid_step, l_max, norm, drho, scratch):
     """``drho[β, lm, n] = −∂φ_{n,lm}(r)/∂r_β`` for the pair vector r = x_j − x_k:
     the change of k's density as x_k moves; j's density changes by
     (−1)^l times it (φ(−r) = (−1)^l φ(r)), with ``φ_{n,lm}(r) = g_nl(|r|) Y_lm(r̂)``."""
-    Y, dY, Q, dQ, cs, dcs, g, dg, u = scratch
+    Y, dY, Q, dQ, cs, dcs, g, dg, u, g_flat, dg_flat = scratch
     d = np.sqrt(vector[0] ** 2 + vector[1] ** 2 + vector[2] ** 2)
     for k in range(3):
         u[k] = vector[k] / d
     solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, True)
-    radial(d, table, grid_step, g, dg)
+    radial(d, table, grid_step, g_flat, dg_flat)
     n_max = drho.shape[2]
     for l in range(l_max + 1):
         for lm in range(l * l, (l + 1) * (l + 1)):
@@ -426,7 +431,7 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1g, H2g, T,
     products (:func:`_contract_changes`). ``H1g``, ``H2g``: see there.
     """
     n_atoms = offsets.shape[0] - 1
-    n_max = table.shape[3]
+    n_max = table.shape[2] // (l_max + 1)
     L2 = (l_max + 1) ** 2
     S = H1g.shape[3] // (3 * n_max)
     for k in prange(n_atoms):
@@ -469,16 +474,18 @@ def feature_gradients(offsets, neighbours, vectors, species, group, H1g, H2g, T,
                                    T, l_max, work)
 
 
-@njit(cache=True, fastmath=False)
-def scatter_pair_charges(offsets, neighbours, W, Z):
-    """Z[k] += W[p] and Z[c] −= W[p] for every pair p = c→k."""
-    for c in range(offsets.shape[0] - 1):
-        for p in range(offsets[c], offsets[c + 1]):
-            k = neighbours[p]
-            for a in range(3):
-                for beta in range(3):
-                    Z[k, a, beta] += W[p, a, beta]
-                    Z[c, a, beta] -= W[p, a, beta]
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def gather_pair_charges(offsets, reverse, W, Z):
+    """``Z[c] = Σ_{p = c→k} (W[reverse[p]] − W[p])``: each pair p = c→k adds
+    W[p] to Z[k] and subtracts it from Z[c], gathered per atom (the pairs
+    k→c of c are the reverses of its own)."""
+    for c in prange(offsets.shape[0] - 1):
+        for a in range(3):
+            for beta in range(3):
+                total = 0.0
+                for p in range(offsets[c], offsets[c + 1]):
+                    total += W[reverse[p], a, beta] - W[p, a, beta]
+                Z[c, a, beta] = total
 
 
 @njit(cache=True, fastmath=False)

@@ -2,7 +2,8 @@
 
 Every periodic image within the cut-off is listed, so a cell smaller than
 twice the cut-off (where an atom sees several images of one neighbour, or of
-itself) is handled. The list is full (both i→j and j→i) and in CSR layout.
+itself) is handled. The list is full (both i→j and j→i) and in CSR layout;
+each pair knows its reverse, and the vectors of the two are exact negatives.
 
 :class:`VerletList` keeps a list built with ``cutoff + skin`` and reuses it
 while no atom has moved more than ``skin / 2`` since it was built (and the
@@ -26,11 +27,14 @@ class NeighbourList:
     offsets : (N + 1,) int64; the pairs of centre ``i`` are ``offsets[i]:offsets[i+1]``
     neighbours : (P,) int64, index of the neighbour atom of each pair
     vectors : (P, 3) float64, Å; neighbour position (image included) minus centre
+    reverse : (P,) int64, index of the pair k→c of each pair c→k (its vector
+        is exactly ``-vectors[p]``)
     """
 
     offsets: np.ndarray
     neighbours: np.ndarray
     vectors: np.ndarray
+    reverse: np.ndarray
 
     @property
     def centres(self):
@@ -66,28 +70,20 @@ def _check_closest(offsets, neighbours, closest, distance, min_distance):
         )
 
 
-def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
-    """Full neighbour list within ``cutoff``.
-
-    Parameters
-    ----------
-    positions : (N, 3) array, Å
-    cell : (3, 3) array, Å, rows are lattice vectors (ignored along non-periodic axes)
-    pbc : bool or (3,) bools
-    cutoff : float, Å
-    min_distance : float, Å; closer pairs raise ``ValueError`` (overlapping atoms)
-
-    Returns
-    -------
-    NeighbourList
-    """
+def _validated(positions, pbc):
     positions = np.ascontiguousarray(positions, dtype=float)
     if positions.ndim != 2 or positions.shape[1] != 3:
         raise ValueError(f"positions have shape {positions.shape}; expected (N, 3) in Å")
     if not np.all(np.isfinite(positions)):
         bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
         raise ValueError(f"positions of atoms {bad.tolist()} are not finite (NaN or inf)")
-    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+    return positions, np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+
+
+def _build(positions, cell, pbc, cutoff):
+    """Every pair within ``cutoff`` as (offsets, neighbours, shifts (P, 3) Å,
+    reverse): the lattice translation and the reverse pair of each, the shifts
+    of a pair and its reverse exact negatives (validated ``positions``, ``pbc``)."""
     n_atoms = len(positions)
     if pbc.any():
         cell = _complete_cell(cell, pbc)
@@ -133,12 +129,46 @@ def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
     neighbours = np.empty(offsets[-1], dtype=np.int64)
     vectors = np.empty((offsets[-1], 3))
     kernels.search_pairs(*args, offsets, neighbours, vectors, True)
+    shifts = np.empty_like(vectors)
+    kernels.shifts_of(positions, offsets, neighbours, vectors, shifts)
+    reverse = np.empty(len(neighbours), dtype=np.int64)
+    kernels.reverse_pairs(offsets, neighbours, shifts, reverse)
+    return offsets, neighbours, shifts, reverse
 
-    if len(vectors):
-        distances = np.sqrt(np.einsum("pk,pk->p", vectors, vectors))
-        closest = int(np.argmin(distances))
-        _check_closest(offsets, neighbours, closest, distances[closest], min_distance)
-    return NeighbourList(offsets=offsets, neighbours=neighbours, vectors=vectors)
+
+def _select(positions, built, cutoff, min_distance):
+    """The :class:`NeighbourList` of the pairs of ``built`` (from :func:`_build`)
+    within ``cutoff`` at ``positions``."""
+    offsets, neighbours, shifts, reverse = built
+    out_offsets = np.empty(len(offsets), dtype=np.int64)
+    out_neighbours = np.empty(len(neighbours), dtype=np.int64)
+    out_vectors = np.empty((len(neighbours), 3))
+    out_reverse = np.empty(len(neighbours), dtype=np.int64)
+    total, closest, distance = kernels.within_cutoff(
+        positions, offsets, neighbours, shifts, reverse, float(cutoff), out_offsets,
+        out_neighbours, out_vectors, out_reverse, np.empty(len(neighbours), dtype=np.int64))
+    _check_closest(out_offsets, out_neighbours, closest, distance, min_distance)
+    return NeighbourList(offsets=out_offsets, neighbours=out_neighbours[:total],
+                         vectors=out_vectors[:total], reverse=out_reverse[:total])
+
+
+def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
+    """Full neighbour list within ``cutoff``.
+
+    Parameters
+    ----------
+    positions : (N, 3) array, Å
+    cell : (3, 3) array, Å, rows are lattice vectors (ignored along non-periodic axes)
+    pbc : bool or (3,) bools
+    cutoff : float, Å
+    min_distance : float, Å; closer pairs raise ``ValueError`` (overlapping atoms)
+
+    Returns
+    -------
+    NeighbourList
+    """
+    positions, pbc = _validated(positions, pbc)
+    return _select(positions, _build(positions, cell, pbc, cutoff), cutoff, min_distance)
 
 
 class VerletList:
@@ -165,7 +195,7 @@ class VerletList:
             raise ValueError(f"skin must be >= 0 Å, got {skin!r}")
         self.cutoff = float(cutoff)
         self.skin = float(skin)
-        self._built = None  # (positions, cell, pbc, offsets, neighbours, shifts)
+        self._built = None  # (positions, cell, pbc, offsets, neighbours, shifts, reverse)
         self.n_builds = 0
 
     def _reusable(self, positions, cell, pbc):
@@ -183,27 +213,12 @@ class VerletList:
     def update(self, positions, cell, pbc, *, min_distance=0.1):
         """The :class:`NeighbourList` within ``cutoff`` at ``positions``
         (arguments as for :func:`neighbour_list`)."""
-        positions = np.ascontiguousarray(positions, dtype=float)
-        if positions.ndim != 2 or positions.shape[1:] != (3,) or not np.all(np.isfinite(positions)):
-            return neighbour_list(positions, cell, pbc, self.cutoff, min_distance=min_distance)
+        positions, pbc = _validated(positions, pbc)
         cell = np.array(cell, dtype=float).reshape(3, 3)
-        pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
         built = self._reusable(positions, cell, pbc)
         if built is None:
-            wide = neighbour_list(positions, cell, pbc, self.cutoff + self.skin,
-                                  min_distance=min_distance)
-            shifts = np.empty_like(wide.vectors)
-            kernels.shifts_of(positions, wide.offsets, wide.neighbours, wide.vectors, shifts)
-            built = (positions.copy(), cell, pbc, wide.offsets, wide.neighbours, shifts)
+            wide = _build(positions, cell, pbc, self.cutoff + self.skin)
+            built = (positions.copy(), cell, pbc, *wide)
             self._built = built
             self.n_builds += 1
-        _, _, _, offsets, neighbours, shifts = built
-        out_offsets = np.empty(len(offsets), dtype=np.int64)
-        out_neighbours = np.empty(len(neighbours), dtype=np.int64)
-        out_vectors = np.empty((len(neighbours), 3))
-        total, closest, distance = kernels.within_cutoff(positions, offsets, neighbours, shifts,
-                                                         self.cutoff, out_offsets, out_neighbours,
-                                                         out_vectors)
-        _check_closest(out_offsets, out_neighbours, closest, distance, min_distance)
-        return NeighbourList(offsets=out_offsets, neighbours=out_neighbours[:total],
-                             vectors=out_vectors[:total])
+        return _select(positions, built[3:], self.cutoff, min_distance)

@@ -113,11 +113,45 @@ def shifts_of(positions, offsets, neighbours, vectors, shifts):
 
 
 @njit(cache=True, fastmath=False)
-def within_cutoff(positions, offsets, neighbours, shifts, cutoff, out_offsets, out_neighbours,
-                  out_vectors):
+def reverse_pairs(offsets, neighbours, shifts, reverse):
+    """``reverse[p]``: the pair k→c (shift −s) of each pair p = c→k (shift s),
+    found among the pairs of k; then the shift of the later of the two is set
+    to minus the earlier's, so that pair vectors ``x_k − x_c + s`` are exact
+    negatives of each other. Returns the number of pairs without a reverse (0
+    for a list built with one cut-off)."""
+    unmatched = 0
+    for c in range(offsets.shape[0] - 1):
+        for p in range(offsets[c], offsets[c + 1]):
+            k = neighbours[p]
+            reverse[p] = -1
+            for q in range(offsets[k], offsets[k + 1]):
+                if (neighbours[q] == c and abs(shifts[q, 0] + shifts[p, 0]) < 1e-6
+                        and abs(shifts[q, 1] + shifts[p, 1]) < 1e-6
+                        and abs(shifts[q, 2] + shifts[p, 2]) < 1e-6):
+                    reverse[p] = q
+                    break
+            if reverse[p] < 0:
+                unmatched += 1
+    for p in range(reverse.shape[0]):
+        q = reverse[p]
+        if q > p:
+            for a in range(3):
+                shifts[q, a] = -shifts[p, a]
+    return unmatched
+
+
+@njit(cache=True, fastmath=False)
+def within_cutoff(positions, offsets, neighbours, shifts, reverse, cutoff, out_offsets,
+                  out_neighbours, out_vectors, out_reverse, position_in_output):
     """Pairs of a skin list still within ``cutoff`` at ``positions``: writes the
-    compact list (CSR) and returns (number of pairs, index of the closest pair
-    or −1, its distance)."""
+    compact list (CSR, with the index of each pair's reverse) and returns
+    (number of pairs, index of the closest pair or −1, its distance).
+
+    Vectors are ``x_k − x_c + s``, so a pair and its reverse (shifts of
+    opposite sign, from :func:`reverse_pairs`) are exact negatives and are
+    kept or dropped together; pairs without a reverse (at the edge of the
+    list's own cut-off) are dropped. ``position_in_output`` is (P,) int64 scratch.
+    """
     cutoff2 = cutoff * cutoff
     total = 0
     closest = -1
@@ -130,7 +164,9 @@ def within_cutoff(positions, offsets, neighbours, shifts, cutoff, out_offsets, o
             dy = positions[k, 1] - positions[c, 1] + shifts[p, 1]
             dz = positions[k, 2] - positions[c, 2] + shifts[p, 2]
             d2 = dx * dx + dy * dy + dz * dz
-            if d2 < cutoff2:
+            position_in_output[p] = -1
+            if d2 < cutoff2 and reverse[p] >= 0:
+                position_in_output[p] = total
                 out_neighbours[total] = k
                 out_vectors[total, 0] = dx
                 out_vectors[total, 1] = dy
@@ -140,6 +176,10 @@ def within_cutoff(positions, offsets, neighbours, shifts, cutoff, out_offsets, o
                     closest = total
                 total += 1
         out_offsets[c + 1] = total
+    for p in range(neighbours.shape[0]):
+        t = position_in_output[p]
+        if t >= 0:
+            out_reverse[t] = position_in_output[reverse[p]]
     return total, closest, np.sqrt(closest2)
 
 

@@ -21,7 +21,7 @@ from ase_dipole.descriptors import prediction_numba as kernels
 
 #: centres per range: bounds the per-pair scratch (about 1.5 kB per pair) and
 #: keeps it in cache (64 ran 5–8 % faster than 2048 on 192-atom water)
-CHUNK_CENTRES = 64
+CHUNK_CENTRES = 1024
 
 
 def coefficient_blocks(coefficients, n_species, n_max, l_max):
@@ -91,7 +91,8 @@ class Predictor:
         return array[:size]
 
     def run(self, env, blocks, mode, velocities, W):
-        """μ (3,), and Ṗ (3,) for mode 1; for mode 2 the pair charges into ``W`` (P, 3, 3).
+        """μ (3,), and Ṗ (3,) for mode 1; for mode 2 the pair charges into ``W`` (P, 3, 3)
+        (what pair p = c→k adds to Z*_k and subtracts from Z*_c).
 
         ``blocks`` from :func:`coefficient_blocks`; ``velocities`` (N, 3) Å/fs (mode 1)."""
         d = self.descriptor
@@ -105,25 +106,35 @@ class Predictor:
         block_start = np.empty(S, dtype=np.int64)
         block_count = np.empty(S, dtype=np.int64)
         empty = np.empty((0, 0))
+        n_tangents = (0, 1, 3)[mode]
         for first in range(0, n_atoms, CHUNK_CENTRES):
             last = min(first + CHUNK_CENTRES, n_atoms)
             n = last - first
             n_pairs = int(nl.offsets[last] - nl.offsets[first])
+            slot = self._array("slot", n_pairs, np.int64)
+            slot_pair = self._array("slot_pair", n_pairs, np.int64)
+            slot_centre = self._array("slot_centre", n_pairs, np.int64)
+            n_slots = kernels.pair_slots(nl.offsets, nl.neighbours, nl.reverse, first, last, slot,
+                                         slot_pair, slot_centre)
+            u = self._array("u", 3 * n_slots if mode == 2 else 0).reshape(-1, 3)
+            Y = self._array("Y", L2 * n_slots).reshape(n_slots, L2)
+            gY = self._array("gY", n_tangents * L2 * n_slots).reshape(-1, L2, max(n_tangents, 1))
+            g = self._array("g", (l_max + 1) * n_max * n_slots).reshape(n_slots, l_max + 1, n_max)
+            dg = self._array("dg", (l_max + 1) * n_max * n_slots if mode else 0).reshape(
+                -1, l_max + 1, n_max)
+            kernels.pair_geometry(nl.vectors, nl.neighbours, slot_pair, slot_centre, n_slots,
+                                  velocities if mode == 1 else empty, d._table, d._grid_step, l_max,
+                                  d._norm, mode, u, Y, gY, g, dg)
             row = self._array("row", n, np.int64)
-            kernels.species_rows(env.species, first, last, S, block_start, block_count, row)
+            centre_of_row = self._array("centre_of_row", n, np.int64)
+            kernels.species_rows(env.species, first, last, S, block_start, block_count, row,
+                                 centre_of_row)
             R = self._array("R", L2 * Sn * n)
             R_dot = self._array("R_dot", L2 * Sn * n if mode == 1 else 0)
+            kernels.accumulate_densities(nl.offsets, env.neighbour_species, env.species, first, last,
+                                         slot, row, block_start, block_count, l_max, mode, Y, gY, g,
+                                         dg, R, R_dot)
             A = self._array("A", 3 * L2 * Sn * n)
-            stored = n_pairs if mode == 2 else 0
-            u = self._array("u", 3 * stored).reshape(stored, 3)
-            Y = self._array("Y", L2 * stored).reshape(stored, L2)
-            gY = self._array("gY", 3 * L2 * stored).reshape(stored, L2, 3)
-            g = self._array("g", (l_max + 1) * n_max * stored).reshape(stored, l_max + 1, n_max)
-            dg = self._array("dg", (l_max + 1) * n_max * stored).reshape(stored, l_max + 1, n_max)
-            kernels.pair_pass(nl.offsets, nl.neighbours, nl.vectors, env.neighbour_species,
-                              velocities if mode == 1 else empty, env.species, first, last, row,
-                              block_start, block_count, d._table, d._grid_step, l_max, d._norm,
-                              mode, R, R_dot, u, Y, gY, g, dg)
             XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
             adjoint(R, block_start, block_count, two_body, W3, W3t, d._T, d._G, l_max, A, XY)
             # Euler's identity for the bilinear 3-body part: μ = (Σ A·R + μ_2body) / 2
@@ -139,6 +150,16 @@ class Predictor:
             if mode == 1:
                 pdot += _species_sums(A, R_dot, block_start, block_count, 3, L2 * Sn)
             elif mode == 2:
-                kernels.pair_charges(nl.offsets, env.neighbour_species, env.species, first, last,
-                                     row, block_start, block_count, l_max, A, u, Y, gY, g, dg, W)
+                width = 3 * (2 * l_max + 1)
+                At = self._array("At", n * S * (l_max + 1) * n_max * width).reshape(
+                    n, S, l_max + 1, n_max, width)
+                for s in range(S):
+                    start, count = int(block_start[s]), int(block_count[s])
+                    if count:
+                        kernels.transpose_adjoint(
+                            A[3 * L2 * Sn * start: 3 * L2 * Sn * (start + count)].reshape(
+                                3, L2, count, S, n_max),
+                            centre_of_row[start:start + count], first, l_max, At)
+                kernels.pair_charges(nl.offsets, nl.neighbours, nl.reverse, env.neighbour_species,
+                                     env.species, first, last, slot, l_max, At, u, Y, gY, g, dg, W)
         return dipole, pdot

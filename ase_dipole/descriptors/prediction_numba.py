@@ -41,6 +41,8 @@ from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
+#: pairs whose harmonics are computed together (vectorised across pairs)
+BLOCK_PAIRS = 64
 
 
 @njit(cache=True, fastmath=False)
@@ -139,7 +141,7 @@ def predict(offsets, vectors, neighbour_species, velocities_rel, species, two_bo
     dipole_by_centre : (N, 3) out.
     """
     n_centres = offsets.shape[0] - 1
-    n_max = table.shape[3]
+    n_max = table.shape[2] // (l_max + 1)
     Sn = blocks.shape[2]
     S = Sn // n_max
     L2 = (l_max + 1) ** 2
@@ -153,8 +155,10 @@ def predict(offsets, vectors, neighbour_species, velocities_rel, species, two_bo
         u = np.empty(3)
         Y = np.empty(L2)
         dY = np.empty((L2, 3))
-        g = np.empty((l_max + 1, n_max))
-        dg = np.empty((l_max + 1, n_max))
+        g_flat = np.empty((l_max + 1) * n_max)
+        dg_flat = np.empty((l_max + 1) * n_max)
+        g = g_flat.reshape((l_max + 1, n_max))
+        dg = dg_flat.reshape((l_max + 1, n_max))
         R3 = np.empty((L2, S, n_max))
         R = R3.reshape((L2, Sn))
         R3_dot = np.empty((L2, S, n_max))
@@ -191,7 +195,7 @@ def predict(offsets, vectors, neighbour_species, velocities_rel, species, two_bo
                 for k in range(3):
                     u[k] = vectors[p, k] / d
                 solid_harmonics(u, l_max, norm, Y, dY, Q, dQ, cs, dcs, want_gradient)
-                radial(d, table, grid_step, g, dg, want_gradient)
+                radial(d, table, grid_step, g_flat, dg_flat, want_gradient)
                 b = neighbour_species[p]
                 for l in range(l_max + 1):
                     gl = g[l]
@@ -370,40 +374,12 @@ def harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Y, T, Q, Qt
 
 
 @njit(cache=True, fastmath=False)
-def radial_values(distance, table, grid_step, q, g, dg, want_derivative):
-    """:func:`ase_dipole.descriptors.lambda_soap_numba.radial` written into row
-    ``q`` of ``g[q, l, n]`` (and ``dg``), without views; same arithmetic."""
-    x = distance / grid_step
-    i = int(x)
-    if i >= table.shape[1] - 1:
-        i = table.shape[1] - 2
-    t = x - i
-    t2 = t * t
-    t3 = t2 * t
-    h00 = 2 * t3 - 3 * t2 + 1
-    h10 = t3 - 2 * t2 + t
-    h01 = -2 * t3 + 3 * t2
-    h11 = t3 - t2
-    d00 = (6 * t2 - 6 * t) / grid_step
-    d10 = 3 * t2 - 4 * t + 1
-    d01 = (-6 * t2 + 6 * t) / grid_step
-    d11 = 3 * t2 - 2 * t
-    for l in range(table.shape[2]):
-        for n in range(table.shape[3]):
-            g[q, l, n] = (h00 * table[0, i, l, n] + h10 * grid_step * table[1, i, l, n]
-                          + h01 * table[0, i + 1, l, n] + h11 * grid_step * table[1, i + 1, l, n])
-    if want_derivative:
-        for l in range(table.shape[2]):
-            for n in range(table.shape[3]):
-                dg[q, l, n] = (d00 * table[0, i, l, n] + d10 * table[1, i, l, n]
-                               + d01 * table[0, i + 1, l, n] + d11 * table[1, i + 1, l, n])
-
-
-@njit(cache=True, fastmath=False)
-def species_rows(species, first, last, n_species, block_start, block_count, row):
-    """Rows of centres ``first..last-1`` in species-major order: ``row[c]`` is the
-    position of centre c among the centres of its species in that range,
-    species s occupies rows ``block_start[s] .. block_start[s] + block_count[s]``."""
+def species_rows(species, first, last, n_species, block_start, block_count, row, centre_of_row):
+    """Rows of centres ``first..last-1`` in species-major order: ``row[c − first]``
+    is the position of centre c among the centres of its species in that
+    range, species s occupies rows ``block_start[s] .. block_start[s] +
+    block_count[s]``, and ``centre_of_row[block_start[s] + r]`` is the centre
+    of row r of species s."""
     for s in range(n_species):
         block_count[s] = 0
     for c in range(first, last):
@@ -414,67 +390,169 @@ def species_rows(species, first, last, n_species, block_start, block_count, row)
     for s in range(n_species):
         block_start[s] = total
         total += block_count[s]
+    for c in range(first, last):
+        s = species[c]
+        centre_of_row[block_start[s] + row[c - first]] = c
 
 
-@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
-def pair_pass(offsets, neighbours, vectors, neighbour_species, velocities, species, first, last,
-              row, block_start, block_count, table, grid_step, l_max, norm, mode,
-              R, R_dot, u, Y, gY, g, dg):
-    """Densities of centres ``first..last-1`` and what later passes need of each pair.
+@njit(cache=True, fastmath=False)
+def pair_slots(offsets, neighbours, reverse, first, last, slot, slot_pair, slot_centre):
+    """Which pairs of centres ``first..last-1`` get their own geometry, and where.
+
+    A pair p = c→k is *owned* when k lies outside the range or ``p <
+    reverse[p]``; owned pair number s has ``slot[p − offsets[first]] = s``,
+    ``slot_pair[s] = p`` and ``slot_centre[s] = c``. Any other pair is the
+    mirror of an owned one (its reverse, in the range) and gets ``−1 − s`` of
+    that one: its vector is −r, so its harmonics are (−1)^l those of r.
+    Returns the number of owned pairs.
+    """
+    base = offsets[first]
+    n = 0
+    for c in range(first, last):
+        for p in range(offsets[c], offsets[c + 1]):
+            k = neighbours[p]
+            if k < first or k >= last or p < reverse[p]:
+                slot[p - base] = n
+                slot_pair[n] = p
+                slot_centre[n] = c
+                n += 1
+    for c in range(first, last):
+        for p in range(offsets[c], offsets[c + 1]):
+            k = neighbours[p]
+            if not (k < first or k >= last or p < reverse[p]):
+                slot[p - base] = -1 - slot[reverse[p] - base]
+    return n
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of pairs
+def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velocities, table,
+                  grid_step, l_max, norm, mode, u, Y, gY, g, dg):
+    """Harmonics and radial values of the owned pairs (from :func:`pair_slots`).
 
     Parameters
     ----------
-    offsets, neighbours, vectors, neighbour_species : the neighbour list (CSR).
+    vectors, neighbours : the neighbour list's.
     velocities : (N, 3) Å/fs (mode 1) or empty.
-    species : (N,) species index of every atom.
-    row, block_start, block_count : from :func:`species_rows`.
-    mode : 0 μ; 1 also the time derivative ``R_dot`` along ``velocities``;
-        2 also, per pair, the values :func:`pair_charges` needs.
-    R, R_dot : flat outputs; species s holds a (L2, n_s, Sn) array starting at
-        ``L2*Sn*block_start[s]`` (``R[lm, row, b*n_max + n]``).
-    u (P, 3), Y (P, L2), gY (P, L2, 3), g, dg (P, l_max + 1, n_max) : mode 2
-        outputs for the P pairs of the range (pair p in row ``p − offsets[first]``):
-        unit vector, harmonics, gradient of Y_lm(r/|r|), radial values and
-        derivatives.
+    mode : 0 μ; 1 also the rates along w = v_k − v_c; 2 also the gradients.
 
-    The harmonics of a centre's pairs come from :func:`harmonics_block` (one
-    tangent: the rate along w = v_k − v_c in mode 1; three: the gradient in
-    mode 2), the radial values per pair from the spline table.
+    Outputs, one row per slot s: ``Y[s, lm]`` and ``g[s, l, n]`` always; mode 1
+    ``gY[s, lm, 0]`` = ∇Y_lm(r/|r|)·w and ``dg[s, l, n]`` = g'_ln (r̂·w);
+    mode 2 ``u[s]`` = r̂, ``gY[s, lm, β]`` = ∂_β Y_lm(r/|r|) and ``dg`` = g'.
+
+    The harmonics of :data:`BLOCK_PAIRS` pairs at a time come from
+    :func:`harmonics_block` (one tangent, w, in mode 1; the three axes in mode
+    2), the radial values from
+    :func:`~ase_dipole.descriptors.lambda_soap_numba.radial`.
     """
-    n_centres = last - first
-    n_max = table.shape[3]
-    S = block_count.shape[0]
-    Sn = S * n_max
+    n_max = table.shape[2] // (l_max + 1)
     L2 = (l_max + 1) ** 2
-    want_gradient = mode > 0
-    base_pair = offsets[first]
-    max_pairs = 0
-    for c in range(first, last):
-        max_pairs = max(max_pairs, offsets[c + 1] - offsets[c])
     n_tangents = 0 if mode == 0 else (1 if mode == 1 else 3)
-    n_blocks = (n_centres + BLOCK - 1) // BLOCK
+    g_rows = g.reshape((g.shape[0], g.shape[1] * g.shape[2]))
+    dg_rows = dg.reshape((dg.shape[0], dg.shape[1] * dg.shape[2]))
+    n_blocks = (n_slots + BLOCK_PAIRS - 1) // BLOCK_PAIRS
     for block in prange(n_blocks):
-        Q = np.empty((l_max + 1, l_max + 1, max_pairs))
-        Qt = np.empty((3, l_max + 1, l_max + 1, max_pairs))
-        cs = np.empty((l_max + 1, 2, max_pairs))
-        cst = np.empty((3, l_max + 1, 2, max_pairs))
-        x = np.empty(max_pairs)
-        y = np.empty(max_pairs)
-        z = np.empty(max_pairs)
-        distance = np.empty(max_pairs)
-        # tangent directions: the three axes (mode 2, the gradient) or w = v_k − v_c (mode 1)
-        tx = np.zeros((3, max_pairs))
-        ty = np.zeros((3, max_pairs))
-        tz = np.zeros((3, max_pairs))
+        Q = np.empty((l_max + 1, l_max + 1, BLOCK_PAIRS))
+        Qt = np.empty((3, l_max + 1, l_max + 1, BLOCK_PAIRS))
+        cs = np.empty((l_max + 1, 2, BLOCK_PAIRS))
+        cst = np.empty((3, l_max + 1, 2, BLOCK_PAIRS))
+        x = np.empty(BLOCK_PAIRS)
+        y = np.empty(BLOCK_PAIRS)
+        z = np.empty(BLOCK_PAIRS)
+        distance = np.empty(BLOCK_PAIRS)
+        radial_rate = np.empty(BLOCK_PAIRS)
+        inverse_distance = np.empty(BLOCK_PAIRS)
+        tx = np.zeros((3, BLOCK_PAIRS))
+        ty = np.zeros((3, BLOCK_PAIRS))
+        tz = np.zeros((3, BLOCK_PAIRS))
         if mode == 2:
-            for q in range(max_pairs):
+            for q in range(BLOCK_PAIRS):
                 tx[0, q] = 1.0
                 ty[1, q] = 1.0
                 tz[2, q] = 1.0
-        Yc = np.empty((L2, max_pairs))
-        Tc = np.empty((3, L2, max_pairs))
-        gp = np.empty((1, l_max + 1, n_max))
-        dgp = np.empty((1, l_max + 1, n_max))
+        Yb = np.empty((L2, BLOCK_PAIRS))
+        Tb = np.empty((3, L2, BLOCK_PAIRS))
+        no_derivative = np.empty((l_max + 1) * n_max)
+        first = block * BLOCK_PAIRS
+        n = min(BLOCK_PAIRS, n_slots - first)
+        for q in range(n):
+            p = slot_pair[first + q]
+            d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
+            distance[q] = d
+            x[q] = vectors[p, 0] / d
+            y[q] = vectors[p, 1] / d
+            z[q] = vectors[p, 2] / d
+        if mode == 1:
+            for q in range(n):
+                p = slot_pair[first + q]
+                c = slot_centre[first + q]
+                k = neighbours[p]
+                tx[0, q] = velocities[k, 0] - velocities[c, 0]
+                ty[0, q] = velocities[k, 1] - velocities[c, 1]
+                tz[0, q] = velocities[k, 2] - velocities[c, 2]
+        harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Yb, Tb, Q, Qt, cs, cst)
+        for q in range(n):
+            radial(distance[q], table, grid_step, g_rows[first + q],
+                   dg_rows[first + q] if mode > 0 else no_derivative, mode > 0)
+        # gradients (or rates) pair-last, as in harmonics_block, then stored per slot
+        for q in range(n):
+            inverse_distance[q] = 1.0 / distance[q]
+        if mode == 1:
+            for q in range(n):
+                radial_rate[q] = x[q] * tx[0, q] + y[q] * ty[0, q] + z[q] * tz[0, q]
+            # ∇Y_lm(r/|r|)·w = (∇P_lm(u)·w − l Y_lm u·w) / |r|
+            for l in range(l_max + 1):
+                for lm in range(l * l, (l + 1) * (l + 1)):
+                    for q in range(n):
+                        Tb[0, lm, q] = (Tb[0, lm, q] - l * Yb[lm, q] * radial_rate[q]) * inverse_distance[q]
+        elif mode == 2:
+            # gradient of Y_lm(r/|r|): (∇P_lm(u) − l Y_lm u) / |r|
+            for l in range(l_max + 1):
+                for lm in range(l * l, (l + 1) * (l + 1)):
+                    for q in range(n):
+                        Tb[0, lm, q] = (Tb[0, lm, q] - l * Yb[lm, q] * x[q]) * inverse_distance[q]
+                    for q in range(n):
+                        Tb[1, lm, q] = (Tb[1, lm, q] - l * Yb[lm, q] * y[q]) * inverse_distance[q]
+                    for q in range(n):
+                        Tb[2, lm, q] = (Tb[2, lm, q] - l * Yb[lm, q] * z[q]) * inverse_distance[q]
+        for q in range(n):
+            s = first + q
+            for lm in range(L2):
+                Y[s, lm] = Yb[lm, q]
+            if mode == 1:
+                rates = dg_rows[s]
+                for i in range(rates.shape[0]):
+                    rates[i] *= radial_rate[q]
+                for lm in range(L2):
+                    gY[s, lm, 0] = Tb[0, lm, q]
+            elif mode == 2:
+                u[s, 0] = x[q]
+                u[s, 1] = y[q]
+                u[s, 2] = z[q]
+                for lm in range(L2):
+                    gY[s, lm, 0] = Tb[0, lm, q]
+                    gY[s, lm, 1] = Tb[1, lm, q]
+                    gY[s, lm, 2] = Tb[2, lm, q]
+
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
+def accumulate_densities(offsets, neighbour_species, species, first, last, slot, row,
+                         block_start, block_count, l_max, mode, Y, gY, g, dg, R, R_dot):
+    """Densities of centres ``first..last-1`` (and, mode 1, their time
+    derivative) from the pair values of :func:`pair_geometry`, a mirrored pair
+    (negative ``slot``) with the factor (−1)^l.
+
+    R, R_dot : flat outputs; species s holds a (L2, n_s, Sn) array starting at
+        ``L2*Sn*block_start[s]`` (``R[lm, row, b*n_max + n]``), rows from
+        :func:`species_rows`.
+    """
+    n_centres = last - first
+    n_max = g.shape[2]
+    S = block_count.shape[0]
+    Sn = S * n_max
+    L2 = (l_max + 1) ** 2
+    base_pair = offsets[first]
+    n_blocks = (n_centres + BLOCK - 1) // BLOCK
+    for block in prange(n_blocks):
         R3 = np.empty((L2, S, n_max))
         R3_dot = np.empty((L2, S, n_max))
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
@@ -483,62 +561,22 @@ def pair_pass(offsets, neighbours, vectors, neighbour_species, velocities, speci
                     for n in range(n_max):
                         R3[lm, b, n] = 0.0
                         R3_dot[lm, b, n] = 0.0
-            start = offsets[c]
-            n_c = offsets[c + 1] - start
-            for q in range(n_c):
-                p = start + q
-                d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
-                distance[q] = d
-                x[q] = vectors[p, 0] / d
-                y[q] = vectors[p, 1] / d
-                z[q] = vectors[p, 2] / d
-            if mode == 1:
-                for q in range(n_c):
-                    k = neighbours[start + q]
-                    tx[0, q] = velocities[k, 0] - velocities[c, 0]
-                    ty[0, q] = velocities[k, 1] - velocities[c, 1]
-                    tz[0, q] = velocities[k, 2] - velocities[c, 2]
-            harmonics_block(n_c, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Yc, Tc, Q, Qt, cs, cst)
-            for q in range(n_c):
-                p = start + q
-                d = distance[q]
+            for p in range(offsets[c], offsets[c + 1]):
+                s = slot[p - base_pair]
+                mirrored = s < 0
+                if mirrored:
+                    s = -1 - s
                 b = neighbour_species[p]
-                if mode == 2:
-                    qp = p - base_pair
-                    radial_values(d, table, grid_step, qp, g, dg, True)
-                    for l in range(l_max + 1):
-                        for lm in range(l * l, (l + 1) * (l + 1)):
-                            yv = Yc[lm, q]
-                            for n in range(n_max):
-                                R3[lm, b, n] += g[qp, l, n] * yv
-                    u[qp, 0] = x[q]
-                    u[qp, 1] = y[q]
-                    u[qp, 2] = z[q]
-                    for l in range(l_max + 1):
-                        for lm in range(l * l, (l + 1) * (l + 1)):
-                            yv = Yc[lm, q]
-                            Y[qp, lm] = yv
-                            # gradient of Y_lm(r/|r|): (∇P_lm(u) − l Y_lm u) / |r|
-                            gY[qp, lm, 0] = (Tc[0, lm, q] - l * yv * x[q]) / d
-                            gY[qp, lm, 1] = (Tc[1, lm, q] - l * yv * y[q]) / d
-                            gY[qp, lm, 2] = (Tc[2, lm, q] - l * yv * z[q]) / d
-                    continue
-                radial_values(d, table, grid_step, 0, gp, dgp, want_gradient)
                 for l in range(l_max + 1):
+                    sign = -1.0 if mirrored and l % 2 == 1 else 1.0
                     for lm in range(l * l, (l + 1) * (l + 1)):
-                        yv = Yc[lm, q]
+                        yv = sign * Y[s, lm]
                         for n in range(n_max):
-                            R3[lm, b, n] += gp[0, l, n] * yv
-                if mode == 1:
-                    radial_rate = x[q] * tx[0, q] + y[q] * ty[0, q] + z[q] * tz[0, q]
-                    for l in range(l_max + 1):
-                        for lm in range(l * l, (l + 1) * (l + 1)):
-                            yv = Yc[lm, q]
-                            # ∇Y_lm(r/|r|)·w = (∇P_lm(u)·w − l Y_lm u·w) / |r|
-                            along = (Tc[0, lm, q] - l * yv * radial_rate) / d
+                            R3[lm, b, n] += g[s, l, n] * yv
+                        if mode == 1:
+                            along = sign * gY[s, lm, 0]
                             for n in range(n_max):
-                                R3_dot[lm, b, n] += (dgp[0, l, n] * radial_rate * yv
-                                                     + gp[0, l, n] * along)
+                                R3_dot[lm, b, n] += dg[s, l, n] * yv + g[s, l, n] * along
             s = species[c]
             n_s = block_count[s]
             base = L2 * Sn * block_start[s] + row[c - first] * Sn
@@ -555,77 +593,130 @@ def pair_pass(offsets, neighbours, vectors, neighbour_species, velocities, speci
                             out[b, n] = R3_dot[lm, b, n]
 
 
-@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
-def pair_charges(offsets, neighbour_species, species, first, last, row, block_start, block_count,
-                 l_max, A, u, Y, gY, g, dg, W):
-    """``W[p, a, β] = Σ_{n,lm} A[c, a, lm, s(k)*n_max + n] ∂φ_{n,lm}(r_ck)/∂r_β`` for
-    the pairs p = c→k of centres ``first..last-1``: the contribution of c to
-    Z*_k (and −W to Z*_c), from the adjoint ``A`` (flat; species s holds a
-    (3, L2, n_s, Sn) array from ``3*L2*Sn*block_start[s]``) and the pair values
-    ``u, Y, gY, g, dg`` stored by :func:`pair_pass` (mode 2).
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def transpose_adjoint(A, centres, first, l_max, At):
+    """``At[c − first, b, l, n, a (2l+1) + m] = A[a, lm, r, b, n]`` for the centres
+    ``c = centres[r]`` of one species block ``A`` (3, L2, n_s, S, n_max) of the
+    adjoint: per l-block the (a, m) values of one radial index are contiguous."""
+    S = A.shape[3]
+    n_max = A.shape[4]
+    for r in prange(A.shape[2]):
+        ci = centres[r] - first
+        for a in range(3):
+            for l in range(l_max + 1):
+                for m in range(2 * l + 1):
+                    lm = l * l + m
+                    j = a * (2 * l + 1) + m
+                    for b in range(S):
+                        for n in range(n_max):
+                            At[ci, b, l, n, j] = A[a, lm, r, b, n]
 
-    The adjoint of a centre is first transposed to ``At[b, l, n, a (2l+1) + m]``, so
-    that per pair ``AG[l, a, m] = Σ_n g_ln At[b, l, n, ·]`` (and ``ADG`` with g')
-    are axpys over the contiguous (a, m) of an l-block; then
-    ``W[a, β] = u_β Σ_lm ADG Y_lm + Σ_lm AG ∇_β Y_lm``.
+
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
+def pair_charges(offsets, neighbours, reverse, neighbour_species, species, first, last, slot,
+                 l_max, At, u, Y, gY, g, dg, W):
+    """Pair charges of the owned pairs of centres ``first..last-1`` (from
+    :func:`pair_slots`), with the transposed adjoint ``At`` of
+    :func:`transpose_adjoint` and the pair values of :func:`pair_geometry` (mode 2).
+
+    ``W[p]`` is what pair p = c→k adds to Z*_k (and subtracts from Z*_c): for
+    k outside the range ``Σ_{n,lm} A_c[a, lm, s(k) n] ∂_β φ_nlm(r)``; for k in
+    it, the reverse's share too: ``Σ (A_c[a, lm, s(k) n] + (−1)^l A_k[a, lm,
+    s(c) n]) ∂_β φ_nlm(r)``, and ``W[reverse[p]] = 0``. Per pair
+    ``AG[l, a (2l+1) + m] = Σ_n g_ln x`` (``ADG`` with g') over contiguous
+    (a, m), then ``W[a, β] = u_β Σ_lm ADG Y_lm + Σ_lm AG ∂_β Y_lm``.
     """
     n_centres = last - first
-    S = block_count.shape[0]
     n_max = g.shape[2]
-    Sn = S * n_max
-    L2 = (l_max + 1) ** 2
     width = 3 * (2 * l_max + 1)
     base_pair = offsets[first]
     n_blocks = (n_centres + BLOCK - 1) // BLOCK
     for block in prange(n_blocks):
-        At = np.empty((S, l_max + 1, n_max, width))
         AG = np.empty((l_max + 1, width))
         ADG = np.empty((l_max + 1, width))
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
-            s = species[c]
-            n_s = block_count[s]
-            base = 3 * L2 * Sn * block_start[s] + row[c - first] * Sn
-            for a in range(3):
-                for l in range(l_max + 1):
-                    for m in range(2 * l + 1):
-                        at = base + (a * L2 + l * l + m) * n_s * Sn
-                        source = A[at:at + Sn].reshape((S, n_max))
-                        j = a * (2 * l + 1) + m
-                        for b in range(S):
-                            for n in range(n_max):
-                                At[b, l, n, j] = source[b, n]
+            ci = c - first
+            bc = species[c]
             for p in range(offsets[c], offsets[c + 1]):
-                q = p - base_pair
+                s = slot[p - base_pair]
+                if s < 0:
+                    continue
+                k = neighbours[p]
                 b = neighbour_species[p]
+                inside = k >= first and k < last
+                kc = k - first if inside else 0
                 for l in range(l_max + 1):
                     size = 3 * (2 * l + 1)
                     for j in range(size):
                         AG[l, j] = 0.0
                         ADG[l, j] = 0.0
                     for n in range(n_max):
-                        gv = g[q, l, n]
-                        dgv = dg[q, l, n]
-                        for j in range(size):
-                            x = At[b, l, n, j]
-                            AG[l, j] += gv * x
-                            ADG[l, j] += dgv * x
-                for a in range(3):
-                    radial_part = 0.0
-                    w0 = 0.0
-                    w1 = 0.0
-                    w2 = 0.0
-                    for l in range(l_max + 1):
-                        for m in range(2 * l + 1):
-                            lm = l * l + m
-                            j = a * (2 * l + 1) + m
-                            ag = AG[l, j]
-                            radial_part += ADG[l, j] * Y[q, lm]
-                            w0 += ag * gY[q, lm, 0]
-                            w1 += ag * gY[q, lm, 1]
-                            w2 += ag * gY[q, lm, 2]
-                    W[p, a, 0] = radial_part * u[q, 0] + w0
-                    W[p, a, 1] = radial_part * u[q, 1] + w1
-                    W[p, a, 2] = radial_part * u[q, 2] + w2
+                        gv = g[s, l, n]
+                        dgv = dg[s, l, n]
+                        if not inside:
+                            for j in range(size):
+                                AG[l, j] += gv * At[ci, b, l, n, j]
+                                ADG[l, j] += dgv * At[ci, b, l, n, j]
+                        elif l % 2 == 0:
+                            for j in range(size):
+                                xj = At[ci, b, l, n, j] + At[kc, bc, l, n, j]
+                                AG[l, j] += gv * xj
+                                ADG[l, j] += dgv * xj
+                        else:
+                            for j in range(size):
+                                xj = At[ci, b, l, n, j] - At[kc, bc, l, n, j]
+                                AG[l, j] += gv * xj
+                                ADG[l, j] += dgv * xj
+                # W[a, β] = u_β Σ_lm ADG Y + Σ_lm AG ∂_β Y: twelve independent sums
+                r0 = 0.0
+                r1 = 0.0
+                r2 = 0.0
+                w00 = 0.0
+                w01 = 0.0
+                w02 = 0.0
+                w10 = 0.0
+                w11 = 0.0
+                w12 = 0.0
+                w20 = 0.0
+                w21 = 0.0
+                w22 = 0.0
+                for l in range(l_max + 1):
+                    width_l = 2 * l + 1
+                    for m in range(width_l):
+                        lm = l * l + m
+                        yv = Y[s, lm]
+                        d0 = gY[s, lm, 0]
+                        d1 = gY[s, lm, 1]
+                        d2 = gY[s, lm, 2]
+                        r0 += ADG[l, m] * yv
+                        r1 += ADG[l, width_l + m] * yv
+                        r2 += ADG[l, 2 * width_l + m] * yv
+                        ag = AG[l, m]
+                        w00 += ag * d0
+                        w01 += ag * d1
+                        w02 += ag * d2
+                        ag = AG[l, width_l + m]
+                        w10 += ag * d0
+                        w11 += ag * d1
+                        w12 += ag * d2
+                        ag = AG[l, 2 * width_l + m]
+                        w20 += ag * d0
+                        w21 += ag * d1
+                        w22 += ag * d2
+                W[p, 0, 0] = r0 * u[s, 0] + w00
+                W[p, 0, 1] = r0 * u[s, 1] + w01
+                W[p, 0, 2] = r0 * u[s, 2] + w02
+                W[p, 1, 0] = r1 * u[s, 0] + w10
+                W[p, 1, 1] = r1 * u[s, 1] + w11
+                W[p, 1, 2] = r1 * u[s, 2] + w12
+                W[p, 2, 0] = r2 * u[s, 0] + w20
+                W[p, 2, 1] = r2 * u[s, 1] + w21
+                W[p, 2, 2] = r2 * u[s, 2] + w22
+                if inside:
+                    q = reverse[p]
+                    for a in range(3):
+                        for beta in range(3):
+                            W[q, a, beta] = 0.0
 
 
 @njit(cache=True, fastmath=False)

@@ -255,8 +255,8 @@ class ProductFeatures:
                            descriptor._T, descriptor._G, descriptor._table, descriptor._grid_step,
                            descriptor.l_max, descriptor._norm, max_pairs, 2, dipole_by_centre,
                            np.empty((0, 3)), W)
-        Z = np.zeros((N, 3, 3))
-        kernels.scatter_pair_charges(nl.offsets, nl.neighbours, W, Z)
+        Z = np.empty((N, 3, 3))
+        kernels.gather_pair_charges(nl.offsets, nl.reverse, W, Z)
         # Σ_j Σ_m (D̃_j·c^m) ∂q_m(j)/∂x_k = ∂/∂x_k Σ_j Σ_q P_q(j) w[j, q, a] at fixed w
         values = np.einsum("nar,nkr->nka", self._compressed(D, env.species), blocks[env.species])
         weights = np.einsum("nqk,nka->nqa", jacobian, values)

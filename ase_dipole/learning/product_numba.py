@@ -31,7 +31,7 @@ def weighted_feature_gradients(offsets, neighbours, vectors, species, weights, H
     product ``mix @ sides``.
     """
     n_atoms = offsets.shape[0] - 1
-    n_max = table.shape[3]
+    n_max = table.shape[2] // (l_max + 1)
     S = out.shape[1]
     n_weights = weights.shape[1]
     n_features = out.shape[5]
