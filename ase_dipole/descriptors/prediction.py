@@ -106,7 +106,6 @@ class Predictor:
         block_start = np.empty(S, dtype=np.int64)
         block_count = np.empty(S, dtype=np.int64)
         empty = np.empty((0, 0))
-        n_tangents = (0, 1, 3)[mode]
         for first in range(0, n_atoms, CHUNK_CENTRES):
             last = min(first + CHUNK_CENTRES, n_atoms)
             n = last - first
@@ -116,6 +115,7 @@ class Predictor:
             slot_centre = self._array("slot_centre", n_pairs, np.int64)
             n_slots = kernels.pair_slots(nl.offsets, nl.neighbours, nl.reverse, first, last, slot,
                                          slot_pair, slot_centre)
+            n_tangents = (0, 1, 3)[mode]
             u = self._array("u", 3 * n_slots if mode == 2 else 0).reshape(-1, 3)
             Y = self._array("Y", L2 * n_slots).reshape(n_slots, L2)
             gY = self._array("gY", n_tangents * L2 * n_slots).reshape(-1, L2, max(n_tangents, 1))

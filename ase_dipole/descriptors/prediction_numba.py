@@ -374,6 +374,62 @@ def harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Y, T, Q, Qt
 
 
 @njit(cache=True, fastmath=False)
+def harmonics_gradient_block(n, x, y, z, l_max, norm, Q, cs, Qz, Qr, T):
+    """Gradients ``T[k, lm, q]`` (k = x, y, z) of the homogeneous polynomials
+    that equal the real harmonics on the sphere, at the unit vectors of ``n``
+    pairs, from the ``Q`` and ``cs`` that :func:`harmonics_block` left behind.
+
+    ``Q_lm`` depends on z and ρ = r² only, so ``∂Q/∂u_k = 2 u_k Q_ρ + δ_kz Q_z``
+    with two recursions (``Qz``, ``Qr``: scratch like ``Q``) instead of one per
+    direction; ``∂(x + iy)^m/∂x = m (x + iy)^(m−1)`` and ``∂/∂y = i m (x + iy)^(m−1)``.
+    """
+    for q in range(n):
+        Qz[0, 0, q] = 0.0
+        Qr[0, 0, q] = 0.0
+    for l in range(1, l_max + 1):
+        for q in range(n):
+            Qz[l, l, q] = 0.0
+            Qr[l, l, q] = 0.0
+            Qz[l, l - 1, q] = -Q[l, l, q]
+            Qr[l, l - 1, q] = 0.0
+        for m in range(l - 2, -1, -1):
+            a = 2 * l - 1
+            b = l + m - 1
+            inv = 1.0 / (l - m)
+            for q in range(n):
+                r2 = x[q] * x[q] + y[q] * y[q] + z[q] * z[q]
+                Qz[l, m, q] = (a * Q[l - 1, m, q] + a * z[q] * Qz[l - 1, m, q]
+                               - b * r2 * Qz[l - 2, m, q]) * inv
+                Qr[l, m, q] = (a * z[q] * Qr[l - 1, m, q] - b * Q[l - 2, m, q]
+                               - b * r2 * Qr[l - 2, m, q]) * inv
+    for l in range(l_max + 1):
+        centre = l * l + l
+        for q in range(n):
+            radial_part = 2.0 * Qr[l, 0, q]
+            T[0, centre, q] = norm[centre] * (radial_part * x[q])
+            T[1, centre, q] = norm[centre] * (radial_part * y[q])
+            T[2, centre, q] = norm[centre] * (radial_part * z[q] + Qz[l, 0, q])
+        for m in range(1, l + 1):
+            plus = centre + m
+            minus = centre - m
+            for q in range(n):
+                radial_part = 2.0 * Qr[l, m, q]
+                dx = radial_part * x[q]
+                dy = radial_part * y[q]
+                dz = radial_part * z[q] + Qz[l, m, q]
+                re = cs[m, 0, q]
+                im = cs[m, 1, q]
+                re_lower = m * cs[m - 1, 0, q]
+                im_lower = m * cs[m - 1, 1, q]
+                T[0, plus, q] = norm[plus] * (dx * re + Q[l, m, q] * re_lower)
+                T[1, plus, q] = norm[plus] * (dy * re - Q[l, m, q] * im_lower)
+                T[2, plus, q] = norm[plus] * (dz * re)
+                T[0, minus, q] = norm[minus] * (dx * im + Q[l, m, q] * im_lower)
+                T[1, minus, q] = norm[minus] * (dy * im + Q[l, m, q] * re_lower)
+                T[2, minus, q] = norm[minus] * (dz * im)
+
+
+@njit(cache=True, fastmath=False)
 def species_rows(species, first, last, n_species, block_start, block_count, row, centre_of_row):
     """Rows of centres ``first..last-1`` in species-major order: ``row[c − first]``
     is the position of centre c among the centres of its species in that
@@ -440,13 +496,13 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
     mode 2 ``u[s]`` = r̂, ``gY[s, lm, β]`` = ∂_β Y_lm(r/|r|) and ``dg`` = g'.
 
     The harmonics of :data:`BLOCK_PAIRS` pairs at a time come from
-    :func:`harmonics_block` (one tangent, w, in mode 1; the three axes in mode
-    2), the radial values from
+    :func:`harmonics_block` (with the tangent w in mode 1) and
+    :func:`harmonics_gradient_block` (mode 2), the radial values from
     :func:`~ase_dipole.descriptors.lambda_soap_numba.radial`.
     """
     n_max = table.shape[2] // (l_max + 1)
     L2 = (l_max + 1) ** 2
-    n_tangents = 0 if mode == 0 else (1 if mode == 1 else 3)
+    n_tangents = 1 if mode == 1 else 0
     g_rows = g.reshape((g.shape[0], g.shape[1] * g.shape[2]))
     dg_rows = dg.reshape((dg.shape[0], dg.shape[1] * dg.shape[2]))
     n_blocks = (n_slots + BLOCK_PAIRS - 1) // BLOCK_PAIRS
@@ -464,11 +520,6 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
         tx = np.zeros((3, BLOCK_PAIRS))
         ty = np.zeros((3, BLOCK_PAIRS))
         tz = np.zeros((3, BLOCK_PAIRS))
-        if mode == 2:
-            for q in range(BLOCK_PAIRS):
-                tx[0, q] = 1.0
-                ty[1, q] = 1.0
-                tz[2, q] = 1.0
         Yb = np.empty((L2, BLOCK_PAIRS))
         Tb = np.empty((3, L2, BLOCK_PAIRS))
         no_derivative = np.empty((l_max + 1) * n_max)
@@ -478,6 +529,7 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
             p = slot_pair[first + q]
             d = np.sqrt(vectors[p, 0] ** 2 + vectors[p, 1] ** 2 + vectors[p, 2] ** 2)
             distance[q] = d
+            inverse_distance[q] = 1.0 / d
             x[q] = vectors[p, 0] / d
             y[q] = vectors[p, 1] / d
             z[q] = vectors[p, 2] / d
@@ -490,12 +542,12 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
                 ty[0, q] = velocities[k, 1] - velocities[c, 1]
                 tz[0, q] = velocities[k, 2] - velocities[c, 2]
         harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Yb, Tb, Q, Qt, cs, cst)
+        if mode == 2:
+            harmonics_gradient_block(n, x, y, z, l_max, norm, Q, cs, Qt[0], Qt[1], Tb)
         for q in range(n):
             radial(distance[q], table, grid_step, g_rows[first + q],
                    dg_rows[first + q] if mode > 0 else no_derivative, mode > 0)
         # gradients (or rates) pair-last, as in harmonics_block, then stored per slot
-        for q in range(n):
-            inverse_distance[q] = 1.0 / distance[q]
         if mode == 1:
             for q in range(n):
                 radial_rate[q] = x[q] * tx[0, q] + y[q] * ty[0, q] + z[q] * tz[0, q]
