@@ -50,6 +50,24 @@ def test_list_is_symmetric_and_sorted_by_centre():
     assert np.all(np.diff(nl.centres) >= 0)
 
 
+@pytest.mark.parametrize("atoms, cutoff", list(structures()))
+def test_each_pair_knows_its_reverse_with_the_exact_opposite_vector(atoms, cutoff):
+    """reverse[p] is the pair k→c of p = c→k, its vector exactly −vectors[p]
+    (bit for bit, so both are kept or dropped at the cut-off together), and
+    reversing twice gives p back; also for a reused (Verlet) list after a move
+    and in cells smaller than the cut-off, where an atom is its own neighbour."""
+    verlet = VerletList(cutoff, skin=0.5)
+    verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+    moved = atoms.positions + np.random.default_rng(9).normal(scale=0.05, size=atoms.positions.shape)
+    for nl in (neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff),
+               verlet.update(moved, atoms.cell.array, atoms.pbc)):
+        assert np.array_equal(nl.reverse[nl.reverse], np.arange(len(nl.reverse)))
+        assert np.array_equal(nl.neighbours[nl.reverse], nl.centres)
+        assert np.array_equal(nl.vectors[nl.reverse], -nl.vectors)
+        assert np.all(nl.reverse != np.arange(len(nl.reverse)))
+    assert verlet.n_builds == 1
+
+
 def test_bad_cells_are_reported():
     with pytest.raises(ValueError, match="cell vector 2 is zero"):
         neighbour_list(np.zeros((1, 3)), [[3, 0, 0], [0, 3, 0], [0, 0, 0]], True, 2.0)

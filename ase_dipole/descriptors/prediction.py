@@ -64,6 +64,49 @@ def adjoint(R, block_start, block_count, two_body, blocks, blocks_t, T, G, l_max
                                 A[3 * L2 * Sn * start: 3 * L2 * Sn * (start + n)])
 
 
+def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, T, G, l_max, XY):
+    """μ (3,) and, when ``R_dot`` is not None, Ṗ (3,) of the centres whose densities
+    ``R`` (and time derivatives ``R_dot``) are given (flat, species blocks (L2, n_s,
+    Sn)), without forming the adjoint.
+
+    Per species and l-block, ``Y_l = R_l W_l`` over all its centres (BLAS); the
+    3-body dipole is ``Σ G[l, a, m, m'] ⟨Y_l[m], R_{l+1}[m']⟩`` with ⟨·,·⟩ summed
+    over centres and radial indices (one more product, K = n_s·Sn), its rate
+    adds ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m], Ṙ_{l+1}[m']⟩``. ``XY`` is scratch of
+    ``2 (2 l_max − 1)`` rows of n_s·Sn.
+    """
+    S, Sn = two_body.shape
+    L2 = (l_max + 1) ** 2
+    dipole = np.zeros(3)
+    pdot = np.zeros(3)
+    for s in range(S):
+        n = int(block_count[s])
+        if n == 0:
+            continue
+        start = int(block_start[s])
+        span = slice(L2 * Sn * start, L2 * Sn * (start + n))
+        Rs = R[span].reshape(L2, n, Sn)
+        dipole += T @ (Rs[1:4].sum(axis=1) @ two_body[s])
+        if R_dot is not None:
+            Rds = R_dot[span].reshape(L2, n, Sn)
+            pdot += T @ (Rds[1:4].sum(axis=1) @ two_body[s])
+        for l in range(l_max):
+            lo, hi, n_lo, n_hi = l * l, (l + 1) * (l + 1), 2 * l + 1, 2 * l + 3
+            coupling = G[l, :, :n_lo, :n_hi]
+            Y = XY[: n_lo * n * Sn].reshape(n_lo * n, Sn)
+            np.matmul(Rs[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y)
+            Y = Y.reshape(n_lo, n * Sn)
+            upper = Rs[hi:hi + n_hi].reshape(n_hi, n * Sn)
+            dipole += np.einsum("amk,mk->a", coupling, Y @ upper.T)
+            if R_dot is not None:
+                Y_dot = XY[n_lo * n * Sn: 2 * n_lo * n * Sn].reshape(n_lo * n, Sn)
+                np.matmul(Rds[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y_dot)
+                Y_dot = Y_dot.reshape(n_lo, n * Sn)
+                rates = Y_dot @ upper.T + Y @ Rds[hi:hi + n_hi].reshape(n_hi, n * Sn).T
+                pdot += np.einsum("amk,mk->a", coupling, rates)
+    return dipole, pdot
+
+
 def _species_sums(flat_a, flat_b, block_start, block_count, rows, size):
     """Σ over species blocks of ``flat_a`` (rows × size each) times ``flat_b``
     (size each): (rows,)."""
@@ -134,6 +177,13 @@ class Predictor:
             kernels.accumulate_densities(nl.offsets, env.neighbour_species, env.species, first, last,
                                          slot, row, block_start, block_count, l_max, mode, Y, gY, g,
                                          dg, R, R_dot)
+            if mode < 2:
+                XY = self._array("XY", 2 * (2 * l_max - 1) * Sn * int(block_count.max()))
+                mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
+                                         two_body, W3, d._T, d._G, l_max, XY)
+                dipole += mu
+                pdot += rate
+                continue
             A = self._array("A", 3 * L2 * Sn * n)
             XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
             adjoint(R, block_start, block_count, two_body, W3, W3t, d._T, d._G, l_max, A, XY)
@@ -147,9 +197,7 @@ class Predictor:
                     two_body_dipole += d._T @ (Rs[1:4].sum(axis=1) @ two_body[s])
             dipole += 0.5 * (_species_sums(A, R, block_start, block_count, 3, L2 * Sn)
                              + two_body_dipole)
-            if mode == 1:
-                pdot += _species_sums(A, R_dot, block_start, block_count, 3, L2 * Sn)
-            elif mode == 2:
+            if mode == 2:
                 width = 3 * (2 * l_max + 1)
                 At = self._array("At", n * S * (l_max + 1) * n_max * width).reshape(
                     n, S, l_max + 1, n_max, width)
