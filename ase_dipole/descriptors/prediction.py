@@ -33,47 +33,25 @@ def coefficient_blocks(coefficients, n_species, n_max, l_max):
             np.ascontiguousarray(blocks.transpose(0, 1, 3, 2)))
 
 
-def adjoint(R, block_start, block_count, two_body, blocks, blocks_t, T, G, l_max, A, XY):
-    """Fill ``A`` (flat, species blocks (3, L2, n_s, Sn)) with the adjoint of the
-    densities ``R`` (flat, species blocks (L2, n_s, Sn)); ``XY`` is scratch of
-    ``2 l_max² + 6 l_max`` rows of n_s·Sn (n_s of the largest species block).
-
-    Per species and l-block: ``X = R_{l+1} W_lᵀ`` and ``Y = R_l W_l`` over all
-    its centres at once (BLAS), then
-    :func:`~ase_dipole.descriptors.prediction_numba.spread_coupling` applies
-    the sparse coupling G and adds the 2-body part.
-    """
-    S, Sn = two_body.shape
-    L2 = (l_max + 1) ** 2
-    for s in range(S):
-        n = int(block_count[s])
-        if n == 0:
-            continue
-        start = int(block_start[s])
-        Rs = R[L2 * Sn * start: L2 * Sn * (start + n)].reshape(L2, n, Sn)
-        at = 0
-        for l in range(l_max):
-            lo, hi, n_lo, n_hi = l * l, (l + 1) * (l + 1), 2 * l + 1, 2 * l + 3
-            np.matmul(Rs[hi:hi + n_hi].reshape(n_hi * n, Sn), blocks_t[s, l],
-                      out=XY[at: at + n_hi * n * Sn].reshape(n_hi * n, Sn))
-            at += n_hi * n * Sn
-            np.matmul(Rs[lo:lo + n_lo].reshape(n_lo * n, Sn), blocks[s, l],
-                      out=XY[at: at + n_lo * n * Sn].reshape(n_lo * n, Sn))
-            at += n_lo * n * Sn
-        kernels.spread_coupling(XY, G, T, two_body[s], l_max, n,
-                                A[3 * L2 * Sn * start: 3 * L2 * Sn * (start + n)])
+def _three_body(Y, R_upper, coupling):
+    """``Σ_{m,m'} G[a, m, m'] ⟨Y[m], R_upper[m']⟩`` (3,): ⟨·,·⟩ summed over the rows'
+    n·Sn entries (centres and radial indices), one matrix product."""
+    return np.einsum("amk,mk->a", coupling, Y @ R_upper.T)
 
 
-def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, T, G, l_max, XY):
-    """μ (3,) and, when ``R_dot`` is not None, Ṗ (3,) of the centres whose densities
-    ``R`` (and time derivatives ``R_dot``) are given (flat, species blocks (L2, n_s,
-    Sn)), without forming the adjoint.
+def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t, T, G, l_max,
+                  XY, centre_of_row=None, first=0, At=None):
+    """μ (3,), Ṗ (3,) when ``R_dot`` is given, and the adjoint into ``At`` when it
+    is given, for the centres whose densities ``R`` (and time derivatives
+    ``R_dot``) are given (flat, species blocks (L2, n_s, Sn)).
 
     Per species and l-block, ``Y_l = R_l W_l`` over all its centres (BLAS); the
-    3-body dipole is ``Σ G[l, a, m, m'] ⟨Y_l[m], R_{l+1}[m']⟩`` with ⟨·,·⟩ summed
-    over centres and radial indices (one more product, K = n_s·Sn), its rate
-    adds ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m], Ṙ_{l+1}[m']⟩``. ``XY`` is scratch of
-    ``2 (2 l_max − 1)`` rows of n_s·Sn.
+    3-body dipole is ``Σ G[l, a, m, m'] ⟨Y_l[m], R_{l+1}[m']⟩`` (one more
+    product), its rate adds ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m], Ṙ_{l+1}[m']⟩``.
+    The adjoint also needs ``X_l = R_{l+1} W_lᵀ``, spread by
+    :func:`~ase_dipole.descriptors.prediction_numba.spread_coupling` (rows
+    ``centre_of_row`` from :func:`~ase_dipole.descriptors.prediction_numba.species_rows`).
+    ``XY`` is scratch of ``2 l_max² + 6 l_max`` rows of n_s·Sn.
     """
     S, Sn = two_body.shape
     L2 = (l_max + 1) ** 2
@@ -90,32 +68,29 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, T, G, l_
         if R_dot is not None:
             Rds = R_dot[span].reshape(L2, n, Sn)
             pdot += T @ (Rds[1:4].sum(axis=1) @ two_body[s])
+        at = 0
         for l in range(l_max):
             lo, hi, n_lo, n_hi = l * l, (l + 1) * (l + 1), 2 * l + 1, 2 * l + 3
             coupling = G[l, :, :n_lo, :n_hi]
-            Y = XY[: n_lo * n * Sn].reshape(n_lo * n, Sn)
-            np.matmul(Rs[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y)
-            Y = Y.reshape(n_lo, n * Sn)
             upper = Rs[hi:hi + n_hi].reshape(n_hi, n * Sn)
-            dipole += np.einsum("amk,mk->a", coupling, Y @ upper.T)
+            if At is not None:
+                np.matmul(upper.reshape(n_hi * n, Sn), blocks_t[s, l],
+                          out=XY[at: at + n_hi * n * Sn].reshape(n_hi * n, Sn))
+                at += n_hi * n * Sn
+            Y = XY[at: at + n_lo * n * Sn].reshape(n_lo * n, Sn)
+            np.matmul(Rs[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y)
+            at += n_lo * n * Sn
+            Y = Y.reshape(n_lo, n * Sn)
+            dipole += _three_body(Y, upper, coupling)
             if R_dot is not None:
-                Y_dot = XY[n_lo * n * Sn: 2 * n_lo * n * Sn].reshape(n_lo * n, Sn)
+                Y_dot = XY[at: at + n_lo * n * Sn].reshape(n_lo * n, Sn)
                 np.matmul(Rds[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y_dot)
-                Y_dot = Y_dot.reshape(n_lo, n * Sn)
-                rates = Y_dot @ upper.T + Y @ Rds[hi:hi + n_hi].reshape(n_hi, n * Sn).T
-                pdot += np.einsum("amk,mk->a", coupling, rates)
+                pdot += (_three_body(Y_dot.reshape(n_lo, n * Sn), upper, coupling)
+                         + _three_body(Y, Rds[hi:hi + n_hi].reshape(n_hi, n * Sn), coupling))
+        if At is not None:
+            kernels.spread_coupling(XY, G, T, two_body[s], l_max,
+                                    centre_of_row[start:start + n], first, At)
     return dipole, pdot
-
-
-def _species_sums(flat_a, flat_b, block_start, block_count, rows, size):
-    """Σ over species blocks of ``flat_a`` (rows × size each) times ``flat_b``
-    (size each): (rows,)."""
-    total = np.zeros(rows)
-    for start, n in zip(block_start, block_count):
-        if n:
-            a = flat_a[rows * size * start: rows * size * (start + n)].reshape(rows, size * n)
-            total += a @ flat_b[size * start: size * (start + n)]
-    return total
 
 
 class Predictor:
@@ -177,37 +152,18 @@ class Predictor:
             kernels.accumulate_densities(nl.offsets, env.neighbour_species, env.species, first, last,
                                          slot, row, block_start, block_count, l_max, mode, Y, gY, g,
                                          dg, R, R_dot)
-            if mode < 2:
-                XY = self._array("XY", 2 * (2 * l_max - 1) * Sn * int(block_count.max()))
-                mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
-                                         two_body, W3, d._T, d._G, l_max, XY)
-                dipole += mu
-                pdot += rate
-                continue
-            A = self._array("A", 3 * L2 * Sn * n)
             XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
-            adjoint(R, block_start, block_count, two_body, W3, W3t, d._T, d._G, l_max, A, XY)
-            # Euler's identity for the bilinear 3-body part: μ = (Σ A·R + μ_2body) / 2
-            two_body_dipole = np.zeros(3)
-            for s in range(S):
-                count = int(block_count[s])
-                if count:
-                    start = int(block_start[s])
-                    Rs = R[L2 * Sn * start: L2 * Sn * (start + count)].reshape(L2, count, Sn)
-                    two_body_dipole += d._T @ (Rs[1:4].sum(axis=1) @ two_body[s])
-            dipole += 0.5 * (_species_sums(A, R, block_start, block_count, 3, L2 * Sn)
-                             + two_body_dipole)
+            At = None
             if mode == 2:
                 width = 3 * (2 * l_max + 1)
                 At = self._array("At", n * S * (l_max + 1) * n_max * width).reshape(
                     n, S, l_max + 1, n_max, width)
-                for s in range(S):
-                    start, count = int(block_start[s]), int(block_count[s])
-                    if count:
-                        kernels.transpose_adjoint(
-                            A[3 * L2 * Sn * start: 3 * L2 * Sn * (start + count)].reshape(
-                                3, L2, count, S, n_max),
-                            centre_of_row[start:start + count], first, l_max, At)
+            mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
+                                     two_body, W3, W3t, d._T, d._G, l_max, XY, centre_of_row,
+                                     first, At)
+            dipole += mu
+            pdot += rate
+            if mode == 2:
                 kernels.pair_charges(nl.offsets, nl.neighbours, nl.reverse, env.neighbour_species,
                                      env.species, first, last, slot, l_max, At, u, Y, gY, g, dg, W)
         return dipole, pdot

@@ -645,31 +645,12 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
                             out[b, n] = R3_dot[lm, b, n]
 
 
-@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
-def transpose_adjoint(A, centres, first, l_max, At):
-    """``At[c − first, b, l, n, a (2l+1) + m] = A[a, lm, r, b, n]`` for the centres
-    ``c = centres[r]`` of one species block ``A`` (3, L2, n_s, S, n_max) of the
-    adjoint: per l-block the (a, m) values of one radial index are contiguous."""
-    S = A.shape[3]
-    n_max = A.shape[4]
-    for r in prange(A.shape[2]):
-        ci = centres[r] - first
-        for a in range(3):
-            for l in range(l_max + 1):
-                for m in range(2 * l + 1):
-                    lm = l * l + m
-                    j = a * (2 * l + 1) + m
-                    for b in range(S):
-                        for n in range(n_max):
-                            At[ci, b, l, n, j] = A[a, lm, r, b, n]
-
-
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
 def pair_charges(offsets, neighbours, reverse, neighbour_species, species, first, last, slot,
                  l_max, At, u, Y, gY, g, dg, W):
     """Pair charges of the owned pairs of centres ``first..last-1`` (from
-    :func:`pair_slots`), with the transposed adjoint ``At`` of
-    :func:`transpose_adjoint` and the pair values of :func:`pair_geometry` (mode 2).
+    :func:`pair_slots`), with the adjoint ``At`` of
+    :func:`spread_coupling` and the pair values of :func:`pair_geometry` (mode 2).
 
     ``W[p]`` is what pair p = c→k adds to Z*_k (and subtracts from Z*_c): for
     k outside the range ``Σ_{n,lm} A_c[a, lm, s(k) n] ∂_β φ_nlm(r)``; for k in
@@ -771,48 +752,46 @@ def pair_charges(offsets, neighbours, reverse, neighbour_species, species, first
                             W[q, a, beta] = 0.0
 
 
-@njit(cache=True, fastmath=False)
-def spread_coupling(XY, G, T, two_body, l_max, n_centres, A):
-    """The adjoint ``A`` (flat (3, L2, n, Sn)) of the n centres of one species from
-    ``XY``, which holds for l = 0 .. l_max−1 in turn ``X_l = R_{l+1} W_lᵀ``
-    ((2l+3) rows) then ``Y_l = R_l W_l`` ((2l+1) rows), each row n·Sn long:
-    ``A_l[a] += G[l, a] X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the 2-body part
-    ``A_1[a, m] += T[a, m] two_body`` (every loop a long contiguous axpy)."""
-    Sn = two_body.shape[0]
-    L2 = (l_max + 1) ** 2
-    width = n_centres * Sn
-    for j in range(3 * L2 * width):
-        A[j] = 0.0
-    for a in range(3):
-        for m in range(3):
-            t = T[a, m]
-            if t != 0.0:
-                at = (a * L2 + 1 + m) * width
-                target = A[at:at + width].reshape((n_centres, Sn))
-                for c in range(n_centres):
-                    for i in range(Sn):
-                        target[c, i] += t * two_body[i]
-    at_l = 0
-    for l in range(l_max):
-        lo = l * l
-        hi = (l + 1) * (l + 1)
-        at_y = at_l + (2 * l + 3) * width
-        for a in range(3):
-            for m in range(2 * l + 1):
-                low = (a * L2 + lo + m) * width
-                for mp in range(2 * l + 3):
-                    coupling = G[l, a, m, mp]
-                    if coupling != 0.0:
-                        high = (a * L2 + hi + mp) * width
-                        x = at_l + mp * width
-                        y = at_y + m * width
-                        # views: the inner loops then index with j alone
-                        target = A[low:low + width]
-                        source = XY[x:x + width]
-                        for j in range(width):
-                            target[j] += coupling * source[j]
-                        target = A[high:high + width]
-                        source = XY[y:y + width]
-                        for j in range(width):
-                            target[j] += coupling * source[j]
-        at_l = at_y + (2 * l + 1) * width
+@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
+def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
+    """The adjoint of the centres ``centres`` (the rows of one species block, n of
+    them) in the layout :func:`pair_charges` reads,
+    ``At[c − first, b, l, n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]``, from ``XY``,
+    which holds for l = 0 .. l_max−1 in turn ``X_l = R_{l+1} W_lᵀ`` ((2l+3)
+    rows) then ``Y_l = R_l W_l`` ((2l+1) rows), each row n·Sn long (centre r at
+    ``r·Sn``): ``A_l[a] += G[l, a] X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the
+    2-body part ``A_1[a, m] += T[a, m] two_body``."""
+    S = At.shape[1]
+    n_max = At.shape[3]
+    Sn = S * n_max
+    width = centres.shape[0] * Sn
+    for r in prange(centres.shape[0]):
+        ci = centres[r] - first
+        for b in range(S):
+            for l in range(l_max + 1):
+                for n in range(n_max):
+                    for j in range(3 * (2 * l + 1)):
+                        At[ci, b, l, n, j] = 0.0
+            for a in range(3):
+                for m in range(3):
+                    t = T[a, m]
+                    if t != 0.0:
+                        for n in range(n_max):
+                            At[ci, b, 1, n, a * 3 + m] += t * two_body[b * n_max + n]
+        at_l = 0
+        for l in range(l_max):
+            at_y = at_l + (2 * l + 3) * width
+            for a in range(3):
+                for m in range(2 * l + 1):
+                    low = a * (2 * l + 1) + m
+                    for mp in range(2 * l + 3):
+                        coupling = G[l, a, m, mp]
+                        if coupling != 0.0:
+                            high = a * (2 * l + 3) + mp
+                            x = XY[at_l + mp * width + r * Sn: at_l + mp * width + (r + 1) * Sn]
+                            y = XY[at_y + m * width + r * Sn: at_y + m * width + (r + 1) * Sn]
+                            for b in range(S):
+                                for n in range(n_max):
+                                    At[ci, b, l, n, low] += coupling * x[b * n_max + n]
+                                    At[ci, b, l + 1, n, high] += coupling * y[b * n_max + n]
+            at_l = at_y + (2 * l + 1) * width
