@@ -1,27 +1,33 @@
 """μ, all Z* and Ṗ of a linear λ-SOAP model with one coefficient vector per
 species: the kernels of :mod:`ase_dipole.descriptors.prediction_numba`
-around the adjoint of the densities formed as matrix products.
+around matrix products of the densities.
 
-A range of centres is handled in three passes: :func:`pair_pass` forms the
-densities ``R`` (and their time derivative, or keeps the pairs' harmonics and
-radial values for Z*), laid out species-major so that the centres of one
-species form one contiguous ``(L2, n_s, Sn)`` block; the adjoint
+A range of centres is handled in passes: each pair within the range is
+evaluated once for both of its centres (:func:`~ase_dipole.descriptors.prediction_numba.pair_slots`,
+``pair_geometry``), the densities ``R`` (and their time derivative) are
+gathered species-major, so that the centres of one species form one
+contiguous ``(L2, n_s, Sn)`` block, and :func:`bilinear_sums` reduces μ and
+Ṗ to a handful of matrix products per species and l-block (BLAS). For Z* it
+also spreads the adjoint
 
     A[a, lm, c, i] = ∂μ_a(c) / ∂R[lm, c, i]
 
-of every centre of a species is then a handful of matrix products (one per
-l-block and role, BLAS); :func:`pair_charges` contracts it with the stored
-pair values. Centres are taken :data:`CHUNK_CENTRES` at a time, so the
-scratch memory is bounded whatever the system size.
+into the layout ``pair_charges`` contracts with the kept pair values.
+Centres are taken :data:`CHUNK_CENTRES` at a time, so the scratch memory is
+bounded whatever the system size; a pair with one centre outside the range
+is evaluated from both sides.
 """
 
 import numpy as np
 
 from ase_dipole.descriptors import prediction_numba as kernels
 
-#: centres per range: bounds the per-pair scratch (about 1.5 kB per pair) and
-#: keeps it in cache (64 ran 5–8 % faster than 2048 on 192-atom water)
-CHUNK_CENTRES = 1024
+#: centres per range: bounds the per-pair scratch (about 1.5 kB per kept pair,
+#: 5 MB for 256 centres of water at r_c 4 Å); within a range each pair is
+#: evaluated once. Measured on water (benchmarks/threads.py boxes): 1536 atoms
+#: took 50 ms with 256 against 62 ms with 512 and 68 ms with 1024 on one
+#: thread, and two threads lost to one with 1024 (cache and TLB misses)
+CHUNK_CENTRES = 256
 
 
 def coefficient_blocks(coefficients, n_species, n_max, l_max):
@@ -164,6 +170,6 @@ class Predictor:
             dipole += mu
             pdot += rate
             if mode == 2:
-                kernels.pair_charges(nl.offsets, nl.neighbours, nl.reverse, env.neighbour_species,
-                                     env.species, first, last, slot, l_max, At, u, Y, gY, g, dg, W)
+                kernels.pair_charges(nl.offsets, nl.neighbours, env.neighbour_species, env.species,
+                                     first, last, slot, l_max, At, u, Y, gY, g, dg, W)
         return dipole, pdot

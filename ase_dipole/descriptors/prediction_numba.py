@@ -19,19 +19,26 @@ the work of contracting G first, and the inner loops are contiguous axpys.
 Two routes share this notation. :func:`predict` takes one coefficient set
 per centre (the product model's effective coefficients) and does everything
 of a centre in one pass over its pairs. With one coefficient set per species
-(the linear model), :mod:`ase_dipole.descriptors.prediction` runs
-:func:`pair_pass` (densities, laid out species-major, and either their time
-derivative along the velocities or the pairs' harmonics, harmonic gradients
-and radial values kept for later), the adjoint as matrix products over all
-centres of a species (BLAS, then :func:`spread_coupling`), and
-:func:`pair_charges` (the kept pair values contracted with the adjoint): no
-pair value is evaluated twice and no derivative is formed that the mode does
-not need (μ: none; Ṗ: one directional derivative per pair; Z*: the gradient).
+(the linear model), :mod:`ase_dipole.descriptors.prediction` works on half
+the pairs: a pair c→k and its reverse k→c have opposite vectors, so
+φ(−r) = (−1)^l φ(r) and one evaluation serves both. :func:`pair_slots` picks
+the pairs that get their own geometry, :func:`pair_geometry` evaluates their
+harmonics (vectorised over blocks of pairs) and radial values (and, by mode,
+the rate along the velocities or the gradient), :func:`accumulate_densities`
+gathers each centre's density from them, laid out species-major; after the
+matrix products (BLAS) :func:`spread_coupling` forms the adjoint and
+:func:`pair_charges` contracts it, for both centres of a pair at once, with
+the kept pair values. No pair value is evaluated twice and no derivative is
+formed that the mode does not need (μ: none; Ṗ: one directional derivative
+per pair; Z*: the gradient).
 
 Hot loops index arrays with the loop variable as the last index: a computed
 index (``base + j``) costs numba a negative-index check per element, which
-also stops LLVM from vectorising the loop; and no array views are made per
-pair (each costs a reference count).
+also stops LLVM from vectorising the loop; no array views are made in inner
+loops (each costs a reference count) and no ``reshape`` per pair. LLVM
+vectorises a loop of 16 or more iterations (4 lanes, interleaved 4) and
+numba leaves superword (SLP) vectorisation off, so loops over one radial
+index (n_max = 8) run scalar; the long loops are over (l, n) and pairs.
 """
 
 import numpy as np
@@ -646,8 +653,8 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
-def pair_charges(offsets, neighbours, reverse, neighbour_species, species, first, last, slot,
-                 l_max, At, u, Y, gY, g, dg, W):
+def pair_charges(offsets, neighbours, neighbour_species, species, first, last, slot, l_max,
+                 At, u, Y, gY, g, dg, W):
     """Pair charges of the owned pairs of centres ``first..last-1`` (from
     :func:`pair_slots`), with the adjoint ``At`` of
     :func:`spread_coupling` and the pair values of :func:`pair_geometry` (mode 2).
@@ -655,7 +662,8 @@ def pair_charges(offsets, neighbours, reverse, neighbour_species, species, first
     ``W[p]`` is what pair p = c→k adds to Z*_k (and subtracts from Z*_c): for
     k outside the range ``Σ_{n,lm} A_c[a, lm, s(k) n] ∂_β φ_nlm(r)``; for k in
     it, the reverse's share too: ``Σ (A_c[a, lm, s(k) n] + (−1)^l A_k[a, lm,
-    s(c) n]) ∂_β φ_nlm(r)``, and ``W[reverse[p]] = 0``. Per pair
+    s(c) n]) ∂_β φ_nlm(r)``, and ``W[reverse[p]] = 0`` (written by the task of
+    k, so no task writes another's rows). Per pair
     ``AG[l, a (2l+1) + m] = Σ_n g_ln x`` (``ADG`` with g') over contiguous
     (a, m), then ``W[a, β] = u_β Σ_lm ADG Y_lm + Σ_lm AG ∂_β Y_lm``.
     """
@@ -672,7 +680,10 @@ def pair_charges(offsets, neighbours, reverse, neighbour_species, species, first
             bc = species[c]
             for p in range(offsets[c], offsets[c + 1]):
                 s = slot[p - base_pair]
-                if s < 0:
+                if s < 0:  # the mirror of an owned pair, whose W carries both shares
+                    for a in range(3):
+                        for beta in range(3):
+                            W[p, a, beta] = 0.0
                     continue
                 k = neighbours[p]
                 b = neighbour_species[p]
@@ -745,11 +756,6 @@ def pair_charges(offsets, neighbours, reverse, neighbour_species, species, first
                 W[p, 2, 0] = r2 * u[s, 0] + w20
                 W[p, 2, 1] = r2 * u[s, 1] + w21
                 W[p, 2, 2] = r2 * u[s, 2] + w22
-                if inside:
-                    q = reverse[p]
-                    for a in range(3):
-                        for beta in range(3):
-                            W[q, a, beta] = 0.0
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
