@@ -21,9 +21,10 @@ import sys
 
 import numba
 
-#: default size (atoms) below which the kernels run serially: measured with
-#: benchmarks/threads.py on a 2-core machine, two threads first beat one at
-#: 384 atoms (μ + Z*, default model)
+#: default size (atoms) below which the kernels run serially. Measured with
+#: benchmarks/threads.py on an idle 2-core machine (μ + Z*, default model):
+#: two threads gave 1.6x from 192 atoms on, the smallest box it times; under
+#: load the cross-over moves up, which is why the default is kept at 384
 SERIAL_BELOW_ATOMS = 384
 
 _override = None
