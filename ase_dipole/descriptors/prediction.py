@@ -94,8 +94,9 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
                 pdot += (_three_body(Y_dot.reshape(n_lo, n * Sn), upper, coupling)
                          + _three_body(Y, Rds[hi:hi + n_hi].reshape(n_hi, n * Sn), coupling))
         if At is not None:
-            kernels.spread_coupling(XY, G, T, two_body[s], l_max,
-                                    centre_of_row[start:start + n], first, At)
+            rows = 2 * l_max * l_max + 2 * l_max
+            kernels.spread_coupling(XY[: rows * n * Sn].reshape(rows, n, S, Sn // S), G, T,
+                                    two_body[s], l_max, centre_of_row[start:start + n], first, At)
     return dipole, pdot
 
 

@@ -762,15 +762,13 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
 def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
     """The adjoint of the centres ``centres`` (the rows of one species block, n of
     them) in the layout :func:`pair_charges` reads,
-    ``At[c − first, b, l, n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]``, from ``XY``,
-    which holds for l = 0 .. l_max−1 in turn ``X_l = R_{l+1} W_lᵀ`` ((2l+3)
-    rows) then ``Y_l = R_l W_l`` ((2l+1) rows), each row n·Sn long (centre r at
-    ``r·Sn``): ``A_l[a] += G[l, a] X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the
-    2-body part ``A_1[a, m] += T[a, m] two_body``."""
+    ``At[c − first, b, l, n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]``, from ``XY``
+    (rows, n, S, n_max), which holds for l = 0 .. l_max−1 in turn ``X_l =
+    R_{l+1} W_lᵀ`` ((2l+3) rows) then ``Y_l = R_l W_l`` ((2l+1) rows):
+    ``A_l[a] += G[l, a] X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the 2-body part
+    ``A_1[a, m] += T[a, m] two_body``."""
     S = At.shape[1]
     n_max = At.shape[3]
-    Sn = S * n_max
-    width = centres.shape[0] * Sn
     for r in prange(centres.shape[0]):
         ci = centres[r] - first
         for b in range(S):
@@ -784,9 +782,9 @@ def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
                     if t != 0.0:
                         for n in range(n_max):
                             At[ci, b, 1, n, a * 3 + m] += t * two_body[b * n_max + n]
-        at_l = 0
+        row_x = 0
         for l in range(l_max):
-            at_y = at_l + (2 * l + 3) * width
+            row_y = row_x + 2 * l + 3
             for a in range(3):
                 for m in range(2 * l + 1):
                     low = a * (2 * l + 1) + m
@@ -794,10 +792,8 @@ def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
                         coupling = G[l, a, m, mp]
                         if coupling != 0.0:
                             high = a * (2 * l + 3) + mp
-                            x = XY[at_l + mp * width + r * Sn: at_l + mp * width + (r + 1) * Sn]
-                            y = XY[at_y + m * width + r * Sn: at_y + m * width + (r + 1) * Sn]
                             for b in range(S):
                                 for n in range(n_max):
-                                    At[ci, b, l, n, low] += coupling * x[b * n_max + n]
-                                    At[ci, b, l + 1, n, high] += coupling * y[b * n_max + n]
-            at_l = at_y + (2 * l + 1) * width
+                                    At[ci, b, l, n, low] += coupling * XY[row_x + mp, r, b, n]
+                                    At[ci, b, l + 1, n, high] += coupling * XY[row_y + m, r, b, n]
+            row_x = row_y + 2 * l + 1
