@@ -43,8 +43,8 @@ per-atom Jacobian in place of its constant map (neighbour-list kernels of
 import numpy as np
 
 from ase_dipole.learning.posterior import decode_array, encode_array
-from ase_dipole.learning.product import (ProductFeatures, invariant_components, training_environments,
-                                         vector_maps)
+from ase_dipole.learning.product import (ProductFeatures, check_map_shapes, invariant_components,
+                                         training_environments, vector_maps)
 from ase_dipole.learning.ridge import farthest_point_sampling
 
 #: default exponent ζ of the λ = 0 kernel
@@ -169,12 +169,7 @@ class KernelFeatures(ProductFeatures):
         maps = cls(descriptor, decode_array(document["metric"]), decode_array(document["centre"]),
                    decode_array(document["references"]), decode_array(document["nystrom"]),
                    int(document["zeta"]), decode_array(document["vector_maps"]))
-        S = len(descriptor.species)
-        if maps.metric.shape[:2] != (S, descriptor.n_invariants) or \
-                maps.vector_maps.shape[:2] != (S, descriptor.n_features):
-            raise ValueError(f"kernel maps {maps.metric.shape} / {maps.vector_maps.shape} do not fit "
-                             f"{S} species, {descriptor.n_invariants} invariants, "
-                             f"{descriptor.n_features} features")
+        check_map_shapes("kernel", maps.metric, maps.vector_maps, descriptor)
         return maps
 
 

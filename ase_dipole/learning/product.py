@@ -50,6 +50,17 @@ DEFAULT_N_VECTORS = 32
 MAP_FRAMES = 20
 
 
+def check_map_shapes(kind, invariant_maps, vector_maps, descriptor):
+    """A clear error when maps read from a model file (``invariant_maps`` (S,
+    n_invariants, ...), ``vector_maps`` (S, n_features, ...)) do not fit ``descriptor``."""
+    S = len(descriptor.species)
+    if invariant_maps.shape[:2] != (S, descriptor.n_invariants) or \
+            vector_maps.shape[:2] != (S, descriptor.n_features):
+        raise ValueError(f"{kind} maps {invariant_maps.shape} / {vector_maps.shape} do not fit "
+                         f"{S} species, {descriptor.n_invariants} invariants, "
+                         f"{descriptor.n_features} features")
+
+
 class ProductFeatures:
     """The fitted maps A_J, a_J, B_J of the product model and its design
     rows and predictions (module docstring).
@@ -113,12 +124,7 @@ class ProductFeatures:
     def from_document(cls, document, descriptor):
         maps = cls(descriptor, decode_array(document["invariant_maps"]), decode_array(document["invariant_offsets"]),
                    decode_array(document["vector_maps"]))
-        S = len(descriptor.species)
-        if maps.invariant_maps.shape[:2] != (S, descriptor.n_invariants) or \
-                maps.vector_maps.shape[:2] != (S, descriptor.n_features):
-            raise ValueError(f"product maps {maps.invariant_maps.shape} / {maps.vector_maps.shape} do "
-                             f"not fit {S} species, {descriptor.n_invariants} invariants, "
-                             f"{descriptor.n_features} features")
+        check_map_shapes("product", maps.invariant_maps, maps.vector_maps, descriptor)
         return maps
 
     # -- shared per-structure quantities ------------------------------------
