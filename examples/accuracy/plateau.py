@@ -31,15 +31,14 @@ import os
 import time
 import warnings
 
-import ase.io
 import numpy as np
 
 import ase_dipole
 from ase_dipole.io import load_falletta_water, load_schienbein_water
-from ase_dipole.io.extxyz import get_born_charges, get_dipole
+from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.io.water import read_extxyz_born
-from ase_dipole.learning.model import PolarizationModel, rmspe
-from product import best_cpu_seconds, born_rmse
+from ase_dipole.learning.model import PolarizationModel
+from product import best_cpu_seconds, born_rmse, dimer_errors, dimer_splits
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUPERIONIC = os.path.join(HERE, "data", "S-2cc-T2000K-BEC.xyz.gz")
@@ -126,20 +125,14 @@ def sampled_sigma(model, label, liquid, superionic):
 
 
 def dimer():
-    groups = {}
-    path = os.path.join(ase_dipole.__path__[0], "data", "water_dimer_gfn2.extxyz.gz")
-    for frame in ase.io.read(path, index=":"):
-        groups.setdefault(frame.info["split"], []).append(frame)
-    test = groups["dipole_test"] + groups["born_test"]
-    mu_ref = np.array([get_dipole(f) for f in test])
-    born_ref = np.array([get_born_charges(f) for f in groups["born_test"]])
+    groups = dimer_splits()
     print(f"== water dimer (GFN2-xTB): {len(groups['born_train'])} Z* training configurations, "
-          f"{len(test)} dipole / {len(born_ref)} Z* test configurations (today 0.41 % / 1.62 %)")
+          f"{len(groups['dipole_test']) + len(groups['born_test'])} dipole / "
+          f"{len(groups['born_test'])} Z* test configurations (today 0.41 % / 1.62 %)")
     for label in ("linear/mean", "linear/fit", "kernel/fit"):
         model, wall, _ = fit(groups["born_train"], MODELS[label])
-        mu = np.array([model.predict_dipole(f) for f in test])
-        born = np.array([model.predict(f)[1] for f in groups["born_test"]])
-        print(f"{label:<15} dipole RMSPE {100 * rmspe(mu, mu_ref):.3f} %   Z* RMSPE {100 * rmspe(born, born_ref):.3f} %"
+        dipole_error, born_error = dimer_errors(model, groups)
+        print(f"{label:<15} dipole RMSPE {100 * dipole_error:.3f} %   Z* RMSPE {100 * born_error:.3f} %"
               f"   (λ = {model.regularization:.1e}, Z̄ {charges_text(model)}, fit {wall:.0f} s)", flush=True)
 
 
