@@ -1,0 +1,140 @@
+"""Explicit four-lane float64 vector operations for the numba kernels.
+
+LLVM's loop vectoriser leaves the kernels' short loops (one radial index,
+n_max = 8; one l-block of the adjoint) scalar, and numba keeps superword
+vectorisation off, so these numba intrinsics emit the vector instructions
+themselves (``<4 x double>`` in LLVM IR; SSE pairs where AVX is missing).
+Each lane does the multiplications and additions of the scalar loop it
+replaces, in the same order and without fused multiply–adds, so results are
+bit-identical to it.
+
+Arguments are C-contiguous 1-D float64 arrays and element offsets; the four
+elements from each offset must lie inside the array (no bounds checks: the
+calling kernels pad their arrays to multiples of :data:`LANES`).
+"""
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: doubles per vector
+LANES = 4
+
+_VECTOR = ir.VectorType(ir.DoubleType(), LANES)
+
+
+def _is_vector_array(array_type):
+    return (isinstance(array_type, types.Array) and array_type.ndim == 1 and array_type.layout == "C"
+            and array_type.dtype == types.float64)
+
+
+def _pointer(context, builder, array_type, array, offset):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [offset]), _VECTOR.as_pointer())
+
+
+def _splat(builder, value):
+    undefined = ir.Constant(_VECTOR, ir.Undefined)
+    first = builder.insert_element(undefined, value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(ir.IntType(32), LANES),
+                                                                [0] * LANES))
+
+
+@intrinsic
+def add_scaled(typingctx, out, out_offset, x, x_offset, scale):
+    """``out[o:o+4] += x[i:i+4] * scale``."""
+    if not (_is_vector_array(out) and _is_vector_array(x)):
+        return None
+    signature = types.void(out, types.intp, x, types.intp, types.float64)
+
+    def codegen(context, builder, sig, args):
+        out_array, o, x_array, i, factor = args
+        target = _pointer(context, builder, sig.args[0], out_array, o)
+        product = builder.fmul(builder.load(_pointer(context, builder, sig.args[2], x_array, i), align=8),
+                               _splat(builder, factor))
+        builder.store(builder.fadd(builder.load(target, align=8), product), target, align=8)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def add_scaled_with_rate(typingctx, out, out_rate, offset, g, dg, g_offset, scale, rate_scale):
+    """``out[o:o+4] += g[i:i+4] * scale`` and
+    ``out_rate[o:o+4] += dg[i:i+4] * scale + g[i:i+4] * rate_scale``."""
+    if not all(_is_vector_array(array) for array in (out, out_rate, g, dg)):
+        return None
+    signature = types.void(out, out_rate, types.intp, g, dg, types.intp, types.float64, types.float64)
+
+    def codegen(context, builder, sig, args):
+        out_array, rate_array, o, g_array, dg_array, i, factor, rate_factor = args
+        g_value = builder.load(_pointer(context, builder, sig.args[3], g_array, i), align=8)
+        dg_value = builder.load(_pointer(context, builder, sig.args[4], dg_array, i), align=8)
+        scale_vector = _splat(builder, factor)
+        target = _pointer(context, builder, sig.args[0], out_array, o)
+        builder.store(builder.fadd(builder.load(target, align=8), builder.fmul(g_value, scale_vector)),
+                      target, align=8)
+        rate = _pointer(context, builder, sig.args[1], rate_array, o)
+        change = builder.fadd(builder.fmul(dg_value, scale_vector),
+                              builder.fmul(g_value, _splat(builder, rate_factor)))
+        builder.store(builder.fadd(builder.load(rate, align=8), change), rate, align=8)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+def _radial_contraction(combine):
+    """The intrinsic of :func:`contract_own` (``combine`` None), :func:`contract_sum`
+    ("add") or :func:`contract_difference` ("sub")."""
+
+    @intrinsic
+    def contraction(typingctx, out, out_derivative, out_offset, A, own_offset, other_offset, stride,
+                    g, dg, g_offset, count):
+        arrays = (out, out_derivative, A, g, dg)
+        if not all(_is_vector_array(array) for array in arrays):
+            return None
+        signature = types.void(out, out_derivative, types.intp, A, types.intp, types.intp, types.intp,
+                               g, dg, types.intp, types.intp)
+
+        def codegen(context, builder, sig, args):
+            out_array, derivative_array, o, A_array, own, other, step, g_array, dg_array, k, n = args
+            A_data = context.make_array(sig.args[3])(context, builder, A_array).data
+            g_data = context.make_array(sig.args[7])(context, builder, g_array).data
+            dg_data = context.make_array(sig.args[8])(context, builder, dg_array).data
+            zero = ir.Constant(_VECTOR, [0.0] * LANES)
+            total = cgutils.alloca_once_value(builder, zero)
+            total_derivative = cgutils.alloca_once_value(builder, zero)
+            with cgutils.for_range(builder, n) as loop:
+                shift = builder.mul(loop.index, step)
+                x = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(own, shift)]),
+                                                 _VECTOR.as_pointer()), align=8)
+                if combine is not None:
+                    y = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(other, shift)]),
+                                                     _VECTOR.as_pointer()), align=8)
+                    x = builder.fadd(x, y) if combine == "add" else builder.fsub(x, y)
+                radial_index = builder.add(k, loop.index)
+                g_value = _splat(builder, builder.load(builder.gep(g_data, [radial_index])))
+                dg_value = _splat(builder, builder.load(builder.gep(dg_data, [radial_index])))
+                builder.store(builder.fadd(builder.load(total), builder.fmul(g_value, x)), total)
+                builder.store(builder.fadd(builder.load(total_derivative), builder.fmul(dg_value, x)),
+                              total_derivative)
+            builder.store(builder.load(total), _pointer(context, builder, sig.args[0], out_array, o), align=8)
+            builder.store(builder.load(total_derivative),
+                          _pointer(context, builder, sig.args[1], derivative_array, o), align=8)
+            return context.get_dummy_value()
+
+        return signature, codegen
+
+    return contraction
+
+
+contract_own = _radial_contraction(None)
+contract_own.__doc__ = """``out[o:o+4] = Σ_n g[k+n] A[a + n·stride : +4]`` and ``out_derivative`` the
+same with ``dg``, n = 0 .. count−1, summed from 0 in order of n. Arguments
+``(out, out_derivative, o, A, a, unused, stride, g, dg, k, count)``."""
+contract_sum = _radial_contraction("add")
+contract_sum.__doc__ = """As :func:`contract_own` with ``A[a + n·stride] + A[b + n·stride]`` (b the
+sixth argument) in place of ``A[a + n·stride]``."""
+contract_difference = _radial_contraction("sub")
+contract_difference.__doc__ = """As :func:`contract_own` with ``A[a + n·stride] − A[b + n·stride]``."""
+
