@@ -82,6 +82,22 @@ def test_species_route_equals_the_per_centre_kernel(build, chunk, monkeypatch):
     assert_relative(rate, np.einsum("kab,kb->a", Z, velocities))
 
 
+@pytest.mark.parametrize("n_max, l_max", [(6, 3), (5, 2), (3, 1)])
+def test_radial_sizes_off_the_vector_width_equal_the_per_centre_kernel(n_max, l_max):
+    """n_max not a multiple of the four vector lanes (remainders of 2, 1 and a
+    radial index with no whole vector) and other l-block widths."""
+    atoms = water_frame()
+    descriptor = LambdaSOAP(["H", "O"], cutoff=4.0, n_max=n_max, l_max=l_max)
+    rng = np.random.default_rng(n_max)
+    coefficients = rng.normal(size=(2, descriptor.n_features))
+    velocities = rng.normal(scale=0.01, size=(len(atoms), 3))
+    dipole, born, pdot = per_centre_reference(descriptor, atoms, coefficients, velocities)
+    mu, Z = descriptor.dipole_and_born_charges(atoms, coefficients)
+    assert_relative(mu, dipole)
+    assert_relative(Z, born)
+    assert_relative(descriptor.dipole_and_pdot(atoms, coefficients, velocities)[1], pdot)
+
+
 def test_reused_neighbour_list_gives_the_fresh_list_results():
     """Along small steps (list reused), a jump beyond skin / 2, a changed cell
     and a removed molecule (each a rebuild): the same μ, Z*, Ṗ as with a fresh

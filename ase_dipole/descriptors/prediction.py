@@ -39,12 +39,6 @@ def coefficient_blocks(coefficients, n_species, n_max, l_max):
             np.ascontiguousarray(blocks.transpose(0, 1, 3, 2)))
 
 
-def _three_body(Y, R_upper, coupling):
-    """``Σ_{m,m'} G[a, m, m'] ⟨Y[m], R_upper[m']⟩`` (3,): ⟨·,·⟩ summed over the rows'
-    n·Sn entries (centres and radial indices), one matrix product."""
-    return np.einsum("amk,mk->a", coupling, Y @ R_upper.T)
-
-
 def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t, T, G, l_max,
                   XY, centre_of_row=None, first=0, At=None):
     """μ (3,), Ṗ (3,) when ``R_dot`` is given, and the adjoint into ``At`` when it
@@ -77,7 +71,8 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
         at = 0
         for l in range(l_max):
             lo, hi, n_lo, n_hi = l * l, (l + 1) * (l + 1), 2 * l + 1, 2 * l + 3
-            coupling = G[l, :, :n_lo, :n_hi]
+            # G[l, a, m, m'] as (3, (2l+1)(2l+3)): the 3-body sums are one product each
+            coupling = G[l, :, :n_lo, :n_hi].reshape(3, n_lo * n_hi)
             upper = Rs[hi:hi + n_hi].reshape(n_hi, n * Sn)
             if At is not None:
                 np.matmul(upper.reshape(n_hi * n, Sn), blocks_t[s, l],
@@ -87,12 +82,12 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
             np.matmul(Rs[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y)
             at += n_lo * n * Sn
             Y = Y.reshape(n_lo, n * Sn)
-            dipole += _three_body(Y, upper, coupling)
+            dipole += coupling @ (Y @ upper.T).reshape(-1)
             if R_dot is not None:
                 Y_dot = XY[at: at + n_lo * n * Sn].reshape(n_lo * n, Sn)
                 np.matmul(Rds[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y_dot)
-                pdot += (_three_body(Y_dot.reshape(n_lo, n * Sn), upper, coupling)
-                         + _three_body(Y, Rds[hi:hi + n_hi].reshape(n_hi, n * Sn), coupling))
+                pdot += coupling @ (Y_dot.reshape(n_lo, n * Sn) @ upper.T
+                                    + Y @ Rds[hi:hi + n_hi].reshape(n_hi, n * Sn).T).reshape(-1)
         if At is not None:
             rows = 2 * l_max * l_max + 2 * l_max
             kernels.spread_coupling(XY[: rows * n * Sn].reshape(rows, n, S, Sn // S), G, T,
@@ -162,7 +157,7 @@ class Predictor:
             XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
             At = None
             if mode == 2:
-                width = 3 * (2 * l_max + 1)
+                width = kernels.adjoint_width(l_max)
                 At = self._array("At", n * S * (l_max + 1) * n_max * width).reshape(
                     n, S, l_max + 1, n_max, width)
             mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,

@@ -37,19 +37,31 @@ index (``base + j``) costs numba a negative-index check per element, which
 also stops LLVM from vectorising the loop; no array views are made in inner
 loops (each costs a reference count) and no ``reshape`` per pair. LLVM
 vectorises a loop of 16 or more iterations (4 lanes, interleaved 4) and
-numba leaves superword (SLP) vectorisation off, so loops over one radial
-index (n_max = 8) run scalar; the long loops are over (l, n) and pairs.
+numba leaves superword (SLP) vectorisation off, so the long loops are over
+(l, n) and pairs, and the two hottest short ones (a radial index in the
+densities, the radial contraction of the pair charges) use the explicit
+vectors of :mod:`~ase_dipole.descriptors.simd` (flat arrays, computed
+offsets; same operations in the same order, so the same numbers).
 """
 
 import numpy as np
 from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
+from ase_dipole.descriptors.simd import (LANES, add_scaled, add_scaled_with_rate, contract_difference,
+                                         contract_own, contract_sum)
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
 #: pairs whose harmonics are computed together (vectorised across pairs)
 BLOCK_PAIRS = 64
+
+
+def adjoint_width(l_max):
+    """Length of the last axis of the adjoint :func:`spread_coupling` writes:
+    the 3 (2 l_max + 1) values of the widest l-block rounded up to whole
+    vectors of :data:`~ase_dipole.descriptors.simd.LANES`."""
+    return -(-3 * (2 * l_max + 1) // LANES) * LANES
 
 
 @njit(cache=True, fastmath=False)
@@ -604,6 +616,9 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
     R, R_dot : flat outputs; species s holds a (L2, n_s, Sn) array starting at
         ``L2*Sn*block_start[s]`` (``R[lm, row, b*n_max + n]``), rows from
         :func:`species_rows`.
+
+    Each pair adds ``Y_lm g_l·`` to a centre's rows four radial indices at a
+    time (:mod:`~ase_dipole.descriptors.simd`).
     """
     n_centres = last - first
     n_max = g.shape[2]
@@ -611,16 +626,18 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
     Sn = S * n_max
     L2 = (l_max + 1) ** 2
     base_pair = offsets[first]
+    g_flat = g.reshape(-1)
+    dg_flat = dg.reshape(-1)
+    vector_end = n_max - n_max % LANES
     n_blocks = (n_centres + BLOCK - 1) // BLOCK
     for block in prange(n_blocks):
-        R3 = np.empty((L2, S, n_max))
-        R3_dot = np.empty((L2, S, n_max))
+        # R3[(lm S + b) n_max + n]: the density of one centre
+        R3 = np.empty(L2 * Sn)
+        R3_dot = np.empty(L2 * Sn)
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
-            for lm in range(L2):
-                for b in range(S):
-                    for n in range(n_max):
-                        R3[lm, b, n] = 0.0
-                        R3_dot[lm, b, n] = 0.0
+            for i in range(L2 * Sn):
+                R3[i] = 0.0
+                R3_dot[i] = 0.0
             for p in range(offsets[c], offsets[c + 1]):
                 s = slot[p - base_pair]
                 mirrored = s < 0
@@ -629,28 +646,35 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
                 b = neighbour_species[p]
                 for l in range(l_max + 1):
                     sign = -1.0 if mirrored and l % 2 == 1 else 1.0
+                    radial = (s * (l_max + 1) + l) * n_max
                     for lm in range(l * l, (l + 1) * (l + 1)):
                         yv = sign * Y[s, lm]
-                        for n in range(n_max):
-                            R3[lm, b, n] += g[s, l, n] * yv
+                        o = (lm * S + b) * n_max
                         if mode == 1:
                             along = sign * gY[s, lm, 0]
-                            for n in range(n_max):
-                                R3_dot[lm, b, n] += dg[s, l, n] * yv + g[s, l, n] * along
+                            for n in range(0, vector_end, LANES):
+                                add_scaled_with_rate(R3, R3_dot, o + n, g_flat, dg_flat, radial + n, yv,
+                                                     along)
+                            for n in range(vector_end, n_max):
+                                R3[o + n] += g_flat[radial + n] * yv
+                                R3_dot[o + n] += dg_flat[radial + n] * yv + g_flat[radial + n] * along
+                        else:
+                            for n in range(0, vector_end, LANES):
+                                add_scaled(R3, o + n, g_flat, radial + n, yv)
+                            for n in range(vector_end, n_max):
+                                R3[o + n] += g_flat[radial + n] * yv
             s = species[c]
             n_s = block_count[s]
             base = L2 * Sn * block_start[s] + row[c - first] * Sn
             for lm in range(L2):
                 at = base + lm * n_s * Sn
-                out = R[at:at + Sn].reshape((S, n_max))
-                for b in range(S):
-                    for n in range(n_max):
-                        out[b, n] = R3[lm, b, n]
+                out = R[at:at + Sn]
+                for i in range(Sn):
+                    out[i] = R3[lm * Sn + i]
                 if mode == 1:
-                    out = R_dot[at:at + Sn].reshape((S, n_max))
-                    for b in range(S):
-                        for n in range(n_max):
-                            out[b, n] = R3_dot[lm, b, n]
+                    out = R_dot[at:at + Sn]
+                    for i in range(Sn):
+                        out[i] = R3_dot[lm * Sn + i]
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
@@ -665,17 +689,22 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
     it, the reverse's share too: ``Σ (A_c[a, lm, s(k) n] + (−1)^l A_k[a, lm,
     s(c) n]) ∂_β φ_nlm(r)``, and ``W[reverse[p]] = 0`` (written by the task of
     k, so no task writes another's rows). Per pair
-    ``AG[l, a (2l+1) + m] = Σ_n g_ln x`` (``ADG`` with g') over contiguous
-    (a, m), then ``W[a, β] = u_β Σ_lm ADG Y_lm + Σ_lm AG ∂_β Y_lm``.
+    ``AG[l, a (2l+1) + m] = Σ_n g_ln x`` (``ADG`` with g'), four (a, m) at a
+    time in vector registers (:mod:`~ase_dipole.descriptors.simd`), then
+    ``W[a, β] = u_β Σ_lm ADG Y_lm + Σ_lm AG ∂_β Y_lm``.
     """
     n_centres = last - first
     n_max = g.shape[2]
-    width = 3 * (2 * l_max + 1)
+    S = At.shape[1]
+    width = At.shape[4]
+    At_flat = At.reshape(-1)
+    g_flat = g.reshape(-1)
+    dg_flat = dg.reshape(-1)
     base_pair = offsets[first]
     n_blocks = (n_centres + BLOCK - 1) // BLOCK
     for block in prange(n_blocks):
-        AG = np.empty((l_max + 1, width))
-        ADG = np.empty((l_max + 1, width))
+        AG = np.empty((l_max + 1) * width)
+        ADG = np.empty((l_max + 1) * width)
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
             ci = c - first
             bc = species[c]
@@ -691,27 +720,23 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                 inside = k >= first and k < last
                 kc = k - first if inside else 0
                 for l in range(l_max + 1):
-                    size = 3 * (2 * l + 1)
-                    for j in range(size):
-                        AG[l, j] = 0.0
-                        ADG[l, j] = 0.0
-                    for n in range(n_max):
-                        gv = g[s, l, n]
-                        dgv = dg[s, l, n]
-                        if not inside:
-                            for j in range(size):
-                                AG[l, j] += gv * At[ci, b, l, n, j]
-                                ADG[l, j] += dgv * At[ci, b, l, n, j]
-                        elif l % 2 == 0:
-                            for j in range(size):
-                                xj = At[ci, b, l, n, j] + At[kc, bc, l, n, j]
-                                AG[l, j] += gv * xj
-                                ADG[l, j] += dgv * xj
-                        else:
-                            for j in range(size):
-                                xj = At[ci, b, l, n, j] - At[kc, bc, l, n, j]
-                                AG[l, j] += gv * xj
-                                ADG[l, j] += dgv * xj
+                    o = l * width
+                    own = ((ci * S + b) * (l_max + 1) + l) * n_max * width
+                    other = ((kc * S + bc) * (l_max + 1) + l) * n_max * width
+                    radial = (s * (l_max + 1) + l) * n_max
+                    lanes = 3 * (2 * l + 1)
+                    if not inside:
+                        for j in range(0, lanes, LANES):
+                            contract_own(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
+                                         dg_flat, radial, n_max)
+                    elif l % 2 == 0:
+                        for j in range(0, lanes, LANES):
+                            contract_sum(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
+                                         dg_flat, radial, n_max)
+                    else:
+                        for j in range(0, lanes, LANES):
+                            contract_difference(AG, ADG, o + j, At_flat, own + j, other + j, width,
+                                                g_flat, dg_flat, radial, n_max)
                 # W[a, β] = u_β Σ_lm ADG Y + Σ_lm AG ∂_β Y: twelve independent sums
                 r0 = 0.0
                 r1 = 0.0
@@ -727,24 +752,25 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                 w22 = 0.0
                 for l in range(l_max + 1):
                     width_l = 2 * l + 1
+                    o = l * width
                     for m in range(width_l):
                         lm = l * l + m
                         yv = Y[s, lm]
                         d0 = gY[s, lm, 0]
                         d1 = gY[s, lm, 1]
                         d2 = gY[s, lm, 2]
-                        r0 += ADG[l, m] * yv
-                        r1 += ADG[l, width_l + m] * yv
-                        r2 += ADG[l, 2 * width_l + m] * yv
-                        ag = AG[l, m]
+                        r0 += ADG[o + m] * yv
+                        r1 += ADG[o + width_l + m] * yv
+                        r2 += ADG[o + 2 * width_l + m] * yv
+                        ag = AG[o + m]
                         w00 += ag * d0
                         w01 += ag * d1
                         w02 += ag * d2
-                        ag = AG[l, width_l + m]
+                        ag = AG[o + width_l + m]
                         w10 += ag * d0
                         w11 += ag * d1
                         w12 += ag * d2
-                        ag = AG[l, 2 * width_l + m]
+                        ag = AG[o + 2 * width_l + m]
                         w20 += ag * d0
                         w21 += ag * d1
                         w22 += ag * d2
@@ -763,7 +789,8 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
 def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
     """The adjoint of the centres ``centres`` (the rows of one species block, n of
     them) in the layout :func:`pair_charges` reads,
-    ``At[c − first, b, l, n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]``, from ``XY``
+    ``At[c − first, b, l, n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]`` (zero up to
+    the next whole vector; last axis :func:`adjoint_width`), from ``XY``
     (rows, n, S, n_max), which holds for l = 0 .. l_max−1 in turn ``X_l =
     R_{l+1} W_lᵀ`` ((2l+3) rows) then ``Y_l = R_l W_l`` ((2l+1) rows):
     ``A_l[a] += G[l, a] X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the 2-body part
@@ -775,7 +802,7 @@ def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
         for b in range(S):
             for l in range(l_max + 1):
                 for n in range(n_max):
-                    for j in range(3 * (2 * l + 1)):
+                    for j in range(-(-3 * (2 * l + 1) // LANES) * LANES):
                         At[ci, b, l, n, j] = 0.0
             for a in range(3):
                 for m in range(3):
