@@ -201,6 +201,7 @@ class DipoleObserver:
         header = log_metadata(self.atoms, self.model, timestep_fs=self.timestep_fs,
                               interval=self.interval, temperature_K=temperature_K,
                               **(metadata or {}))
+        self._model_sha256 = header["model_sha256"]  # a model's sha256 serialises it: once per run
         self.writer = DipoleLogWriter(path, header, overwrite=overwrite)
         self.path = self.writer.path
         self._previous_last_row = None
@@ -262,7 +263,7 @@ class DipoleObserver:
             flagged.arrays["sigma_born_e"] = per_atom
             flagged.info.update(step=step, time_fs=float(time_fs), max_atom_sigma_born_e=largest,
                                 uncertainty_threshold_e=self.uncertainty_threshold_e,
-                                model_sha256=str(self.model.sha256))
+                                model_sha256=self._model_sha256)
             with open(self.uncertain_path, "a") as handle:
                 ase.io.write(handle, flagged, format="extxyz")
                 handle.flush()
