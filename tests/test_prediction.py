@@ -82,10 +82,11 @@ def test_species_route_equals_the_per_centre_kernel(build, chunk, monkeypatch):
     assert_relative(rate, np.einsum("kab,kb->a", Z, velocities))
 
 
-@pytest.mark.parametrize("n_max, l_max", [(6, 3), (5, 2), (3, 1)])
+@pytest.mark.parametrize("n_max, l_max", [(12, 2), (6, 3), (5, 2), (3, 1)])
 def test_radial_sizes_off_the_vector_width_equal_the_per_centre_kernel(n_max, l_max):
-    """n_max not a multiple of the four vector lanes (remainders of 2, 1 and a
-    radial index with no whole vector) and other l-block widths."""
+    """n_max not a multiple of the eight vector lanes (a vector of eight and
+    one of four; four and a remainder of 2 or 1; no whole vector) and other
+    l-block widths."""
     atoms = water_frame()
     descriptor = LambdaSOAP(["H", "O"], cutoff=4.0, n_max=n_max, l_max=l_max)
     rng = np.random.default_rng(n_max)

@@ -7,18 +7,25 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from ase_dipole.descriptors.simd import (LANES, add_scaled, add_scaled_with_rate, contract_difference,
-                                         contract_own, contract_sum)
+from ase_dipole.descriptors.simd import (LANES, add_scaled4, add_scaled8, add_scaled_with_rate4,
+                                         add_scaled_with_rate8, contract_difference, contract_own,
+                                         contract_sum)
 
 
 @njit(cache=False)
-def _add_scaled(out, o, x, i, scale):
-    add_scaled(out, o, x, i, scale)
+def _add_scaled(lanes, out, o, x, i, scale):
+    if lanes == 4:
+        add_scaled4(out, o, x, i, scale)
+    else:
+        add_scaled8(out, o, x, i, scale)
 
 
 @njit(cache=False)
-def _add_scaled_with_rate(out, rate, o, g, dg, i, scale, rate_scale):
-    add_scaled_with_rate(out, rate, o, g, dg, i, scale, rate_scale)
+def _add_scaled_with_rate(lanes, out, rate, o, g, dg, i, scale, rate_scale):
+    if lanes == 4:
+        add_scaled_with_rate4(out, rate, o, g, dg, i, scale, rate_scale)
+    else:
+        add_scaled_with_rate8(out, rate, o, g, dg, i, scale, rate_scale)
 
 
 @njit(cache=False)
@@ -35,23 +42,24 @@ def _random(rng, size):
     return rng.normal(size=size) * 10.0 ** rng.uniform(-3, 3, size=size)
 
 
-def test_add_scaled_and_the_rate_update_equal_the_scalar_loop_exactly():
-    rng = np.random.default_rng(0)
-    for o, i in [(0, 0), (3, 7), (16, 12)]:  # the last: both at the arrays' ends
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_add_scaled_and_the_rate_update_equal_the_scalar_loop_exactly(lanes):
+    rng = np.random.default_rng(lanes)
+    for o, i in [(0, 0), (3, 7), (20 - lanes, 16 - lanes)]:  # the last: both at the arrays' ends
         out, g, dg = _random(rng, 20), _random(rng, 16), _random(rng, 16)
         rate = _random(rng, 20)
         scale, rate_scale = rng.normal(), rng.normal()
         expected_out, expected_rate = out.copy(), rate.copy()
-        for lane in range(LANES):
+        for lane in range(lanes):
             expected_out[o + lane] += g[i + lane] * scale
             expected_rate[o + lane] += dg[i + lane] * scale + g[i + lane] * rate_scale
         plain = out.copy()
-        _add_scaled(plain, o, g, i, scale)
+        _add_scaled(lanes, plain, o, g, i, scale)
         assert np.array_equal(plain, expected_out)
-        _add_scaled_with_rate(out, rate, o, g, dg, i, scale, rate_scale)
+        _add_scaled_with_rate(lanes, out, rate, o, g, dg, i, scale, rate_scale)
         assert np.array_equal(out, expected_out) and np.array_equal(rate, expected_rate)
         untouched = np.ones(20, bool)
-        untouched[o:o + LANES] = False
+        untouched[o:o + lanes] = False
         assert np.array_equal(out[untouched], plain[untouched])
 
 
@@ -79,8 +87,8 @@ def test_radial_contractions_equal_the_scalar_sums_in_order(kind):
 def test_vector_operations_refuse_arrays_they_cannot_address():
     out = np.zeros(8)
     with pytest.raises(TypingError):
-        _add_scaled(out, 0, np.zeros(8, dtype=np.float32), 0, 1.0)
+        _add_scaled(4, out, 0, np.zeros(8, dtype=np.float32), 0, 1.0)
     with pytest.raises(TypingError):
-        _add_scaled(out, 0, np.zeros(16)[::2], 0, 1.0)
+        _add_scaled(4, out, 0, np.zeros(16)[::2], 0, 1.0)
     with pytest.raises(TypingError):
-        _add_scaled(out, 0, np.zeros((2, 4)), 0, 1.0)
+        _add_scaled(8, out, 0, np.zeros((2, 4)), 0, 1.0)

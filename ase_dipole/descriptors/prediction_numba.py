@@ -48,8 +48,9 @@ import numpy as np
 from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
-from ase_dipole.descriptors.simd import (LANES, add_scaled, add_scaled_with_rate, contract_difference,
-                                         contract_own, contract_sum)
+from ase_dipole.descriptors.simd import (LANES, add_scaled4, add_scaled8, add_scaled_with_rate4,
+                                         add_scaled_with_rate8, contract_difference, contract_own,
+                                         contract_sum)
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
@@ -617,8 +618,8 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
         ``L2*Sn*block_start[s]`` (``R[lm, row, b*n_max + n]``), rows from
         :func:`species_rows`.
 
-    Each pair adds ``Y_lm g_l·`` to a centre's rows four radial indices at a
-    time (:mod:`~ase_dipole.descriptors.simd`).
+    Each pair adds ``Y_lm g_l·`` to a centre's rows eight radial indices at a
+    time, then four, then one (:mod:`~ase_dipole.descriptors.simd`).
     """
     n_centres = last - first
     n_max = g.shape[2]
@@ -628,7 +629,8 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
     base_pair = offsets[first]
     g_flat = g.reshape(-1)
     dg_flat = dg.reshape(-1)
-    vector_end = n_max - n_max % LANES
+    end8 = n_max - n_max % 8  # whole vectors of eight, then of four, then scalar
+    end4 = n_max - n_max % 4
     n_blocks = (n_centres + BLOCK - 1) // BLOCK
     for block in prange(n_blocks):
         # R3[(lm S + b) n_max + n]: the density of one centre
@@ -652,16 +654,21 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
                         o = (lm * S + b) * n_max
                         if mode == 1:
                             along = sign * gY[s, lm, 0]
-                            for n in range(0, vector_end, LANES):
-                                add_scaled_with_rate(R3, R3_dot, o + n, g_flat, dg_flat, radial + n, yv,
-                                                     along)
-                            for n in range(vector_end, n_max):
+                            for n in range(0, end8, 8):
+                                add_scaled_with_rate8(R3, R3_dot, o + n, g_flat, dg_flat, radial + n, yv,
+                                                      along)
+                            for n in range(end8, end4, 4):
+                                add_scaled_with_rate4(R3, R3_dot, o + n, g_flat, dg_flat, radial + n, yv,
+                                                      along)
+                            for n in range(end4, n_max):
                                 R3[o + n] += g_flat[radial + n] * yv
                                 R3_dot[o + n] += dg_flat[radial + n] * yv + g_flat[radial + n] * along
                         else:
-                            for n in range(0, vector_end, LANES):
-                                add_scaled(R3, o + n, g_flat, radial + n, yv)
-                            for n in range(vector_end, n_max):
+                            for n in range(0, end8, 8):
+                                add_scaled8(R3, o + n, g_flat, radial + n, yv)
+                            for n in range(end8, end4, 4):
+                                add_scaled4(R3, o + n, g_flat, radial + n, yv)
+                            for n in range(end4, n_max):
                                 R3[o + n] += g_flat[radial + n] * yv
             s = species[c]
             n_s = block_count[s]
