@@ -625,7 +625,7 @@ class PolarizationModel:
     def _check(self, atoms):
         state = self._fitted()
         known = set(self.descriptor.numbers)
-        unknown = sorted({int(z) for z in atoms.numbers} - known)
+        unknown = sorted(set(np.unique(atoms.numbers).tolist()) - known)
         if unknown:
             raise ValueError(f"species {[chemical_symbols[z] for z in unknown]} not known to this "
                              f"model (trained on {list(self.species)}); fit a model whose training "
