@@ -104,8 +104,8 @@ add_scaled_with_rate4, add_scaled_with_rate8 = _add_scaled_with_rate(4), _add_sc
 
 
 def _radial_contraction(combine):
-    """The intrinsic of :func:`contract_own` (``combine`` None), :func:`contract_sum`
-    ("add") or :func:`contract_difference` ("sub")."""
+    """The intrinsic of :data:`contract_own` (``combine`` None), :data:`contract_sum`
+    ("add") or :data:`contract_difference` ("sub")."""
 
     @intrinsic
     def contraction(typingctx, out, out_derivative, out_offset, A, own_offset, other_offset, stride,
@@ -148,13 +148,11 @@ def _radial_contraction(combine):
     return contraction
 
 
+#: ``contract_own(out, out_derivative, o, A, a, unused, stride, g, dg, k, count)``:
+#: ``out[o:o+4] = Σ_n g[k+n] A[a + n·stride : +4]`` and ``out_derivative`` the
+#: same with ``dg``, n = 0 .. count−1, summed from 0 in order of n
 contract_own = _radial_contraction(None)
-contract_own.__doc__ = """``out[o:o+4] = Σ_n g[k+n] A[a + n·stride : +4]`` and ``out_derivative`` the
-same with ``dg``, n = 0 .. count−1, summed from 0 in order of n. Arguments
-``(out, out_derivative, o, A, a, unused, stride, g, dg, k, count)``."""
+#: as :data:`contract_own` with ``A[a + n·stride] + A[b + n·stride]`` (b the sixth argument)
 contract_sum = _radial_contraction("add")
-contract_sum.__doc__ = """As :func:`contract_own` with ``A[a + n·stride] + A[b + n·stride]`` (b the
-sixth argument) in place of ``A[a + n·stride]``."""
+#: as :data:`contract_own` with ``A[a + n·stride] − A[b + n·stride]``
 contract_difference = _radial_contraction("sub")
-contract_difference.__doc__ = """As :func:`contract_own` with ``A[a + n·stride] − A[b + n·stride]``."""
-
