@@ -62,12 +62,21 @@ def assert_relative(actual, expected, tolerance=1e-12):
     assert np.abs(actual - expected).max() <= tolerance * scale, np.abs(actual - expected).max() / scale
 
 
-@pytest.mark.parametrize("build", [water_frame, water_dimer])
-@pytest.mark.parametrize("chunk", [prediction.CHUNK_CENTRES, 5])
-def test_species_route_equals_the_per_centre_kernel(build, chunk, monkeypatch):
+# (structure, centres per range, n_max, l_max): the default shape on both
+# structures, in one range and in ranges of 5; then n_max off the eight vector
+# lanes (a vector of eight and one of four; four and a remainder of 2 or 1; no
+# whole vector) with other l-block widths
+ROUTE_CASES = ([(build, chunk, 8, 4) for build in (water_frame, water_dimer)
+                for chunk in (prediction.CHUNK_CENTRES, 5)]
+               + [(water_frame, prediction.CHUNK_CENTRES, n_max, l_max)
+                  for n_max, l_max in ((12, 2), (6, 3), (5, 2), (3, 1))])
+
+
+@pytest.mark.parametrize("build, chunk, n_max, l_max", ROUTE_CASES)
+def test_species_route_equals_the_per_centre_kernel(build, chunk, n_max, l_max, monkeypatch):
     monkeypatch.setattr(prediction, "CHUNK_CENTRES", chunk)
     atoms = build()
-    descriptor = LambdaSOAP(["H", "O"], cutoff=4.0, n_max=8, l_max=4)
+    descriptor = LambdaSOAP(["H", "O"], cutoff=4.0, n_max=n_max, l_max=l_max)
     rng = np.random.default_rng(7)
     coefficients = rng.normal(size=(2, descriptor.n_features))
     velocities = rng.normal(scale=0.01, size=(len(atoms), 3))
@@ -80,23 +89,6 @@ def test_species_route_equals_the_per_centre_kernel(build, chunk, monkeypatch):
     assert_relative(mu_again, dipole)
     assert_relative(rate, pdot)
     assert_relative(rate, np.einsum("kab,kb->a", Z, velocities))
-
-
-@pytest.mark.parametrize("n_max, l_max", [(12, 2), (6, 3), (5, 2), (3, 1)])
-def test_radial_sizes_off_the_vector_width_equal_the_per_centre_kernel(n_max, l_max):
-    """n_max not a multiple of the eight vector lanes (a vector of eight and
-    one of four; four and a remainder of 2 or 1; no whole vector) and other
-    l-block widths."""
-    atoms = water_frame()
-    descriptor = LambdaSOAP(["H", "O"], cutoff=4.0, n_max=n_max, l_max=l_max)
-    rng = np.random.default_rng(n_max)
-    coefficients = rng.normal(size=(2, descriptor.n_features))
-    velocities = rng.normal(scale=0.01, size=(len(atoms), 3))
-    dipole, born, pdot = per_centre_reference(descriptor, atoms, coefficients, velocities)
-    mu, Z = descriptor.dipole_and_born_charges(atoms, coefficients)
-    assert_relative(mu, dipole)
-    assert_relative(Z, born)
-    assert_relative(descriptor.dipole_and_pdot(atoms, coefficients, velocities)[1], pdot)
 
 
 def test_reused_neighbour_list_gives_the_fresh_list_results():
