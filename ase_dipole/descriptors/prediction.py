@@ -157,7 +157,7 @@ class Predictor:
             XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
             At = None
             if mode == 2:
-                width = kernels.adjoint_width(l_max)
+                width = kernels.block_width(l_max)
                 At = self._array("At", n * S * (l_max + 1) * n_max * width).reshape(
                     n, S, l_max + 1, n_max, width)
             mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,

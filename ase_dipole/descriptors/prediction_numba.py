@@ -58,11 +58,13 @@ BLOCK = 16
 BLOCK_PAIRS = 64
 
 
-def adjoint_width(l_max):
-    """Length of the last axis of the adjoint :func:`spread_coupling` writes:
-    the 3 (2 l_max + 1) values of the widest l-block rounded up to whole
-    vectors of :data:`~ase_dipole.descriptors.simd.LANES`."""
-    return -(-3 * (2 * l_max + 1) // LANES) * LANES
+@njit(cache=True, fastmath=False)
+def block_width(l):
+    """The 3 (2l + 1) adjoint values of l-block ``l`` rounded up to whole
+    vectors of :data:`~ase_dipole.descriptors.simd.LANES`: what
+    :func:`pair_charges` reads of it, and with ``l = l_max`` the length of the
+    last axis of the adjoint :func:`spread_coupling` writes."""
+    return -(-3 * (2 * l + 1) // LANES) * LANES
 
 
 @njit(cache=True, fastmath=False)
@@ -731,17 +733,17 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                     own = ((ci * S + b) * (l_max + 1) + l) * n_max * width
                     other = ((kc * S + bc) * (l_max + 1) + l) * n_max * width
                     radial = (s * (l_max + 1) + l) * n_max
-                    lanes = 3 * (2 * l + 1)
+                    padded = block_width(l)  # the contraction reads whole vectors
                     if not inside:
-                        for j in range(0, lanes, LANES):
+                        for j in range(0, padded, LANES):
                             contract_own(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
                                          dg_flat, radial, n_max)
                     elif l % 2 == 0:
-                        for j in range(0, lanes, LANES):
+                        for j in range(0, padded, LANES):
                             contract_sum(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
                                          dg_flat, radial, n_max)
                     else:
-                        for j in range(0, lanes, LANES):
+                        for j in range(0, padded, LANES):
                             contract_difference(AG, ADG, o + j, At_flat, own + j, other + j, width,
                                                 g_flat, dg_flat, radial, n_max)
                 # W[a, β] = u_β Σ_lm ADG Y + Σ_lm AG ∂_β Y: twelve independent sums
@@ -797,7 +799,7 @@ def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
     """The adjoint of the centres ``centres`` (the rows of one species block, n of
     them) in the layout :func:`pair_charges` reads,
     ``At[c − first, b, l, n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]`` (zero up to
-    the next whole vector; last axis :func:`adjoint_width`), from ``XY``
+    the next whole vector; last axis :func:`block_width` of l_max), from ``XY``
     (rows, n, S, n_max), which holds for l = 0 .. l_max−1 in turn ``X_l =
     R_{l+1} W_lᵀ`` ((2l+3) rows) then ``Y_l = R_l W_l`` ((2l+1) rows):
     ``A_l[a] += G[l, a] X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the 2-body part
@@ -809,7 +811,7 @@ def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
         for b in range(S):
             for l in range(l_max + 1):
                 for n in range(n_max):
-                    for j in range(-(-3 * (2 * l + 1) // LANES) * LANES):
+                    for j in range(block_width(l)):
                         At[ci, b, l, n, j] = 0.0
             for a in range(3):
                 for m in range(3):
