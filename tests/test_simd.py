@@ -7,25 +7,26 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from ase_dipole.descriptors.simd import (LANES, add_scaled4, add_scaled8, add_scaled_with_rate4,
-                                         add_scaled_with_rate8, contract_difference, contract_own,
-                                         contract_sum)
+from ase_dipole.descriptors.simd import (LANES, contract_difference, contract_own, contract_sum,
+                                         sum_scaled_rows4, sum_scaled_rows8, sum_scaled_rows_with_rate4,
+                                         sum_scaled_rows_with_rate8)
 
 
 @njit(cache=False)
-def _add_scaled(lanes, out, o, x, i, scale):
+def _sum_scaled_rows(lanes, out, o, g, row_of, shift, Y, y_of, lm, sign, start, count):
     if lanes == 4:
-        add_scaled4(out, o, x, i, scale)
+        sum_scaled_rows4(out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)
     else:
-        add_scaled8(out, o, x, i, scale)
+        sum_scaled_rows8(out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)
 
 
 @njit(cache=False)
-def _add_scaled_with_rate(lanes, out, rate, o, g, dg, i, scale, rate_scale):
+def _sum_scaled_rows_with_rate(lanes, out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                               count):
     if lanes == 4:
-        add_scaled_with_rate4(out, rate, o, g, dg, i, scale, rate_scale)
+        sum_scaled_rows_with_rate4(out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start, count)
     else:
-        add_scaled_with_rate8(out, rate, o, g, dg, i, scale, rate_scale)
+        sum_scaled_rows_with_rate8(out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start, count)
 
 
 @njit(cache=False)
@@ -43,24 +44,32 @@ def _random(rng, size):
 
 
 @pytest.mark.parametrize("lanes", [4, 8])
-def test_add_scaled_and_the_rate_update_equal_the_scalar_loop_exactly(lanes):
+def test_row_sums_and_their_rates_equal_the_scalar_sums_in_order(lanes):
     rng = np.random.default_rng(lanes)
-    for o, i in [(0, 0), (3, 7), (20 - lanes, 16 - lanes)]:  # the last: both at the arrays' ends
-        out, g, dg = _random(rng, 20), _random(rng, 16), _random(rng, 16)
-        rate = _random(rng, 20)
-        scale, rate_scale = rng.normal(), rng.normal()
+    g, dg, Y, gY = _random(rng, 40), _random(rng, 40), _random(rng, 30), _random(rng, 30)
+    row_of = np.array([0, 17, 40 - lanes - 3, 5, 11, 9], dtype=np.int64)  # row 2 reaches g's end
+    y_of = np.array([3, 0, 20, 7, 12, 25], dtype=np.int64)
+    sign = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+    shift, lm = 3, 4  # y_of[5] + lm is Y's last element
+    for o, start, count in [(0, 0, 6), (20 - lanes, 1, 4), (5, 2, 0)]:
+        out, rate = np.full(20, np.nan), np.full(20, np.nan)
         expected_out, expected_rate = out.copy(), rate.copy()
         for lane in range(lanes):
-            expected_out[o + lane] += g[i + lane] * scale
-            expected_rate[o + lane] += dg[i + lane] * scale + g[i + lane] * rate_scale
-        plain = out.copy()
-        _add_scaled(lanes, plain, o, g, i, scale)
-        assert np.array_equal(plain, expected_out)
-        _add_scaled_with_rate(lanes, out, rate, o, g, dg, i, scale, rate_scale)
-        assert np.array_equal(out, expected_out) and np.array_equal(rate, expected_rate)
-        untouched = np.ones(20, bool)
-        untouched[o:o + lanes] = False
-        assert np.array_equal(out[untouched], plain[untouched])
+            total = total_rate = 0.0
+            for j in range(start, start + count):
+                y = sign[j] * Y[y_of[j] + lm]
+                along = sign[j] * gY[y_of[j] + lm]
+                at = row_of[j] + shift + lane
+                total += g[at] * y
+                total_rate += dg[at] * y + g[at] * along
+            expected_out[o + lane], expected_rate[o + lane] = total, total_rate
+        _sum_scaled_rows(lanes, out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)
+        assert np.array_equal(out, expected_out, equal_nan=True)
+        out[:] = np.nan
+        _sum_scaled_rows_with_rate(lanes, out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                                   count)
+        assert np.array_equal(out, expected_out, equal_nan=True)
+        assert np.array_equal(rate, expected_rate, equal_nan=True)
 
 
 @pytest.mark.parametrize("kind", [0, 1, 2])
@@ -85,10 +94,10 @@ def test_radial_contractions_equal_the_scalar_sums_in_order(kind):
 
 
 def test_vector_operations_refuse_arrays_they_cannot_address():
-    out = np.zeros(8)
+    out, index = np.zeros(8), np.zeros(2, dtype=np.int64)
+    for bad in (np.zeros(8, dtype=np.float32), np.zeros(16)[::2], np.zeros((2, 4))):
+        with pytest.raises(TypingError):
+            _sum_scaled_rows(4, out, 0, bad, index, 0, np.zeros(8), index, 0, np.ones(2), 0, 2)
     with pytest.raises(TypingError):
-        _add_scaled(4, out, 0, np.zeros(8, dtype=np.float32), 0, 1.0)
-    with pytest.raises(TypingError):
-        _add_scaled(4, out, 0, np.zeros(16)[::2], 0, 1.0)
-    with pytest.raises(TypingError):
-        _add_scaled(8, out, 0, np.zeros((2, 4)), 0, 1.0)
+        _sum_scaled_rows(4, out, 0, np.zeros(8), index.astype(np.int32), 0, np.zeros(8), index, 0,
+                         np.ones(2), 0, 2)

@@ -48,9 +48,9 @@ import numpy as np
 from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
-from ase_dipole.descriptors.simd import (LANES, add_scaled4, add_scaled8, add_scaled_with_rate4,
-                                         add_scaled_with_rate8, contract_difference, contract_own,
-                                         contract_sum)
+from ase_dipole.descriptors.simd import (LANES, contract_difference, contract_own, contract_sum,
+                                         sum_scaled_rows4, sum_scaled_rows8, sum_scaled_rows_with_rate4,
+                                         sum_scaled_rows_with_rate8)
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
@@ -609,6 +609,37 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
                     gY[s, lm, 2] = Tb[2, lm, q]
 
 
+@njit(cache=True, fastmath=False)
+def pairs_by_species(offsets, neighbour_species, slot, base_pair, c, L2, l_max, n_max, species_start,
+                     row_of, y_of, odd_sign):
+    """The pairs of centre c ordered by neighbour species (stably): those of
+    species b are ``species_start[b] .. species_start[b + 1] − 1``, pair j's
+    radial values start at ``g_flat[row_of[j]]``, its harmonics at
+    ``Y_flat[y_of[j]]``, and ``odd_sign[j]`` is −1 for a mirrored pair (the
+    factor of its odd l), else 1."""
+    S = species_start.shape[0] - 1
+    for b in range(S + 1):
+        species_start[b] = 0
+    for p in range(offsets[c], offsets[c + 1]):
+        species_start[neighbour_species[p] + 1] += 1
+    for b in range(S):
+        species_start[b + 1] += species_start[b]
+    for p in range(offsets[c], offsets[c + 1]):
+        b = neighbour_species[p]
+        j = species_start[b]
+        species_start[b] += 1
+        s = slot[p - base_pair]
+        odd_sign[j] = 1.0
+        if s < 0:
+            s = -1 - s
+            odd_sign[j] = -1.0
+        row_of[j] = s * (l_max + 1) * n_max
+        y_of[j] = s * L2
+    for b in range(S, 0, -1):
+        species_start[b] = species_start[b - 1]
+    species_start[0] = 0
+
+
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
 def accumulate_densities(offsets, neighbour_species, species, first, last, slot, row,
                          block_start, block_count, l_max, mode, Y, gY, g, dg, R, R_dot):
@@ -620,8 +651,10 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
         ``L2*Sn*block_start[s]`` (``R[lm, row, b*n_max + n]``), rows from
         :func:`species_rows`.
 
-    Each pair adds ``Y_lm g_l·`` to a centre's rows eight radial indices at a
-    time, then four, then one (:mod:`~ase_dipole.descriptors.simd`).
+    Each row ``R[lm, row, b*n_max + n]`` is one sum over the pairs of neighbour
+    species b (in pair order, from :func:`pairs_by_species`), kept in vector
+    registers eight radial indices at a time, then four, then one
+    (:mod:`~ase_dipole.descriptors.simd`), and stored once.
     """
     n_centres = last - first
     n_max = g.shape[2]
@@ -631,59 +664,61 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
     base_pair = offsets[first]
     g_flat = g.reshape(-1)
     dg_flat = dg.reshape(-1)
+    Y_flat = Y.reshape(-1)
+    gY_flat = gY.reshape(-1)
     end8 = n_max - n_max % 8  # whole vectors of eight, then of four, then scalar
     end4 = n_max - n_max % 4
+    most_pairs = 0
+    for c in range(first, last):
+        most_pairs = max(most_pairs, offsets[c + 1] - offsets[c])
     n_blocks = (n_centres + BLOCK - 1) // BLOCK
     for block in prange(n_blocks):
-        # R3[(lm S + b) n_max + n]: the density of one centre
-        R3 = np.empty(L2 * Sn)
-        R3_dot = np.empty(L2 * Sn)
+        species_start = np.empty(S + 1, dtype=np.int64)
+        row_of = np.empty(most_pairs, dtype=np.int64)
+        y_of = np.empty(most_pairs, dtype=np.int64)
+        odd_sign = np.empty(most_pairs)
+        even_sign = np.ones(most_pairs)
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
-            for i in range(L2 * Sn):
-                R3[i] = 0.0
-                R3_dot[i] = 0.0
-            for p in range(offsets[c], offsets[c + 1]):
-                s = slot[p - base_pair]
-                mirrored = s < 0
-                if mirrored:
-                    s = -1 - s
-                b = neighbour_species[p]
-                for l in range(l_max + 1):
-                    sign = -1.0 if mirrored and l % 2 == 1 else 1.0
-                    radial = (s * (l_max + 1) + l) * n_max
-                    for lm in range(l * l, (l + 1) * (l + 1)):
-                        yv = sign * Y[s, lm]
-                        o = (lm * S + b) * n_max
+            pairs_by_species(offsets, neighbour_species, slot, base_pair, c, L2, l_max, n_max,
+                             species_start, row_of, y_of, odd_sign)
+            n_s = block_count[species[c]]
+            base = L2 * Sn * block_start[species[c]] + row[c - first] * Sn
+            for l in range(l_max + 1):
+                sign = odd_sign if l % 2 == 1 else even_sign
+                for lm in range(l * l, (l + 1) * (l + 1)):
+                    for b in range(S):
+                        start = species_start[b]
+                        count = species_start[b + 1] - start
+                        o = base + lm * n_s * Sn + b * n_max
                         if mode == 1:
-                            along = sign * gY[s, lm, 0]
                             for n in range(0, end8, 8):
-                                add_scaled_with_rate8(R3, R3_dot, o + n, g_flat, dg_flat, radial + n, yv,
-                                                      along)
+                                sum_scaled_rows_with_rate8(R, R_dot, o + n, g_flat, dg_flat, row_of,
+                                                           l * n_max + n, Y_flat, gY_flat, y_of, lm,
+                                                           sign, start, count)
                             for n in range(end8, end4, 4):
-                                add_scaled_with_rate4(R3, R3_dot, o + n, g_flat, dg_flat, radial + n, yv,
-                                                      along)
-                            for n in range(end4, n_max):
-                                R3[o + n] += g_flat[radial + n] * yv
-                                R3_dot[o + n] += dg_flat[radial + n] * yv + g_flat[radial + n] * along
+                                sum_scaled_rows_with_rate4(R, R_dot, o + n, g_flat, dg_flat, row_of,
+                                                           l * n_max + n, Y_flat, gY_flat, y_of, lm,
+                                                           sign, start, count)
                         else:
                             for n in range(0, end8, 8):
-                                add_scaled8(R3, o + n, g_flat, radial + n, yv)
+                                sum_scaled_rows8(R, o + n, g_flat, row_of, l * n_max + n, Y_flat, y_of,
+                                                 lm, sign, start, count)
                             for n in range(end8, end4, 4):
-                                add_scaled4(R3, o + n, g_flat, radial + n, yv)
-                            for n in range(end4, n_max):
-                                R3[o + n] += g_flat[radial + n] * yv
-            s = species[c]
-            n_s = block_count[s]
-            base = L2 * Sn * block_start[s] + row[c - first] * Sn
-            for lm in range(L2):
-                at = base + lm * n_s * Sn
-                out = R[at:at + Sn]
-                for i in range(Sn):
-                    out[i] = R3[lm * Sn + i]
-                if mode == 1:
-                    out = R_dot[at:at + Sn]
-                    for i in range(Sn):
-                        out[i] = R3_dot[lm * Sn + i]
+                                sum_scaled_rows4(R, o + n, g_flat, row_of, l * n_max + n, Y_flat, y_of,
+                                                 lm, sign, start, count)
+                        for n in range(end4, n_max):
+                            total = 0.0
+                            total_rate = 0.0
+                            for j in range(start, start + count):
+                                y = sign[j] * Y_flat[y_of[j] + lm]
+                                radial = row_of[j] + l * n_max + n
+                                total += g_flat[radial] * y
+                                if mode == 1:
+                                    along = sign[j] * gY_flat[y_of[j] + lm]
+                                    total_rate += dg_flat[radial] * y + g_flat[radial] * along
+                            R[o + n] = total
+                            if mode == 1:
+                                R_dot[o + n] = total_rate
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres

@@ -7,11 +7,13 @@ themselves (``<4 x double>`` and ``<8 x double>`` in LLVM IR, which LLVM
 splits where the CPU has narrower registers). Each lane does the
 multiplications and additions of the scalar loop it replaces, in the same
 order and without fused multiply–adds, so results are bit-identical to it.
+The sums over pairs or radial indices keep their accumulators in vector
+registers and store each result once.
 
-Arguments are C-contiguous 1-D float64 arrays and element offsets; the
-elements a vector covers from each offset must lie inside the array (no
-bounds checks: the calling kernels pad their arrays to whole vectors, or
-finish a row with scalar code).
+Arguments are C-contiguous 1-D float64 arrays (int64 for index arrays) and
+element offsets; the elements a vector covers from each offset must lie
+inside the array (no bounds checks: the calling kernels pad their arrays to
+whole vectors, or finish a row with scalar code).
 """
 
 from llvmlite import ir
@@ -44,63 +46,84 @@ def _splat(builder, value, lanes=LANES):
                                                                 [0] * lanes))
 
 
-def _add_scaled(lanes):
-    """The intrinsic ``out[o:o+lanes] += x[i:i+lanes] * scale``."""
+def _is_index_array(array_type):
+    return (isinstance(array_type, types.Array) and array_type.ndim == 1 and array_type.layout == "C"
+            and array_type.dtype == types.int64)
+
+
+def _scaled_row_sum(lanes, with_rate):
+    """The intrinsic of :data:`sum_scaled_rows4` (``with_rate`` False) or
+    :data:`sum_scaled_rows_with_rate4` and their 8-lane forms."""
+
+    def codegen(context, builder, sig, args):
+        def data(i):
+            return context.make_array(sig.args[i])(context, builder, args[i]).data
+
+        def vector_at(array_data, index):
+            return builder.bitcast(builder.gep(array_data, [index]), _vector_type(lanes).as_pointer())
+
+        if with_rate:
+            out, rate, g, dg, row_of, Y, gY, y_of, sign = (data(i) for i in (0, 1, 3, 4, 5, 7, 8, 9, 11))
+            o, shift, lm, start, count = (args[i] for i in (2, 6, 10, 12, 13))
+        else:
+            out, g, row_of, Y, y_of, sign = (data(i) for i in (0, 2, 3, 5, 6, 8))
+            o, shift, lm, start, count = (args[i] for i in (1, 4, 7, 9, 10))
+        zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
+        total = cgutils.alloca_once_value(builder, zero)
+        total_rate = cgutils.alloca_once_value(builder, zero)
+        with cgutils.for_range(builder, count) as loop:
+            j = builder.add(start, loop.index)
+            at = builder.add(builder.load(builder.gep(row_of, [j])), shift)
+            y_at = builder.add(builder.load(builder.gep(y_of, [j])), lm)
+            factor = builder.load(builder.gep(sign, [j]))
+            scale = _splat(builder, builder.fmul(factor, builder.load(builder.gep(Y, [y_at]))), lanes)
+            g_value = builder.load(vector_at(g, at), align=8)
+            builder.store(builder.fadd(builder.load(total), builder.fmul(g_value, scale)), total)
+            if with_rate:
+                along = builder.fmul(factor, builder.load(builder.gep(gY, [y_at])))
+                dg_value = builder.load(vector_at(dg, at), align=8)
+                change = builder.fadd(builder.fmul(dg_value, scale),
+                                      builder.fmul(g_value, _splat(builder, along, lanes)))
+                builder.store(builder.fadd(builder.load(total_rate), change), total_rate)
+        builder.store(builder.load(total), vector_at(out, o), align=8)
+        if with_rate:
+            builder.store(builder.load(total_rate), vector_at(rate, o), align=8)
+        return context.get_dummy_value()
+
+    if with_rate:
+        @intrinsic
+        def sum_scaled_rows_with_rate(typingctx, out, out_rate, out_offset, g, dg, row_of, shift, Y, gY,
+                                      y_of, lm, sign, start, count):
+            if not (all(_is_vector_array(a) for a in (out, out_rate, g, dg, Y, gY, sign))
+                    and _is_index_array(row_of) and _is_index_array(y_of)):
+                return None
+            return types.void(out, out_rate, types.intp, g, dg, row_of, types.intp, Y, gY, y_of,
+                              types.intp, sign, types.intp, types.intp), codegen
+
+        return sum_scaled_rows_with_rate
 
     @intrinsic
-    def add_scaled(typingctx, out, out_offset, x, x_offset, scale):
-        if not (_is_vector_array(out) and _is_vector_array(x)):
+    def sum_scaled_rows(typingctx, out, out_offset, g, row_of, shift, Y, y_of, lm, sign, start, count):
+        if not (all(_is_vector_array(a) for a in (out, g, Y, sign))
+                and _is_index_array(row_of) and _is_index_array(y_of)):
             return None
-        signature = types.void(out, types.intp, x, types.intp, types.float64)
+        return types.void(out, types.intp, g, row_of, types.intp, Y, y_of, types.intp, sign, types.intp,
+                          types.intp), codegen
 
-        def codegen(context, builder, sig, args):
-            out_array, o, x_array, i, factor = args
-            target = _pointer(context, builder, sig.args[0], out_array, o, lanes)
-            value = builder.load(_pointer(context, builder, sig.args[2], x_array, i, lanes), align=8)
-            product = builder.fmul(value, _splat(builder, factor, lanes))
-            builder.store(builder.fadd(builder.load(target, align=8), product), target, align=8)
-            return context.get_dummy_value()
-
-        return signature, codegen
-
-    return add_scaled
+    return sum_scaled_rows
 
 
-def _add_scaled_with_rate(lanes):
-    """The intrinsic ``out[o:o+lanes] += g[i:i+lanes] * scale`` and
-    ``out_rate[o:o+lanes] += dg[i:i+lanes] * scale + g[i:i+lanes] * rate_scale``."""
-
-    @intrinsic
-    def add_scaled_with_rate(typingctx, out, out_rate, offset, g, dg, g_offset, scale, rate_scale):
-        if not all(_is_vector_array(array) for array in (out, out_rate, g, dg)):
-            return None
-        signature = types.void(out, out_rate, types.intp, g, dg, types.intp, types.float64, types.float64)
-
-        def codegen(context, builder, sig, args):
-            out_array, rate_array, o, g_array, dg_array, i, factor, rate_factor = args
-            g_value = builder.load(_pointer(context, builder, sig.args[3], g_array, i, lanes), align=8)
-            dg_value = builder.load(_pointer(context, builder, sig.args[4], dg_array, i, lanes), align=8)
-            scale_vector = _splat(builder, factor, lanes)
-            target = _pointer(context, builder, sig.args[0], out_array, o, lanes)
-            builder.store(builder.fadd(builder.load(target, align=8), builder.fmul(g_value, scale_vector)),
-                          target, align=8)
-            rate = _pointer(context, builder, sig.args[1], rate_array, o, lanes)
-            change = builder.fadd(builder.fmul(dg_value, scale_vector),
-                                  builder.fmul(g_value, _splat(builder, rate_factor, lanes)))
-            builder.store(builder.fadd(builder.load(rate, align=8), change), rate, align=8)
-            return context.get_dummy_value()
-
-        return signature, codegen
-
-    return add_scaled_with_rate
-
-
-#: ``add_scaledK(out, o, x, i, scale)``: ``out[o:o+K] += x[i:i+K] * scale``
-add_scaled4, add_scaled8 = _add_scaled(4), _add_scaled(8)
-#: ``add_scaled_with_rateK(out, out_rate, o, g, dg, i, scale, rate_scale)``: as
-#: add_scaledK of g into out, and ``out_rate[o:o+K] += dg[i:i+K] * scale +
-#: g[i:i+K] * rate_scale``
-add_scaled_with_rate4, add_scaled_with_rate8 = _add_scaled_with_rate(4), _add_scaled_with_rate(8)
+#: ``sum_scaled_rowsK(out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)``:
+#: ``out[o:o+K] = Σ_j g[row_of[j] + shift : +K] · (sign[j] · Y[y_of[j] + lm])``,
+#: j = start .. start + count − 1, summed from 0 in order of j (the accumulator
+#: stays in registers)
+sum_scaled_rows4, sum_scaled_rows8 = _scaled_row_sum(4, False), _scaled_row_sum(8, False)
+#: ``sum_scaled_rows_with_rateK(out, out_rate, o, g, dg, row_of, shift, Y, gY,
+#: y_of, lm, sign, start, count)``: as sum_scaled_rowsK into out, and
+#: ``out_rate[o:o+K] = Σ_j (dg[…] · y_j + g[…] · (sign[j] · gY[y_of[j] + lm]))``
+#: with y_j = sign[j] · Y[y_of[j] + lm]
+sum_scaled_rows_with_rate4 = _scaled_row_sum(4, True)
+sum_scaled_rows_with_rate8 = _scaled_row_sum(8, True)
 
 
 def _radial_contraction(combine):
