@@ -157,9 +157,8 @@ class Predictor:
             XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
             At = None
             if mode == 2:
-                width = kernels.block_width(l_max)
-                At = self._array("At", n * S * (l_max + 1) * n_max * width).reshape(
-                    n, S, l_max + 1, n_max, width)
+                row_length = kernels.block_offset(l_max + 1) * n_max
+                At = self._array("At", n * S * row_length).reshape(n, S, row_length)
             mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
                                      two_body, W3, W3t, d._T, d._G, l_max, XY, centre_of_row,
                                      first, At)

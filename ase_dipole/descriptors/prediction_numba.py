@@ -61,10 +61,21 @@ BLOCK_PAIRS = 64
 @njit(cache=True, fastmath=False)
 def block_width(l):
     """The 3 (2l + 1) adjoint values of l-block ``l`` rounded up to whole
-    vectors of :data:`~ase_dipole.descriptors.simd.LANES`: what
-    :func:`pair_charges` reads of it, and with ``l = l_max`` the length of the
-    last axis of the adjoint :func:`spread_coupling` writes."""
+    vectors of :data:`~ase_dipole.descriptors.simd.LANES`: the row length of
+    that block in the adjoint of :func:`spread_coupling`, all of which
+    :func:`pair_charges` reads."""
     return -(-3 * (2 * l + 1) // LANES) * LANES
+
+
+@njit(cache=True, fastmath=False)
+def block_offset(l):
+    """Σ_{l' < l} :func:`block_width` (l'): times n_max, where l-block ``l``
+    starts in a centre's adjoint row; ``block_offset(l_max + 1)`` n_max is the
+    row's length."""
+    total = 0
+    for lower in range(l):
+        total += block_width(lower)
+    return total
 
 
 @njit(cache=True, fastmath=False)
@@ -740,15 +751,16 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
     n_centres = last - first
     n_max = g.shape[2]
     S = At.shape[1]
-    width = At.shape[4]
+    row_length = At.shape[2]
     At_flat = At.reshape(-1)
     g_flat = g.reshape(-1)
     dg_flat = dg.reshape(-1)
     base_pair = offsets[first]
+    widest = block_width(l_max)
     n_blocks = (n_centres + BLOCK - 1) // BLOCK
     for block in prange(n_blocks):
-        AG = np.empty((l_max + 1) * width)
-        ADG = np.empty((l_max + 1) * width)
+        AG = np.empty((l_max + 1) * widest)
+        ADG = np.empty((l_max + 1) * widest)
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
             ci = c - first
             bc = species[c]
@@ -764,21 +776,22 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                 inside = k >= first and k < last
                 kc = k - first if inside else 0
                 for l in range(l_max + 1):
-                    o = l * width
-                    own = ((ci * S + b) * (l_max + 1) + l) * n_max * width
-                    other = ((kc * S + bc) * (l_max + 1) + l) * n_max * width
+                    o = l * widest
+                    start = block_offset(l) * n_max
+                    own = (ci * S + b) * row_length + start
+                    other = (kc * S + bc) * row_length + start
                     radial = (s * (l_max + 1) + l) * n_max
-                    padded = block_width(l)  # the contraction reads whole vectors
+                    width = block_width(l)  # whole vectors: the contraction reads them all
                     if not inside:
-                        for j in range(0, padded, LANES):
+                        for j in range(0, width, LANES):
                             contract_own(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
                                          dg_flat, radial, n_max)
                     elif l % 2 == 0:
-                        for j in range(0, padded, LANES):
+                        for j in range(0, width, LANES):
                             contract_sum(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
                                          dg_flat, radial, n_max)
                     else:
-                        for j in range(0, padded, LANES):
+                        for j in range(0, width, LANES):
                             contract_difference(AG, ADG, o + j, At_flat, own + j, other + j, width,
                                                 g_flat, dg_flat, radial, n_max)
                 # W[a, β] = u_β Σ_lm ADG Y + Σ_lm AG ∂_β Y: twelve independent sums
@@ -796,7 +809,7 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                 w22 = 0.0
                 for l in range(l_max + 1):
                     width_l = 2 * l + 1
-                    o = l * width
+                    o = l * widest
                     for m in range(width_l):
                         lm = l * l + m
                         yv = Y[s, lm]
@@ -832,40 +845,42 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
 def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
     """The adjoint of the centres ``centres`` (the rows of one species block, n of
-    them) in the layout :func:`pair_charges` reads,
-    ``At[c − first, b, l, n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]`` (zero up to
-    the next whole vector; last axis :func:`block_width` of l_max), from ``XY``
-    (rows, n, S, n_max), which holds for l = 0 .. l_max−1 in turn ``X_l =
-    R_{l+1} W_lᵀ`` ((2l+3) rows) then ``Y_l = R_l W_l`` ((2l+1) rows):
-    ``A_l[a] += G[l, a] X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the 2-body part
-    ``A_1[a, m] += T[a, m] two_body``."""
+    them) in the layout :func:`pair_charges` reads: ``At[c − first, b]`` holds
+    the l-blocks in turn, block l from n_max :func:`block_offset` (l) on as
+    (n_max, :func:`block_width` (l)) with ``[n, a (2l+1) + m] = ∂μ_a /
+    ∂R_c[lm, b n]`` (zero up to the whole vector), from ``XY`` (rows, n, S,
+    n_max), which holds for l = 0 .. l_max−1 in turn ``X_l = R_{l+1} W_lᵀ``
+    ((2l+3) rows) then ``Y_l = R_l W_l`` ((2l+1) rows): ``A_l[a] += G[l, a]
+    X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the 2-body part ``A_1[a, m] +=
+    T[a, m] two_body``."""
     S = At.shape[1]
-    n_max = At.shape[3]
+    n_max = XY.shape[3]
     for r in prange(centres.shape[0]):
         ci = centres[r] - first
         for b in range(S):
-            for l in range(l_max + 1):
-                for n in range(n_max):
-                    for j in range(block_width(l)):
-                        At[ci, b, l, n, j] = 0.0
+            for i in range(At.shape[2]):
+                At[ci, b, i] = 0.0
+            start = block_offset(1) * n_max
             for a in range(3):
                 for m in range(3):
                     t = T[a, m]
                     if t != 0.0:
                         for n in range(n_max):
-                            At[ci, b, 1, n, a * 3 + m] += t * two_body[b * n_max + n]
+                            At[ci, b, start + n * block_width(1) + a * 3 + m] += t * two_body[b * n_max + n]
         row_x = 0
         for l in range(l_max):
             row_y = row_x + 2 * l + 3
+            start_low, width_low = block_offset(l) * n_max, block_width(l)
+            start_high, width_high = block_offset(l + 1) * n_max, block_width(l + 1)
             for a in range(3):
                 for m in range(2 * l + 1):
-                    low = a * (2 * l + 1) + m
+                    low = start_low + a * (2 * l + 1) + m
                     for mp in range(2 * l + 3):
                         coupling = G[l, a, m, mp]
                         if coupling != 0.0:
-                            high = a * (2 * l + 3) + mp
+                            high = start_high + a * (2 * l + 3) + mp
                             for b in range(S):
                                 for n in range(n_max):
-                                    At[ci, b, l, n, low] += coupling * XY[row_x + mp, r, b, n]
-                                    At[ci, b, l + 1, n, high] += coupling * XY[row_y + m, r, b, n]
+                                    At[ci, b, low + n * width_low] += coupling * XY[row_x + mp, r, b, n]
+                                    At[ci, b, high + n * width_high] += coupling * XY[row_y + m, r, b, n]
             row_x = row_y + 2 * l + 1
