@@ -8,25 +8,43 @@ from numba import njit
 from numba.core.errors import TypingError
 
 from ase_dipole.descriptors.simd import (LANES, contract_difference, contract_own, contract_sum,
-                                         sum_scaled_rows4, sum_scaled_rows8, sum_scaled_rows_with_rate4,
-                                         sum_scaled_rows_with_rate8)
+                                         sum_scaled_rows4, sum_scaled_rows8)
 
 
 @njit(cache=False)
-def _sum_scaled_rows(lanes, out, o, g, row_of, shift, Y, y_of, lm, sign, start, count):
-    if lanes == 4:
-        sum_scaled_rows4(out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)
+def _sum_scaled_rows(lanes, two_rows, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign,
+                     start, count):
+    """The four forms with the rate, then (into ``out`` again) the two without."""
+    if lanes == 4 and two_rows:
+        sum_scaled_rows4(2, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                         count)
+    elif lanes == 4:
+        sum_scaled_rows4(1, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                         count)
+    elif two_rows:
+        sum_scaled_rows8(2, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                         count)
     else:
-        sum_scaled_rows8(out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)
+        sum_scaled_rows8(1, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                         count)
 
 
 @njit(cache=False)
-def _sum_scaled_rows_with_rate(lanes, out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
-                               count):
-    if lanes == 4:
-        sum_scaled_rows_with_rate4(out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start, count)
+def _sum_scaled_rows_only(lanes, two_rows, out, o, stride, g, row_of, shift, Y, y_of, lm, sign, start,
+                          count):
+    unused = np.empty(0)
+    if lanes == 4 and two_rows:
+        sum_scaled_rows4(2, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
+                         sign, start, count)
+    elif lanes == 4:
+        sum_scaled_rows4(1, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
+                         sign, start, count)
+    elif two_rows:
+        sum_scaled_rows8(2, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
+                         sign, start, count)
     else:
-        sum_scaled_rows_with_rate8(out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start, count)
+        sum_scaled_rows8(1, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
+                         sign, start, count)
 
 
 @njit(cache=False)
@@ -43,31 +61,36 @@ def _random(rng, size):
     return rng.normal(size=size) * 10.0 ** rng.uniform(-3, 3, size=size)
 
 
+@pytest.mark.parametrize("two_rows", [False, True])
 @pytest.mark.parametrize("lanes", [4, 8])
-def test_row_sums_and_their_rates_equal_the_scalar_sums_in_order(lanes):
-    rng = np.random.default_rng(lanes)
+def test_row_sums_and_their_rates_equal_the_scalar_sums_in_order(lanes, two_rows):
+    rng = np.random.default_rng(lanes + 2 * two_rows)
     g, dg, Y, gY = _random(rng, 40), _random(rng, 40), _random(rng, 30), _random(rng, 30)
     row_of = np.array([0, 17, 40 - lanes - 3, 5, 11, 9], dtype=np.int64)  # row 2 reaches g's end
-    y_of = np.array([3, 0, 20, 7, 12, 25], dtype=np.int64)
+    y_of = np.array([3, 0, 20, 7, 12, 24], dtype=np.int64)
     sign = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
-    shift, lm = 3, 4  # y_of[5] + lm is Y's last element
-    for o, start, count in [(0, 0, 6), (20 - lanes, 1, 4), (5, 2, 0)]:
-        out, rate = np.full(20, np.nan), np.full(20, np.nan)
+    shift, lm, stride = 3, 4, 9  # y_of[5] + lm + 1 is Y's last element
+    rows = 2 if two_rows else 1
+    for o, start, count in [(0, 0, 6), (30 - stride - lanes, 1, 4), (5, 2, 0)]:
+        out, rate = np.full(30, np.nan), np.full(30, np.nan)
         expected_out, expected_rate = out.copy(), rate.copy()
-        for lane in range(lanes):
-            total = total_rate = 0.0
-            for j in range(start, start + count):
-                y = sign[j] * Y[y_of[j] + lm]
-                along = sign[j] * gY[y_of[j] + lm]
-                at = row_of[j] + shift + lane
-                total += g[at] * y
-                total_rate += dg[at] * y + g[at] * along
-            expected_out[o + lane], expected_rate[o + lane] = total, total_rate
-        _sum_scaled_rows(lanes, out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)
+        for r in range(rows):
+            for lane in range(lanes):
+                total = total_rate = 0.0
+                for j in range(start, start + count):
+                    y = sign[j] * Y[y_of[j] + lm + r]
+                    along = sign[j] * gY[y_of[j] + lm + r]
+                    at = row_of[j] + shift + lane
+                    total += g[at] * y
+                    total_rate += dg[at] * y + g[at] * along
+                expected_out[o + r * stride + lane] = total
+                expected_rate[o + r * stride + lane] = total_rate
+        _sum_scaled_rows_only(lanes, two_rows, out, o, stride, g, row_of, shift, Y, y_of, lm, sign, start,
+                              count)
         assert np.array_equal(out, expected_out, equal_nan=True)
         out[:] = np.nan
-        _sum_scaled_rows_with_rate(lanes, out, rate, o, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
-                                   count)
+        _sum_scaled_rows(lanes, two_rows, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign,
+                         start, count)
         assert np.array_equal(out, expected_out, equal_nan=True)
         assert np.array_equal(rate, expected_rate, equal_nan=True)
 
@@ -93,11 +116,26 @@ def test_radial_contractions_equal_the_scalar_sums_in_order(kind):
     assert np.isnan(out[:o]).all() and np.isnan(out[o + LANES:]).all()
 
 
+@njit(cache=False)
+def _sum_one_row(g, row_of):
+    out = np.zeros(8)
+    sum_scaled_rows4(1, False, out, out, 0, 4, g, g, row_of, 0, out, out, row_of, 0, out, 0, 1)
+    return out
+
+
+@njit(cache=False)
+def _sum_rows(rows):
+    out, index = np.zeros(8), np.zeros(1, dtype=np.int64)
+    sum_scaled_rows4(rows, False, out, out, 0, 4, out, out, index, 0, out, out, index, 0, out, 0, 1)
+
+
 def test_vector_operations_refuse_arrays_they_cannot_address():
-    out, index = np.zeros(8), np.zeros(2, dtype=np.int64)
+    index = np.zeros(1, dtype=np.int64)
+    assert np.array_equal(_sum_one_row(np.ones(8), index), np.zeros(8))  # sign = out = 0
     for bad in (np.zeros(8, dtype=np.float32), np.zeros(16)[::2], np.zeros((2, 4))):
         with pytest.raises(TypingError):
-            _sum_scaled_rows(4, out, 0, bad, index, 0, np.zeros(8), index, 0, np.ones(2), 0, 2)
+            _sum_one_row(bad, index)
     with pytest.raises(TypingError):
-        _sum_scaled_rows(4, out, 0, np.zeros(8), index.astype(np.int32), 0, np.zeros(8), index, 0,
-                         np.ones(2), 0, 2)
+        _sum_one_row(np.zeros(8), index.astype(np.int32))
+    with pytest.raises(TypingError):  # the number of rows must be a constant
+        _sum_rows(1)

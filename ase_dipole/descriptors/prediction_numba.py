@@ -49,8 +49,7 @@ from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
 from ase_dipole.descriptors.simd import (LANES, contract_difference, contract_own, contract_sum,
-                                         sum_scaled_rows4, sum_scaled_rows8, sum_scaled_rows_with_rate4,
-                                         sum_scaled_rows_with_rate8)
+                                         sum_scaled_rows4, sum_scaled_rows8)
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
@@ -665,7 +664,8 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
     Each row ``R[lm, row, b*n_max + n]`` is one sum over the pairs of neighbour
     species b (in pair order, from :func:`pairs_by_species`), kept in vector
     registers eight radial indices at a time, then four, then one
-    (:mod:`~ase_dipole.descriptors.simd`), and stored once.
+    (:mod:`~ase_dipole.descriptors.simd`), two lm rows together (one load of
+    each pair's radial values, two independent sums), and stored once.
     """
     n_centres = last - first
     n_max = g.shape[2]
@@ -692,44 +692,60 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
             pairs_by_species(offsets, neighbour_species, slot, base_pair, c, L2, l_max, n_max,
                              species_start, row_of, y_of, odd_sign)
-            n_s = block_count[species[c]]
+            stride = block_count[species[c]] * Sn  # from one lm row of the block to the next
             base = L2 * Sn * block_start[species[c]] + row[c - first] * Sn
             for l in range(l_max + 1):
                 sign = odd_sign if l % 2 == 1 else even_sign
-                for lm in range(l * l, (l + 1) * (l + 1)):
-                    for b in range(S):
-                        start = species_start[b]
-                        count = species_start[b + 1] - start
-                        o = base + lm * n_s * Sn + b * n_max
-                        if mode == 1:
+                last_lm = (l + 1) * (l + 1) - 1
+                for b in range(S):
+                    start = species_start[b]
+                    count = species_start[b + 1] - start
+                    for lm in range(l * l, last_lm + 1, 2):  # rows two at a time, the l-block's last alone
+                        o = base + lm * stride + b * n_max
+                        shift = l * n_max
+                        if mode == 1 and lm < last_lm:
                             for n in range(0, end8, 8):
-                                sum_scaled_rows_with_rate8(R, R_dot, o + n, g_flat, dg_flat, row_of,
-                                                           l * n_max + n, Y_flat, gY_flat, y_of, lm,
-                                                           sign, start, count)
+                                sum_scaled_rows8(2, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
                             for n in range(end8, end4, 4):
-                                sum_scaled_rows_with_rate4(R, R_dot, o + n, g_flat, dg_flat, row_of,
-                                                           l * n_max + n, Y_flat, gY_flat, y_of, lm,
-                                                           sign, start, count)
+                                sum_scaled_rows4(2, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                        elif mode == 1:
+                            for n in range(0, end8, 8):
+                                sum_scaled_rows8(1, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                            for n in range(end8, end4, 4):
+                                sum_scaled_rows4(1, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                        elif lm < last_lm:
+                            for n in range(0, end8, 8):
+                                sum_scaled_rows8(2, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                            for n in range(end8, end4, 4):
+                                sum_scaled_rows4(2, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
                         else:
                             for n in range(0, end8, 8):
-                                sum_scaled_rows8(R, o + n, g_flat, row_of, l * n_max + n, Y_flat, y_of,
-                                                 lm, sign, start, count)
+                                sum_scaled_rows8(1, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
                             for n in range(end8, end4, 4):
-                                sum_scaled_rows4(R, o + n, g_flat, row_of, l * n_max + n, Y_flat, y_of,
-                                                 lm, sign, start, count)
-                        for n in range(end4, n_max):
-                            total = 0.0
-                            total_rate = 0.0
-                            for j in range(start, start + count):
-                                y = sign[j] * Y_flat[y_of[j] + lm]
-                                radial = row_of[j] + l * n_max + n
-                                total += g_flat[radial] * y
+                                sum_scaled_rows4(1, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
+                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                        for row_lm in range(lm, min(lm + 2, last_lm + 1)):
+                            at = o + (row_lm - lm) * stride
+                            for n in range(end4, n_max):
+                                total = 0.0
+                                total_rate = 0.0
+                                for j in range(start, start + count):
+                                    y = sign[j] * Y_flat[y_of[j] + row_lm]
+                                    radial = row_of[j] + shift + n
+                                    total += g_flat[radial] * y
+                                    if mode == 1:
+                                        along = sign[j] * gY_flat[y_of[j] + row_lm]
+                                        total_rate += dg_flat[radial] * y + g_flat[radial] * along
+                                R[at + n] = total
                                 if mode == 1:
-                                    along = sign[j] * gY_flat[y_of[j] + lm]
-                                    total_rate += dg_flat[radial] * y + g_flat[radial] * along
-                            R[o + n] = total
-                            if mode == 1:
-                                R_dot[o + n] = total_rate
+                                    R_dot[at + n] = total_rate
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres

@@ -51,79 +51,73 @@ def _is_index_array(array_type):
             and array_type.dtype == types.int64)
 
 
-def _scaled_row_sum(lanes, with_rate):
-    """The intrinsic of :data:`sum_scaled_rows4` (``with_rate`` False) or
-    :data:`sum_scaled_rows_with_rate4` and their 8-lane forms."""
-
-    def codegen(context, builder, sig, args):
-        def data(i):
-            return context.make_array(sig.args[i])(context, builder, args[i]).data
-
-        def vector_at(array_data, index):
-            return builder.bitcast(builder.gep(array_data, [index]), _vector_type(lanes).as_pointer())
-
-        if with_rate:
-            out, rate, g, dg, row_of, Y, gY, y_of, sign = (data(i) for i in (0, 1, 3, 4, 5, 7, 8, 9, 11))
-            o, shift, lm, start, count = (args[i] for i in (2, 6, 10, 12, 13))
-        else:
-            out, g, row_of, Y, y_of, sign = (data(i) for i in (0, 2, 3, 5, 6, 8))
-            o, shift, lm, start, count = (args[i] for i in (1, 4, 7, 9, 10))
-        zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
-        total = cgutils.alloca_once_value(builder, zero)
-        total_rate = cgutils.alloca_once_value(builder, zero)
-        with cgutils.for_range(builder, count) as loop:
-            j = builder.add(start, loop.index)
-            at = builder.add(builder.load(builder.gep(row_of, [j])), shift)
-            y_at = builder.add(builder.load(builder.gep(y_of, [j])), lm)
-            factor = builder.load(builder.gep(sign, [j]))
-            scale = _splat(builder, builder.fmul(factor, builder.load(builder.gep(Y, [y_at]))), lanes)
-            g_value = builder.load(vector_at(g, at), align=8)
-            builder.store(builder.fadd(builder.load(total), builder.fmul(g_value, scale)), total)
-            if with_rate:
-                along = builder.fmul(factor, builder.load(builder.gep(gY, [y_at])))
-                dg_value = builder.load(vector_at(dg, at), align=8)
-                change = builder.fadd(builder.fmul(dg_value, scale),
-                                      builder.fmul(g_value, _splat(builder, along, lanes)))
-                builder.store(builder.fadd(builder.load(total_rate), change), total_rate)
-        builder.store(builder.load(total), vector_at(out, o), align=8)
-        if with_rate:
-            builder.store(builder.load(total_rate), vector_at(rate, o), align=8)
-        return context.get_dummy_value()
-
-    if with_rate:
-        @intrinsic
-        def sum_scaled_rows_with_rate(typingctx, out, out_rate, out_offset, g, dg, row_of, shift, Y, gY,
-                                      y_of, lm, sign, start, count):
-            if not (all(_is_vector_array(a) for a in (out, out_rate, g, dg, Y, gY, sign))
-                    and _is_index_array(row_of) and _is_index_array(y_of)):
-                return None
-            return types.void(out, out_rate, types.intp, g, dg, row_of, types.intp, Y, gY, y_of,
-                              types.intp, sign, types.intp, types.intp), codegen
-
-        return sum_scaled_rows_with_rate
+def _scaled_row_sums(lanes):
+    """The intrinsic of :data:`sum_scaled_rows4` (``lanes`` 4) or :data:`sum_scaled_rows8`."""
 
     @intrinsic
-    def sum_scaled_rows(typingctx, out, out_offset, g, row_of, shift, Y, y_of, lm, sign, start, count):
-        if not (all(_is_vector_array(a) for a in (out, g, Y, sign))
+    def sum_scaled_rows(typingctx, rows, with_rate, out, out_rate, out_offset, out_stride, g, dg, row_of,
+                        shift, Y, gY, y_of, lm, sign, start, count):
+        if not (isinstance(rows, types.IntegerLiteral) and rows.literal_value >= 1
+                and isinstance(with_rate, types.BooleanLiteral)
+                and all(_is_vector_array(a) for a in (out, out_rate, g, dg, Y, gY, sign))
                 and _is_index_array(row_of) and _is_index_array(y_of)):
             return None
-        return types.void(out, types.intp, g, row_of, types.intp, Y, y_of, types.intp, sign, types.intp,
-                          types.intp), codegen
+        n_rows, rate_wanted = rows.literal_value, with_rate.literal_value
+        signature = types.void(rows, with_rate, out, out_rate, types.intp, types.intp, g, dg, row_of,
+                               types.intp, Y, gY, y_of, types.intp, sign, types.intp, types.intp)
+
+        def codegen(context, builder, sig, args):
+            def data(i):
+                return context.make_array(sig.args[i])(context, builder, args[i]).data
+
+            def vector_at(array_data, index):
+                return builder.bitcast(builder.gep(array_data, [index]), _vector_type(lanes).as_pointer())
+
+            out_data, rate_data, g_data, dg_data, row_data, Y_data, gY_data, y_data, sign_data = (
+                data(i) for i in (2, 3, 6, 7, 8, 10, 11, 12, 14))
+            o, stride, shift_, lm_, first, n = (args[i] for i in (4, 5, 9, 13, 15, 16))
+            zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
+            totals = [cgutils.alloca_once_value(builder, zero) for _ in range(n_rows)]
+            rate_totals = [cgutils.alloca_once_value(builder, zero) for _ in range(n_rows)]
+            with cgutils.for_range(builder, n) as loop:
+                j = builder.add(first, loop.index)
+                at = builder.add(builder.load(builder.gep(row_data, [j])), shift_)
+                y_at = builder.add(builder.load(builder.gep(y_data, [j])), lm_)
+                factor = builder.load(builder.gep(sign_data, [j]))
+                g_value = builder.load(vector_at(g_data, at), align=8)
+                if rate_wanted:
+                    dg_value = builder.load(vector_at(dg_data, at), align=8)
+                for r in range(n_rows):
+                    y_index = builder.add(y_at, ir.Constant(y_at.type, r))
+                    scale = _splat(builder, builder.fmul(factor, builder.load(builder.gep(Y_data, [y_index]))),
+                                   lanes)
+                    builder.store(builder.fadd(builder.load(totals[r]), builder.fmul(g_value, scale)),
+                                  totals[r])
+                    if rate_wanted:
+                        along = builder.fmul(factor, builder.load(builder.gep(gY_data, [y_index])))
+                        change = builder.fadd(builder.fmul(dg_value, scale),
+                                              builder.fmul(g_value, _splat(builder, along, lanes)))
+                        builder.store(builder.fadd(builder.load(rate_totals[r]), change), rate_totals[r])
+            for r in range(n_rows):
+                row = builder.add(o, builder.mul(stride, ir.Constant(stride.type, r)))
+                builder.store(builder.load(totals[r]), vector_at(out_data, row), align=8)
+                if rate_wanted:
+                    builder.store(builder.load(rate_totals[r]), vector_at(rate_data, row), align=8)
+            return context.get_dummy_value()
+
+        return signature, codegen
 
     return sum_scaled_rows
 
 
-#: ``sum_scaled_rowsK(out, o, g, row_of, shift, Y, y_of, lm, sign, start, count)``:
-#: ``out[o:o+K] = Σ_j g[row_of[j] + shift : +K] · (sign[j] · Y[y_of[j] + lm])``,
-#: j = start .. start + count − 1, summed from 0 in order of j (the accumulator
-#: stays in registers)
-sum_scaled_rows4, sum_scaled_rows8 = _scaled_row_sum(4, False), _scaled_row_sum(8, False)
-#: ``sum_scaled_rows_with_rateK(out, out_rate, o, g, dg, row_of, shift, Y, gY,
-#: y_of, lm, sign, start, count)``: as sum_scaled_rowsK into out, and
-#: ``out_rate[o:o+K] = Σ_j (dg[…] · y_j + g[…] · (sign[j] · gY[y_of[j] + lm]))``
-#: with y_j = sign[j] · Y[y_of[j] + lm]
-sum_scaled_rows_with_rate4 = _scaled_row_sum(4, True)
-sum_scaled_rows_with_rate8 = _scaled_row_sum(8, True)
+#: ``sum_scaled_rowsK(rows, with_rate, out, out_rate, o, out_stride, g, dg, row_of,
+#: shift, Y, gY, y_of, lm, sign, start, count)``, ``rows`` and ``with_rate``
+#: constants: for r < rows, ``out[o + r·out_stride : +K] = Σ_j g[row_of[j] +
+#: shift : +K] · y_jr`` with ``y_jr = sign[j] · Y[y_of[j] + lm + r]``, j = start ..
+#: start + count − 1, summed from 0 in order of j; with the rate also
+#: ``out_rate[… : +K] = Σ_j (dg[…] · y_jr + g[…] · (sign[j] · gY[y_of[j] + lm + r]))``.
+#: The rows share the loads of g and dg; their sums are independent chains
+sum_scaled_rows4, sum_scaled_rows8 = _scaled_row_sums(4), _scaled_row_sums(8)
 
 
 def _radial_contraction(combine):
