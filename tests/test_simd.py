@@ -7,8 +7,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from ase_dipole.descriptors.simd import (LANES, contract_difference, contract_own, contract_sum,
-                                         sum_scaled_rows4, sum_scaled_rows8)
+from ase_dipole.descriptors.simd import contract, sum_scaled_rows4, sum_scaled_rows8
 
 
 @njit(cache=False)
@@ -48,13 +47,19 @@ def _sum_scaled_rows_only(lanes, two_rows, out, o, stride, g, row_of, shift, Y, 
 
 
 @njit(cache=False)
-def _contract(kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count):
-    if kind == 0:
-        contract_own(out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+def _contract(lanes, kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count):
+    if lanes == 4 and kind == 0:
+        contract(4, 0, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+    elif lanes == 4 and kind == 1:
+        contract(4, 1, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+    elif lanes == 4:
+        contract(4, 2, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+    elif kind == 0:
+        contract(8, 0, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
     elif kind == 1:
-        contract_sum(out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+        contract(8, 1, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
     else:
-        contract_difference(out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+        contract(8, 2, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
 
 
 def _random(rng, size):
@@ -95,16 +100,17 @@ def test_row_sums_and_their_rates_equal_the_scalar_sums_in_order(lanes, two_rows
         assert np.array_equal(rate, expected_rate, equal_nan=True)
 
 
+@pytest.mark.parametrize("lanes", [4, 8])
 @pytest.mark.parametrize("kind", [0, 1, 2])
-def test_radial_contractions_equal_the_scalar_sums_in_order(kind):
-    rng = np.random.default_rng(1 + kind)
+def test_radial_contractions_equal_the_scalar_sums_in_order(kind, lanes):
+    rng = np.random.default_rng(1 + kind + lanes)
     count, stride = 7, 12
     A = _random(rng, 200)
     g, dg = _random(rng, 30), _random(rng, 30)
-    own, other, k, o = 5, 200 - (count - 1) * stride - LANES, 30 - count, 8
-    out, out_derivative = np.full(12, np.nan), np.full(12, np.nan)
-    _contract(kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
-    for lane in range(LANES):
+    own, other, k, o = 5, 200 - (count - 1) * stride - lanes, 30 - count, 8  # other reaches A's end
+    out, out_derivative = np.full(20, np.nan), np.full(20, np.nan)
+    _contract(lanes, kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+    for lane in range(lanes):
         total = total_derivative = 0.0
         for n in range(count):
             x = A[own + n * stride + lane]
@@ -113,7 +119,7 @@ def test_radial_contractions_equal_the_scalar_sums_in_order(kind):
             total += g[k + n] * x
             total_derivative += dg[k + n] * x
         assert out[o + lane] == total and out_derivative[o + lane] == total_derivative
-    assert np.isnan(out[:o]).all() and np.isnan(out[o + LANES:]).all()
+    assert np.isnan(out[:o]).all() and np.isnan(out[o + lanes:]).all()
 
 
 @njit(cache=False)

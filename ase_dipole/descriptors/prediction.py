@@ -39,8 +39,39 @@ def coefficient_blocks(coefficients, n_species, n_max, l_max):
             np.ascontiguousarray(blocks.transpose(0, 1, 3, 2)))
 
 
+def spread_matrices(G, l_max):
+    """The couplings that turn the rows of ``XY`` into the adjoint, one matrix
+    per l-block: ``H[l]`` ((2l−1) + (2l+3) rows for 0 < l < l_max, 3 for l = 0,
+    2l−1 for l = l_max; :func:`~ase_dipole.descriptors.prediction_numba.block_width`
+    (l) columns, zero past 3 (2l+1)) with ``A_l[a (2l+1) + m'] = Σ_rows
+    XY[row] H[l][row, a (2l+1) + m']`` over the rows ``Y_{l−1}`` then ``X_l``
+    (adjacent in ``XY``): ``H[l][m, a (2l+1) + m'] = G[l−1, a, m, m']`` and
+    ``H[l][2l−1 + m', a (2l+1) + m] = G[l, a, m, m']``."""
+    matrices = []
+    for l in range(l_max + 1):
+        n_low = 2 * l - 1 if l > 0 else 0
+        n_high = 2 * l + 3 if l < l_max else 0
+        H = np.zeros((n_low + n_high, kernels.block_width(l)))
+        for a in range(3):
+            if l > 0:
+                H[:n_low, a * (2 * l + 1): (a + 1) * (2 * l + 1)] = G[l - 1, a, :n_low, :2 * l + 1]
+            if l < l_max:
+                H[n_low:, a * (2 * l + 1): (a + 1) * (2 * l + 1)] = G[l, a, :2 * l + 1, :n_high].T
+        matrices.append(H)
+    return matrices
+
+
+def two_body_adjoint(two_body, T, l_max):
+    """The 2-body part of the adjoint, the same for every centre of a species:
+    (S, Sn, block_width(1)) with ``[s, b n, a·3 + m] = T[a, m] two_body[s, b n]``."""
+    S, Sn = two_body.shape
+    term = np.zeros((S, Sn, kernels.block_width(1)))
+    term[:, :, :9] = two_body[:, :, None] * T.reshape(1, 1, 9)
+    return term
+
+
 def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t, T, G, l_max,
-                  XY, centre_of_row=None, first=0, At=None):
+                  XY, spread=None, At=None):
     """μ (3,), Ṗ (3,) when ``R_dot`` is given, and the adjoint into ``At`` when it
     is given, for the centres whose densities ``R`` (and time derivatives
     ``R_dot``) are given (flat, species blocks (L2, n_s, Sn)).
@@ -48,13 +79,16 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
     Per species and l-block, ``Y_l = R_l W_l`` over all its centres (BLAS); the
     3-body dipole is ``Σ G[l, a, m, m'] ⟨Y_l[m], R_{l+1}[m']⟩`` (one more
     product), its rate adds ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m], Ṙ_{l+1}[m']⟩``.
-    The adjoint also needs ``X_l = R_{l+1} W_lᵀ``, spread by
-    :func:`~ase_dipole.descriptors.prediction_numba.spread_coupling` (rows
-    ``centre_of_row`` from :func:`~ase_dipole.descriptors.prediction_numba.species_rows`).
-    ``XY`` is scratch of ``2 l_max² + 6 l_max`` rows of n_s·Sn.
+    The adjoint also needs ``X_l = R_{l+1} W_lᵀ``; then each of its l-blocks is
+    one more product per species, of the rows ``Y_{l−1}, X_l`` with
+    ``spread = (spread_matrices(G, l_max), two_body_adjoint(...))``, written
+    straight into the l-plane of ``At`` that
+    :func:`~ase_dipole.descriptors.prediction_numba.pair_charges` reads (rows
+    in species-block order). ``XY`` is scratch of ``2 l_max² + 6 l_max`` rows of n_s·Sn.
     """
     S, Sn = two_body.shape
     L2 = (l_max + 1) ** 2
+    n_rows = int(block_count.sum())
     dipole = np.zeros(3)
     pdot = np.zeros(3)
     for s in range(S):
@@ -89,9 +123,18 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
                 pdot += coupling @ (Y_dot.reshape(n_lo, n * Sn) @ upper.T
                                     + Y @ Rds[hi:hi + n_hi].reshape(n_hi, n * Sn).T).reshape(-1)
         if At is not None:
-            rows = 2 * l_max * l_max + 2 * l_max
-            kernels.spread_coupling(XY[: rows * n * Sn].reshape(rows, n, S, Sn // S), G, T,
-                                    two_body[s], l_max, centre_of_row[start:start + n], first, At)
+            matrices, two_body_term = spread
+            first_row = 0
+            for l in range(l_max + 1):
+                width = kernels.block_width(l)
+                plane = n_rows * Sn * kernels.block_offset(l)
+                rows = matrices[l].shape[0]
+                block = At[plane + start * Sn * width: plane + (start + n) * Sn * width].reshape(n * Sn, width)
+                np.matmul(XY[first_row * n * Sn: (first_row + rows) * n * Sn].reshape(rows, n * Sn).T,
+                          matrices[l], out=block)
+                if l == 1:
+                    block.reshape(n, Sn, width)[...] += two_body_term[s]
+                first_row += rows
     return dipole, pdot
 
 
@@ -102,6 +145,7 @@ class Predictor:
     def __init__(self, descriptor):
         self.descriptor = descriptor
         self._arrays = {}
+        self._spread_matrices = spread_matrices(descriptor._G, descriptor.l_max)
 
     def _array(self, name, size, dtype=float):
         array = self._arrays.get(name)
@@ -155,16 +199,15 @@ class Predictor:
                                          slot, row, block_start, block_count, l_max, mode, Y, gY, g,
                                          dg, R, R_dot)
             XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
-            At = None
+            At = spread = None
             if mode == 2:
-                row_length = kernels.block_offset(l_max + 1) * n_max
-                At = self._array("At", n * S * row_length).reshape(n, S, row_length)
+                At = self._array("At", n * Sn * kernels.block_offset(l_max + 1))
+                spread = (self._spread_matrices, two_body_adjoint(two_body, d._T, l_max))
             mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
-                                     two_body, W3, W3t, d._T, d._G, l_max, XY, centre_of_row,
-                                     first, At)
+                                     two_body, W3, W3t, d._T, d._G, l_max, XY, spread, At)
             dipole += mu
             pdot += rate
             if mode == 2:
                 kernels.pair_charges(nl.offsets, nl.neighbours, env.neighbour_species, env.species,
-                                     first, last, slot, l_max, At, u, Y, gY, g, dg, W)
+                                     first, last, slot, row, block_start, l_max, At, u, Y, gY, g, dg, W)
         return dipole, pdot

@@ -25,10 +25,10 @@ the pairs: a pair c→k and its reverse k→c have opposite vectors, so
 the pairs that get their own geometry, :func:`pair_geometry` evaluates their
 harmonics (vectorised over blocks of pairs) and radial values (and, by mode,
 the rate along the velocities or the gradient), :func:`accumulate_densities`
-gathers each centre's density from them, laid out species-major; after the
-matrix products (BLAS) :func:`spread_coupling` forms the adjoint and
-:func:`pair_charges` contracts it, for both centres of a pair at once, with
-the kept pair values. No pair value is evaluated twice and no derivative is
+gathers each centre's density from them, laid out species-major; matrix
+products (BLAS, :func:`~ase_dipole.descriptors.prediction.bilinear_sums`)
+give μ, Ṗ and the adjoint, which :func:`pair_charges` contracts, for both
+centres of a pair at once, with the kept pair values. No pair value is evaluated twice and no derivative is
 formed that the mode does not need (μ: none; Ṗ: one directional derivative
 per pair; Z*: the gradient).
 
@@ -48,8 +48,7 @@ import numpy as np
 from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
-from ase_dipole.descriptors.simd import (LANES, contract_difference, contract_own, contract_sum,
-                                         sum_scaled_rows4, sum_scaled_rows8)
+from ase_dipole.descriptors.simd import LANES, contract, sum_scaled_rows4, sum_scaled_rows8
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
@@ -61,16 +60,15 @@ BLOCK_PAIRS = 64
 def block_width(l):
     """The 3 (2l + 1) adjoint values of l-block ``l`` rounded up to whole
     vectors of :data:`~ase_dipole.descriptors.simd.LANES`: the row length of
-    that block in the adjoint of :func:`spread_coupling`, all of which
-    :func:`pair_charges` reads."""
+    that block's plane in the adjoint :func:`pair_charges` reads (all of it)."""
     return -(-3 * (2 * l + 1) // LANES) * LANES
 
 
 @njit(cache=True, fastmath=False)
 def block_offset(l):
-    """Σ_{l' < l} :func:`block_width` (l'): times n_max, where l-block ``l``
-    starts in a centre's adjoint row; ``block_offset(l_max + 1)`` n_max is the
-    row's length."""
+    """Σ_{l' < l} :func:`block_width` (l'): times n·Sn (n centres), where the
+    plane of l-block ``l`` starts in the adjoint :func:`pair_charges` reads;
+    with ``l = l_max + 1``, the adjoint's length over n·Sn."""
     total = 0
     for lower in range(l):
         total += block_width(lower)
@@ -749,26 +747,31 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
-def pair_charges(offsets, neighbours, neighbour_species, species, first, last, slot, l_max,
-                 At, u, Y, gY, g, dg, W):
+def pair_charges(offsets, neighbours, neighbour_species, species, first, last, slot, row, block_start,
+                 l_max, At, u, Y, gY, g, dg, W):
     """Pair charges of the owned pairs of centres ``first..last-1`` (from
     :func:`pair_slots`), with the adjoint ``At`` of
-    :func:`spread_coupling` and the pair values of :func:`pair_geometry` (mode 2).
+    :func:`~ase_dipole.descriptors.prediction.bilinear_sums` and the pair
+    values of :func:`pair_geometry` (mode 2).
+
+    ``At`` (flat) holds one plane per l-block, from ``n Sn`` :func:`block_offset`
+    (l) on (n the centres of the range), as (n, Sn, :func:`block_width` (l)):
+    ``[r, b n_max + n, a (2l+1) + m] = ∂μ_a / ∂R_c[lm, b n]`` for the centre c
+    of row ``r = block_start[s(c)] + row[c − first]`` (:func:`species_rows`).
 
     ``W[p]`` is what pair p = c→k adds to Z*_k (and subtracts from Z*_c): for
     k outside the range ``Σ_{n,lm} A_c[a, lm, s(k) n] ∂_β φ_nlm(r)``; for k in
     it, the reverse's share too: ``Σ (A_c[a, lm, s(k) n] + (−1)^l A_k[a, lm,
     s(c) n]) ∂_β φ_nlm(r)``, and ``W[reverse[p]] = 0`` (written by the task of
     k, so no task writes another's rows). Per pair
-    ``AG[l, a (2l+1) + m] = Σ_n g_ln x`` (``ADG`` with g'), four (a, m) at a
-    time in vector registers (:mod:`~ase_dipole.descriptors.simd`), then
-    ``W[a, β] = u_β Σ_lm ADG Y_lm + Σ_lm AG ∂_β Y_lm``.
+    ``AG[l, a (2l+1) + m] = Σ_n g_ln x`` (``ADG`` with g'), eight or four
+    (a, m) at a time in vector registers (:mod:`~ase_dipole.descriptors.simd`),
+    then ``W[a, β] = u_β Σ_lm ADG Y_lm + Σ_lm AG ∂_β Y_lm``.
     """
     n_centres = last - first
     n_max = g.shape[2]
-    S = At.shape[1]
-    row_length = At.shape[2]
-    At_flat = At.reshape(-1)
+    S = block_start.shape[0]
+    Sn = S * n_max
     g_flat = g.reshape(-1)
     dg_flat = dg.reshape(-1)
     base_pair = offsets[first]
@@ -778,8 +781,8 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
         AG = np.empty((l_max + 1) * widest)
         ADG = np.empty((l_max + 1) * widest)
         for c in range(first + block * BLOCK, min(first + (block + 1) * BLOCK, last)):
-            ci = c - first
             bc = species[c]
+            own_row = block_start[bc] + row[c - first]
             for p in range(offsets[c], offsets[c + 1]):
                 s = slot[p - base_pair]
                 if s < 0:  # the mirror of an owned pair, whose W carries both shares
@@ -790,26 +793,36 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                 k = neighbours[p]
                 b = neighbour_species[p]
                 inside = k >= first and k < last
-                kc = k - first if inside else 0
+                other_row = block_start[species[k]] + row[k - first] if inside else 0
                 for l in range(l_max + 1):
                     o = l * widest
-                    start = block_offset(l) * n_max
-                    own = (ci * S + b) * row_length + start
-                    other = (kc * S + bc) * row_length + start
-                    radial = (s * (l_max + 1) + l) * n_max
                     width = block_width(l)  # whole vectors: the contraction reads them all
-                    if not inside:
-                        for j in range(0, width, LANES):
-                            contract_own(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
-                                         dg_flat, radial, n_max)
-                    elif l % 2 == 0:
-                        for j in range(0, width, LANES):
-                            contract_sum(AG, ADG, o + j, At_flat, own + j, other + j, width, g_flat,
-                                         dg_flat, radial, n_max)
-                    else:
-                        for j in range(0, width, LANES):
-                            contract_difference(AG, ADG, o + j, At_flat, own + j, other + j, width,
-                                                g_flat, dg_flat, radial, n_max)
+                    plane = n_centres * Sn * block_offset(l)
+                    own = plane + (own_row * Sn + b * n_max) * width
+                    other = plane + (other_row * Sn + bc * n_max) * width
+                    radial = (s * (l_max + 1) + l) * n_max
+                    combine = 0 if not inside else (1 if l % 2 == 0 else 2)
+                    wide = width - width % 8  # vectors of eight, then at most one of four
+                    for j in range(0, wide, 8):
+                        if combine == 0:
+                            contract(8, 0, AG, ADG, o + j, At, own + j, other + j, width, g_flat,
+                                     dg_flat, radial, n_max)
+                        elif combine == 1:
+                            contract(8, 1, AG, ADG, o + j, At, own + j, other + j, width, g_flat,
+                                     dg_flat, radial, n_max)
+                        else:
+                            contract(8, 2, AG, ADG, o + j, At, own + j, other + j, width, g_flat,
+                                     dg_flat, radial, n_max)
+                    if wide < width:
+                        if combine == 0:
+                            contract(4, 0, AG, ADG, o + wide, At, own + wide, other + wide, width,
+                                     g_flat, dg_flat, radial, n_max)
+                        elif combine == 1:
+                            contract(4, 1, AG, ADG, o + wide, At, own + wide, other + wide, width,
+                                     g_flat, dg_flat, radial, n_max)
+                        else:
+                            contract(4, 2, AG, ADG, o + wide, At, own + wide, other + wide, width,
+                                     g_flat, dg_flat, radial, n_max)
                 # W[a, β] = u_β Σ_lm ADG Y + Σ_lm AG ∂_β Y: twelve independent sums
                 r0 = 0.0
                 r1 = 0.0
@@ -856,47 +869,3 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                 W[p, 2, 0] = r2 * u[s, 0] + w20
                 W[p, 2, 1] = r2 * u[s, 1] + w21
                 W[p, 2, 2] = r2 * u[s, 2] + w22
-
-
-@njit(cache=True, fastmath=False, parallel=True)  # parallel: independent centres
-def spread_coupling(XY, G, T, two_body, l_max, centres, first, At):
-    """The adjoint of the centres ``centres`` (the rows of one species block, n of
-    them) in the layout :func:`pair_charges` reads: ``At[c − first, b]`` holds
-    the l-blocks in turn, block l from n_max :func:`block_offset` (l) on as
-    (n_max, :func:`block_width` (l)) with ``[n, a (2l+1) + m] = ∂μ_a /
-    ∂R_c[lm, b n]`` (zero up to the whole vector), from ``XY`` (rows, n, S,
-    n_max), which holds for l = 0 .. l_max−1 in turn ``X_l = R_{l+1} W_lᵀ``
-    ((2l+3) rows) then ``Y_l = R_l W_l`` ((2l+1) rows): ``A_l[a] += G[l, a]
-    X_l``, ``A_{l+1}[a] += G[l, a]ᵀ Y_l`` and the 2-body part ``A_1[a, m] +=
-    T[a, m] two_body``."""
-    S = At.shape[1]
-    n_max = XY.shape[3]
-    for r in prange(centres.shape[0]):
-        ci = centres[r] - first
-        for b in range(S):
-            for i in range(At.shape[2]):
-                At[ci, b, i] = 0.0
-            start = block_offset(1) * n_max
-            for a in range(3):
-                for m in range(3):
-                    t = T[a, m]
-                    if t != 0.0:
-                        for n in range(n_max):
-                            At[ci, b, start + n * block_width(1) + a * 3 + m] += t * two_body[b * n_max + n]
-        row_x = 0
-        for l in range(l_max):
-            row_y = row_x + 2 * l + 3
-            start_low, width_low = block_offset(l) * n_max, block_width(l)
-            start_high, width_high = block_offset(l + 1) * n_max, block_width(l + 1)
-            for a in range(3):
-                for m in range(2 * l + 1):
-                    low = start_low + a * (2 * l + 1) + m
-                    for mp in range(2 * l + 3):
-                        coupling = G[l, a, m, mp]
-                        if coupling != 0.0:
-                            high = start_high + a * (2 * l + 3) + mp
-                            for b in range(S):
-                                for n in range(n_max):
-                                    At[ci, b, low + n * width_low] += coupling * XY[row_x + mp, r, b, n]
-                                    At[ci, b, high + n * width_high] += coupling * XY[row_y + m, r, b, n]
-            row_x = row_y + 2 * l + 1

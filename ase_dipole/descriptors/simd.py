@@ -120,56 +120,52 @@ def _scaled_row_sums(lanes):
 sum_scaled_rows4, sum_scaled_rows8 = _scaled_row_sums(4), _scaled_row_sums(8)
 
 
-def _radial_contraction(combine):
-    """The intrinsic of :data:`contract_own` (``combine`` None), :data:`contract_sum`
-    ("add") or :data:`contract_difference` ("sub")."""
+def _radial_contraction(lanes, combine):
+    """The intrinsic of :data:`contract` for ``lanes`` and ``combine`` (0 own, 1 sum, 2 difference)."""
 
-    @intrinsic
-    def contraction(typingctx, out, out_derivative, out_offset, A, own_offset, other_offset, stride,
-                    g, dg, g_offset, count):
-        arrays = (out, out_derivative, A, g, dg)
-        if not all(_is_vector_array(array) for array in arrays):
-            return None
-        signature = types.void(out, out_derivative, types.intp, A, types.intp, types.intp, types.intp,
-                               g, dg, types.intp, types.intp)
+    def codegen(context, builder, sig, args):
+        out_array, derivative_array, o, A_array, own, other, step, g_array, dg_array, k, n = args[2:]
+        A_data = context.make_array(sig.args[5])(context, builder, A_array).data
+        g_data = context.make_array(sig.args[9])(context, builder, g_array).data
+        dg_data = context.make_array(sig.args[10])(context, builder, dg_array).data
+        vector = _vector_type(lanes).as_pointer()
+        zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
+        total = cgutils.alloca_once_value(builder, zero)
+        total_derivative = cgutils.alloca_once_value(builder, zero)
+        with cgutils.for_range(builder, n) as loop:
+            shift = builder.mul(loop.index, step)
+            x = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(own, shift)]), vector), align=8)
+            if combine:
+                y = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(other, shift)]), vector),
+                                 align=8)
+                x = builder.fadd(x, y) if combine == 1 else builder.fsub(x, y)
+            radial_index = builder.add(k, loop.index)
+            g_value = _splat(builder, builder.load(builder.gep(g_data, [radial_index])), lanes)
+            dg_value = _splat(builder, builder.load(builder.gep(dg_data, [radial_index])), lanes)
+            builder.store(builder.fadd(builder.load(total), builder.fmul(g_value, x)), total)
+            builder.store(builder.fadd(builder.load(total_derivative), builder.fmul(dg_value, x)),
+                          total_derivative)
+        builder.store(builder.load(total), _pointer(context, builder, sig.args[2], out_array, o, lanes),
+                      align=8)
+        builder.store(builder.load(total_derivative),
+                      _pointer(context, builder, sig.args[3], derivative_array, o, lanes), align=8)
+        return context.get_dummy_value()
 
-        def codegen(context, builder, sig, args):
-            out_array, derivative_array, o, A_array, own, other, step, g_array, dg_array, k, n = args
-            A_data = context.make_array(sig.args[3])(context, builder, A_array).data
-            g_data = context.make_array(sig.args[7])(context, builder, g_array).data
-            dg_data = context.make_array(sig.args[8])(context, builder, dg_array).data
-            zero = ir.Constant(_vector_type(LANES), [0.0] * LANES)
-            total = cgutils.alloca_once_value(builder, zero)
-            total_derivative = cgutils.alloca_once_value(builder, zero)
-            with cgutils.for_range(builder, n) as loop:
-                shift = builder.mul(loop.index, step)
-                x = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(own, shift)]),
-                                                 _vector_type(LANES).as_pointer()), align=8)
-                if combine is not None:
-                    y = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(other, shift)]),
-                                                     _vector_type(LANES).as_pointer()), align=8)
-                    x = builder.fadd(x, y) if combine == "add" else builder.fsub(x, y)
-                radial_index = builder.add(k, loop.index)
-                g_value = _splat(builder, builder.load(builder.gep(g_data, [radial_index])))
-                dg_value = _splat(builder, builder.load(builder.gep(dg_data, [radial_index])))
-                builder.store(builder.fadd(builder.load(total), builder.fmul(g_value, x)), total)
-                builder.store(builder.fadd(builder.load(total_derivative), builder.fmul(dg_value, x)),
-                              total_derivative)
-            builder.store(builder.load(total), _pointer(context, builder, sig.args[0], out_array, o), align=8)
-            builder.store(builder.load(total_derivative),
-                          _pointer(context, builder, sig.args[1], derivative_array, o), align=8)
-            return context.get_dummy_value()
-
-        return signature, codegen
-
-    return contraction
+    return codegen
 
 
-#: ``contract_own(out, out_derivative, o, A, a, unused, stride, g, dg, k, count)``:
-#: ``out[o:o+4] = Σ_n g[k+n] A[a + n·stride : +4]`` and ``out_derivative`` the
-#: same with ``dg``, n = 0 .. count−1, summed from 0 in order of n
-contract_own = _radial_contraction(None)
-#: as :data:`contract_own` with ``A[a + n·stride] + A[b + n·stride]`` (b the sixth argument)
-contract_sum = _radial_contraction("add")
-#: as :data:`contract_own` with ``A[a + n·stride] − A[b + n·stride]``
-contract_difference = _radial_contraction("sub")
+@intrinsic
+def contract(typingctx, lanes, combine, out, out_derivative, out_offset, A, own_offset, other_offset,
+             stride, g, dg, g_offset, count):
+    """``contract(lanes, combine, out, out_derivative, o, A, a, b, stride, g, dg, k, count)``
+    with ``lanes`` (4 or 8) and ``combine`` constants: ``out[o:o+lanes] = Σ_n
+    g[k+n] x_n`` and ``out_derivative`` the same with ``dg``, n = 0 .. count−1,
+    summed from 0 in order of n, where ``x_n = A[a + n·stride : +lanes]``
+    (``combine`` 0), that plus (1) or minus (2) ``A[b + n·stride : +lanes]``."""
+    if not (isinstance(lanes, types.IntegerLiteral) and lanes.literal_value in (4, 8)
+            and isinstance(combine, types.IntegerLiteral) and combine.literal_value in (0, 1, 2)
+            and all(_is_vector_array(array) for array in (out, out_derivative, A, g, dg))):
+        return None
+    signature = types.void(lanes, combine, out, out_derivative, types.intp, A, types.intp, types.intp,
+                           types.intp, g, dg, types.intp, types.intp)
+    return signature, _radial_contraction(lanes.literal_value, combine.literal_value)
