@@ -480,12 +480,15 @@ def gather_pair_charges(offsets, reverse, W, Z):
     W[p] to Z[k] and subtracts it from Z[c], gathered per atom (the pairs
     k→c of c are the reverses of its own)."""
     for c in prange(offsets.shape[0] - 1):
+        total = np.zeros(9)  # one pass over the pairs; each sum still in order of p
+        for p in range(offsets[c], offsets[c + 1]):
+            q = reverse[p]
+            for a in range(3):
+                for beta in range(3):
+                    total[3 * a + beta] += W[q, a, beta] - W[p, a, beta]
         for a in range(3):
             for beta in range(3):
-                total = 0.0
-                for p in range(offsets[c], offsets[c + 1]):
-                    total += W[reverse[p], a, beta] - W[p, a, beta]
-                Z[c, a, beta] = total
+                Z[c, a, beta] = total[3 * a + beta]
 
 
 @njit(cache=True, fastmath=False)

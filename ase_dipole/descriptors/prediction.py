@@ -179,7 +179,7 @@ class Predictor:
             slot_centre = self._array("slot_centre", n_pairs, np.int64)
             n_slots = kernels.pair_slots(nl.offsets, nl.neighbours, nl.reverse, first, last, slot,
                                          slot_pair, slot_centre)
-            n_tangents = (0, 1, 3)[mode]
+            n_tangents = (0, 1, 4)[mode]  # mode 2: the gradient, then Y (for the pair charges)
             u = self._array("u", 3 * n_slots if mode == 2 else 0).reshape(-1, 3)
             Y = self._array("Y", L2 * n_slots).reshape(n_slots, L2)
             gY = self._array("gY", n_tangents * L2 * n_slots).reshape(-1, L2, max(n_tangents, 1))

@@ -48,7 +48,7 @@ import numpy as np
 from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
-from ase_dipole.descriptors.simd import LANES, contract, sum_scaled_rows4, sum_scaled_rows8
+from ase_dipole.descriptors.simd import LANES, contract, pair_charge_sums, sum_scaled_rows4, sum_scaled_rows8
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
@@ -523,7 +523,8 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
 
     Outputs, one row per slot s: ``Y[s, lm]`` and ``g[s, l, n]`` always; mode 1
     ``gY[s, lm, 0]`` = ∇Y_lm(r/|r|)·w and ``dg[s, l, n]`` = g'_ln (r̂·w);
-    mode 2 ``u[s]`` = r̂, ``gY[s, lm, β]`` = ∂_β Y_lm(r/|r|) and ``dg`` = g'.
+    mode 2 ``u[s]`` = r̂, ``gY[s, lm, β]`` = ∂_β Y_lm(r/|r|) (and ``gY[s, lm, 3]``
+    = Y_lm, for :func:`~ase_dipole.descriptors.simd.pair_charge_sums`) and ``dg`` = g'.
 
     The harmonics of :data:`BLOCK_PAIRS` pairs at a time come from
     :func:`harmonics_block` (with the tangent w in mode 1) and
@@ -615,6 +616,7 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
                     gY[s, lm, 0] = Tb[0, lm, q]
                     gY[s, lm, 1] = Tb[1, lm, q]
                     gY[s, lm, 2] = Tb[2, lm, q]
+                    gY[s, lm, 3] = Yb[lm, q]
 
 
 @njit(cache=True, fastmath=False)
@@ -776,6 +778,10 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
     dg_flat = dg.reshape(-1)
     base_pair = offsets[first]
     widest = block_width(l_max)
+    L2 = (l_max + 1) ** 2
+    W_flat = W.reshape(-1)
+    gY_flat = gY.reshape(-1)
+    u_flat = u.reshape(-1)
     n_blocks = (n_centres + BLOCK - 1) // BLOCK
     for block in prange(n_blocks):
         AG = np.empty((l_max + 1) * widest)
@@ -823,49 +829,4 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                         else:
                             contract(4, 2, AG, ADG, o + wide, At, own + wide, other + wide, width,
                                      g_flat, dg_flat, radial, n_max)
-                # W[a, β] = u_β Σ_lm ADG Y + Σ_lm AG ∂_β Y: twelve independent sums
-                r0 = 0.0
-                r1 = 0.0
-                r2 = 0.0
-                w00 = 0.0
-                w01 = 0.0
-                w02 = 0.0
-                w10 = 0.0
-                w11 = 0.0
-                w12 = 0.0
-                w20 = 0.0
-                w21 = 0.0
-                w22 = 0.0
-                for l in range(l_max + 1):
-                    width_l = 2 * l + 1
-                    o = l * widest
-                    for m in range(width_l):
-                        lm = l * l + m
-                        yv = Y[s, lm]
-                        d0 = gY[s, lm, 0]
-                        d1 = gY[s, lm, 1]
-                        d2 = gY[s, lm, 2]
-                        r0 += ADG[o + m] * yv
-                        r1 += ADG[o + width_l + m] * yv
-                        r2 += ADG[o + 2 * width_l + m] * yv
-                        ag = AG[o + m]
-                        w00 += ag * d0
-                        w01 += ag * d1
-                        w02 += ag * d2
-                        ag = AG[o + width_l + m]
-                        w10 += ag * d0
-                        w11 += ag * d1
-                        w12 += ag * d2
-                        ag = AG[o + 2 * width_l + m]
-                        w20 += ag * d0
-                        w21 += ag * d1
-                        w22 += ag * d2
-                W[p, 0, 0] = r0 * u[s, 0] + w00
-                W[p, 0, 1] = r0 * u[s, 1] + w01
-                W[p, 0, 2] = r0 * u[s, 2] + w02
-                W[p, 1, 0] = r1 * u[s, 0] + w10
-                W[p, 1, 1] = r1 * u[s, 1] + w11
-                W[p, 1, 2] = r1 * u[s, 2] + w12
-                W[p, 2, 0] = r2 * u[s, 0] + w20
-                W[p, 2, 1] = r2 * u[s, 1] + w21
-                W[p, 2, 2] = r2 * u[s, 2] + w22
+                pair_charge_sums(W_flat, 9 * p, AG, ADG, widest, gY_flat, 4 * L2 * s, u_flat, 3 * s, l_max)

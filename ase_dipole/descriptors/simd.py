@@ -169,3 +169,55 @@ def contract(typingctx, lanes, combine, out, out_derivative, out_offset, A, own_
     signature = types.void(lanes, combine, out, out_derivative, types.intp, A, types.intp, types.intp,
                            types.intp, g, dg, types.intp, types.intp)
     return signature, _radial_contraction(lanes.literal_value, combine.literal_value)
+
+
+@intrinsic
+def pair_charge_sums(typingctx, W, w_at, AG, ADG, block_stride, gY, gY_at, u, u_at, l_max):
+    """``pair_charge_sums(W, w, AG, ADG, stride, gY, y, u, v, l_max)``: the 3×3
+    ``W[w + 3a + β] = u[v + β] Σ_lm ADG[a, lm] gY[y + 4 lm + 3] + Σ_lm AG[a, lm]
+    gY[y + 4 lm + β]``, lm over l = 0 .. l_max in order, where ``AG[a, lm]`` is
+    ``AG[l·stride + a (2l+1) + m]`` (the same for ``ADG``) and ``gY`` holds four
+    values per lm (the three gradient components, then Y). Each a keeps one
+    four-lane sum of AG·gY and one of ADG·gY in registers; only their first
+    three lanes and their last are used, so every number is the scalar sum's."""
+    if not all(_is_vector_array(array) for array in (W, AG, ADG, gY, u)):
+        return None
+    signature = types.void(W, types.intp, AG, ADG, types.intp, gY, types.intp, u, types.intp, types.intp)
+
+    def codegen(context, builder, sig, args):
+        W_array, w, AG_array, ADG_array, stride, gY_array, y, u_array, v, top = args
+        W_data, AG_data, ADG_data, gY_data, u_data = (
+            context.make_array(sig.args[i])(context, builder, args[i]).data for i in (0, 2, 3, 5, 7))
+        integer = stride.type
+        zero = ir.Constant(_vector_type(4), [0.0] * 4)
+        totals = [cgutils.alloca_once_value(builder, zero) for _ in range(3)]
+        rate_totals = [cgutils.alloca_once_value(builder, zero) for _ in range(3)]
+        with cgutils.for_range(builder, builder.add(top, ir.Constant(integer, 1))) as l_loop:
+            l = l_loop.index
+            width = builder.add(builder.mul(l, ir.Constant(integer, 2)), ir.Constant(integer, 1))
+            block = builder.mul(l, stride)
+            first_lm = builder.mul(l, l)
+            with cgutils.for_range(builder, width) as m_loop:
+                m = m_loop.index
+                lm = builder.add(first_lm, m)
+                at = builder.add(y, builder.mul(lm, ir.Constant(integer, 4)))
+                values = builder.load(builder.bitcast(builder.gep(gY_data, [at]),
+                                                      _vector_type(4).as_pointer()), align=8)
+                for a in range(3):
+                    index = builder.add(builder.add(block, builder.mul(width, ir.Constant(integer, a))), m)
+                    ag = _splat(builder, builder.load(builder.gep(AG_data, [index])), 4)
+                    adg = _splat(builder, builder.load(builder.gep(ADG_data, [index])), 4)
+                    builder.store(builder.fadd(builder.load(totals[a]), builder.fmul(ag, values)), totals[a])
+                    builder.store(builder.fadd(builder.load(rate_totals[a]), builder.fmul(adg, values)),
+                                  rate_totals[a])
+        for a in range(3):
+            total = builder.load(totals[a])
+            radial = builder.extract_element(builder.load(rate_totals[a]), ir.Constant(ir.IntType(32), 3))
+            for beta in range(3):
+                direction = builder.load(builder.gep(u_data, [builder.add(v, ir.Constant(integer, beta))]))
+                value = builder.fadd(builder.fmul(radial, direction),
+                                     builder.extract_element(total, ir.Constant(ir.IntType(32), beta)))
+                builder.store(value, builder.gep(W_data, [builder.add(w, ir.Constant(integer, 3 * a + beta))]))
+        return context.get_dummy_value()
+
+    return signature, codegen
