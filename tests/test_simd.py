@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from ase_dipole.descriptors.simd import contract, sum_scaled_rows4, sum_scaled_rows8
+from ase_dipole.descriptors.simd import contract, pair_charge_sums, sum_scaled_rows4, sum_scaled_rows8
 
 
 @njit(cache=False)
@@ -120,6 +120,35 @@ def test_radial_contractions_equal_the_scalar_sums_in_order(kind, lanes):
             total_derivative += dg[k + n] * x
         assert out[o + lane] == total and out_derivative[o + lane] == total_derivative
     assert np.isnan(out[:o]).all() and np.isnan(out[o + lanes:]).all()
+
+
+@njit(cache=False)
+def _pair_charge_sums(W, w, AG, ADG, stride, gY, y, u, v, l_max):
+    pair_charge_sums(W, w, AG, ADG, stride, gY, y, u, v, l_max)
+
+
+@pytest.mark.parametrize("l_max", [0, 1, 4])
+def test_pair_charge_sums_equal_the_scalar_sums_in_order(l_max):
+    rng = np.random.default_rng(l_max)
+    stride, L2 = 3 * (2 * l_max + 1) + 1, (l_max + 1) ** 2
+    AG, ADG = _random(rng, (l_max + 1) * stride), _random(rng, (l_max + 1) * stride)
+    gY, u = _random(rng, 4 * L2 + 8), _random(rng, 7)
+    y, v, w = 8, 4, 5  # gY's and u's last elements are read
+    W = np.full(20, np.nan)
+    _pair_charge_sums(W, w, AG, ADG, stride, gY, y, u, v, l_max)
+    for a in range(3):
+        radial = 0.0
+        angular = [0.0, 0.0, 0.0]
+        for l in range(l_max + 1):
+            for m in range(2 * l + 1):
+                lm = l * l + m
+                at = l * stride + a * (2 * l + 1) + m
+                radial += ADG[at] * gY[y + 4 * lm + 3]
+                for beta in range(3):
+                    angular[beta] += AG[at] * gY[y + 4 * lm + beta]
+        for beta in range(3):
+            assert W[w + 3 * a + beta] == radial * u[v + beta] + angular[beta]
+    assert np.isnan(W[:w]).all() and np.isnan(W[w + 9:]).all()
 
 
 @njit(cache=False)
