@@ -8,11 +8,12 @@ evaluated once for both of its centres (:func:`~ase_dipole.descriptors.predictio
 gathered species-major, so that the centres of one species form one
 contiguous ``(L2, n_s, Sn)`` block, and :func:`bilinear_sums` reduces μ and
 Ṗ to a handful of matrix products per species and l-block (BLAS). For Z* it
-also spreads the adjoint
+also forms the adjoint
 
     A[a, lm, c, i] = ∂μ_a(c) / ∂R[lm, c, i]
 
-into the layout ``pair_charges`` contracts with the kept pair values.
+with one more product per species and l-block (:func:`spread_matrices`),
+straight into the layout ``pair_charges`` contracts with the kept pair values.
 Centres are taken :data:`CHUNK_CENTRES` at a time, so the scratch memory is
 bounded whatever the system size; a pair with one centre outside the range
 is evaluated from both sides.
@@ -21,6 +22,7 @@ is evaluated from both sides.
 import numpy as np
 
 from ase_dipole.descriptors import prediction_numba as kernels
+from ase_dipole.threads import single_blas_thread
 
 #: centres per range: bounds the per-pair scratch (about 1.5 kB per kept pair,
 #: 5 MB for 256 centres of water at r_c 4 Å); within a range each pair is
@@ -129,7 +131,8 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
                 width = kernels.block_width(l)
                 plane = n_rows * Sn * kernels.block_offset(l)
                 rows = matrices[l].shape[0]
-                block = At[plane + start * Sn * width: plane + (start + n) * Sn * width].reshape(n * Sn, width)
+                block = At[plane + start * Sn * width: plane + (start + n) * Sn * width]
+                block = block.reshape(n * Sn, width)
                 np.matmul(XY[first_row * n * Sn: (first_row + rows) * n * Sn].reshape(rows, n * Sn).T,
                           matrices[l], out=block)
                 if l == 1:
@@ -170,44 +173,45 @@ class Predictor:
         block_start = np.empty(S, dtype=np.int64)
         block_count = np.empty(S, dtype=np.int64)
         empty = np.empty((0, 0))
-        for first in range(0, n_atoms, CHUNK_CENTRES):
-            last = min(first + CHUNK_CENTRES, n_atoms)
-            n = last - first
-            n_pairs = int(nl.offsets[last] - nl.offsets[first])
-            slot = self._array("slot", n_pairs, np.int64)
-            slot_pair = self._array("slot_pair", n_pairs, np.int64)
-            slot_centre = self._array("slot_centre", n_pairs, np.int64)
-            n_slots = kernels.pair_slots(nl.offsets, nl.neighbours, nl.reverse, first, last, slot,
-                                         slot_pair, slot_centre)
-            n_tangents = (0, 1, 4)[mode]  # mode 2: the gradient, then Y (for the pair charges)
-            u = self._array("u", 3 * n_slots if mode == 2 else 0).reshape(-1, 3)
-            Y = self._array("Y", L2 * n_slots).reshape(n_slots, L2)
-            gY = self._array("gY", n_tangents * L2 * n_slots).reshape(-1, L2, max(n_tangents, 1))
-            g = self._array("g", (l_max + 1) * n_max * n_slots).reshape(n_slots, l_max + 1, n_max)
-            dg = self._array("dg", (l_max + 1) * n_max * n_slots if mode else 0).reshape(
-                -1, l_max + 1, n_max)
-            kernels.pair_geometry(nl.vectors, nl.neighbours, slot_pair, slot_centre, n_slots,
-                                  velocities if mode == 1 else empty, d._table, d._grid_step, l_max,
-                                  d._norm, mode, u, Y, gY, g, dg)
-            row = self._array("row", n, np.int64)
-            centre_of_row = self._array("centre_of_row", n, np.int64)
-            kernels.species_rows(env.species, first, last, S, block_start, block_count, row,
-                                 centre_of_row)
-            R = self._array("R", L2 * Sn * n)
-            R_dot = self._array("R_dot", L2 * Sn * n if mode == 1 else 0)
-            kernels.accumulate_densities(nl.offsets, env.neighbour_species, env.species, first, last,
-                                         slot, row, block_start, block_count, l_max, mode, Y, gY, g,
-                                         dg, R, R_dot)
-            XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
-            At = spread = None
-            if mode == 2:
-                At = self._array("At", n * Sn * kernels.block_offset(l_max + 1))
-                spread = (self._spread_matrices, two_body_adjoint(two_body, d._T, l_max))
-            mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
-                                     two_body, W3, W3t, d._T, d._G, l_max, XY, spread, At)
-            dipole += mu
-            pdot += rate
-            if mode == 2:
-                kernels.pair_charges(nl.offsets, nl.neighbours, env.neighbour_species, env.species,
-                                     first, last, slot, row, block_start, l_max, At, u, Y, gY, g, dg, W)
+        with single_blas_thread():  # the products are small; the kernels have the cores
+            for first in range(0, n_atoms, CHUNK_CENTRES):
+                last = min(first + CHUNK_CENTRES, n_atoms)
+                n = last - first
+                n_pairs = int(nl.offsets[last] - nl.offsets[first])
+                slot = self._array("slot", n_pairs, np.int64)
+                slot_pair = self._array("slot_pair", n_pairs, np.int64)
+                slot_centre = self._array("slot_centre", n_pairs, np.int64)
+                n_slots = kernels.pair_slots(nl.offsets, nl.neighbours, nl.reverse, first, last, slot,
+                                             slot_pair, slot_centre)
+                n_tangents = (0, 1, 4)[mode]  # mode 2: the gradient, then Y (for the pair charges)
+                u = self._array("u", 3 * n_slots if mode == 2 else 0).reshape(-1, 3)
+                Y = self._array("Y", L2 * n_slots).reshape(n_slots, L2)
+                gY = self._array("gY", n_tangents * L2 * n_slots).reshape(-1, L2, max(n_tangents, 1))
+                g = self._array("g", (l_max + 1) * n_max * n_slots).reshape(n_slots, l_max + 1, n_max)
+                dg = self._array("dg", (l_max + 1) * n_max * n_slots if mode else 0).reshape(
+                    -1, l_max + 1, n_max)
+                kernels.pair_geometry(nl.vectors, nl.neighbours, slot_pair, slot_centre, n_slots,
+                                      velocities if mode == 1 else empty, d._table, d._grid_step, l_max,
+                                      d._norm, mode, u, Y, gY, g, dg)
+                row = self._array("row", n, np.int64)
+                centre_of_row = self._array("centre_of_row", n, np.int64)
+                kernels.species_rows(env.species, first, last, S, block_start, block_count, row,
+                                     centre_of_row)
+                R = self._array("R", L2 * Sn * n)
+                R_dot = self._array("R_dot", L2 * Sn * n if mode == 1 else 0)
+                kernels.accumulate_densities(nl.offsets, env.neighbour_species, env.species, first, last,
+                                             slot, row, block_start, block_count, l_max, mode, Y, gY, g,
+                                             dg, R, R_dot)
+                XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
+                At = spread = None
+                if mode == 2:
+                    At = self._array("At", n * Sn * kernels.block_offset(l_max + 1))
+                    spread = (self._spread_matrices, two_body_adjoint(two_body, d._T, l_max))
+                mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
+                                         two_body, W3, W3t, d._T, d._G, l_max, XY, spread, At)
+                dipole += mu
+                pdot += rate
+                if mode == 2:
+                    kernels.pair_charges(nl.offsets, nl.neighbours, env.neighbour_species, env.species,
+                                         first, last, slot, row, block_start, l_max, At, u, Y, gY, g, dg, W)
         return dipole, pdot

@@ -14,7 +14,8 @@ is formed per centre as matrix products: ``X = R_{l+1} W_lᵀ`` and
 ``Y = R_l W_l`` (each (2l+1 or 2l+3) × Sn by Sn × Sn, independent of the
 Cartesian component a), then the sparse coupling ``G[l, a]`` spreads them:
 ``A_l[a] += G[l, a] X`` and ``A_{l+1}[a] += G[l, a]ᵀ Y``. That is a third of
-the work of contracting G first, and the inner loops are contiguous axpys.
+the work of contracting G first; :func:`predict` spreads them with
+contiguous axpys, the linear route with one matrix product per l-block.
 
 Two routes share this notation. :func:`predict` takes one coefficient set
 per centre (the product model's effective coefficients) and does everything

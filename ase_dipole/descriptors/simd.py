@@ -89,8 +89,8 @@ def _scaled_row_sums(lanes):
                     dg_value = builder.load(vector_at(dg_data, at), align=8)
                 for r in range(n_rows):
                     y_index = builder.add(y_at, ir.Constant(y_at.type, r))
-                    scale = _splat(builder, builder.fmul(factor, builder.load(builder.gep(Y_data, [y_index]))),
-                                   lanes)
+                    y_value = builder.load(builder.gep(Y_data, [y_index]))
+                    scale = _splat(builder, builder.fmul(factor, y_value), lanes)
                     builder.store(builder.fadd(builder.load(totals[r]), builder.fmul(g_value, scale)),
                                   totals[r])
                     if rate_wanted:
@@ -217,7 +217,8 @@ def pair_charge_sums(typingctx, W, w_at, AG, ADG, block_stride, gY, gY_at, u, u_
                 direction = builder.load(builder.gep(u_data, [builder.add(v, ir.Constant(integer, beta))]))
                 value = builder.fadd(builder.fmul(radial, direction),
                                      builder.extract_element(total, ir.Constant(ir.IntType(32), beta)))
-                builder.store(value, builder.gep(W_data, [builder.add(w, ir.Constant(integer, 3 * a + beta))]))
+                target = builder.gep(W_data, [builder.add(w, ir.Constant(integer, 3 * a + beta))])
+                builder.store(value, target)
         return context.get_dummy_value()
 
     return signature, codegen
