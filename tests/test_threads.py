@@ -57,3 +57,35 @@ def test_the_thread_setting_is_restored_and_results_do_not_depend_on_it():
         threads.set_serial_below_atoms(None)
     np.testing.assert_array_equal(serial[0], parallel[0])
     np.testing.assert_array_equal(serial[1], parallel[1])
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+
+def test_the_kernels_matrix_products_run_on_one_blas_thread(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    from ase_dipole.descriptors import prediction
+
+    atoms = bulk("NaCl", "rocksalt", 5.64, cubic=True)
+    atoms.rattle(0.05, seed=4)
+    descriptor = LambdaSOAP(["Na", "Cl"], cutoff=4.0, n_max=3, l_max=3)
+    coefficients = np.random.default_rng(1).normal(size=(2, descriptor.n_features))
+    seen = []
+    original = prediction.bilinear_sums
+
+    def recording(*args):
+        seen.append(_blas_threads())
+        return original(*args)
+
+    monkeypatch.setattr(prediction, "bilinear_sums", recording)
+    with threadpool_limits(2, user_api="blas"):
+        given = _blas_threads()
+        if given == {1}:
+            pytest.skip("BLAS runs on one thread here whatever it is given")
+        descriptor.dipole_and_born_charges(atoms, coefficients)
+        assert _blas_threads() == given  # restored
+    assert seen and all(counts == {1} for counts in seen)
