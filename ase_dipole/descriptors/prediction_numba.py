@@ -491,7 +491,8 @@ def pair_slots(offsets, neighbours, reverse, first, last, slot, slot_pair, slot_
     ``slot_pair[s] = p`` and ``slot_centre[s] = c``. Any other pair is the
     mirror of an owned one (its reverse, in the range) and gets ``−1 − s`` of
     that one: its vector is −r, so its harmonics are (−1)^l those of r.
-    Returns the number of owned pairs.
+    Returns the number of owned pairs. One pass: a mirror's reverse comes
+    before it in the list (a smaller index), so its slot is already known.
     """
     base = offsets[first]
     n = 0
@@ -503,10 +504,7 @@ def pair_slots(offsets, neighbours, reverse, first, last, slot, slot_pair, slot_
                 slot_pair[n] = p
                 slot_centre[n] = c
                 n += 1
-    for c in range(first, last):
-        for p in range(offsets[c], offsets[c + 1]):
-            k = neighbours[p]
-            if not (k < first or k >= last or p < reverse[p]):
+            else:
                 slot[p - base] = -1 - slot[reverse[p] - base]
     return n
 
