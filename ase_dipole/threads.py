@@ -28,8 +28,8 @@ import numba
 
 #: default size (atoms) below which the kernels run serially. Measured with
 #: benchmarks/threads.py on an idle 2-core machine (μ + Z*, default model):
-#: two threads gave 1.2–1.3x at 192 atoms, the smallest box it times, and
-#: 1.5–1.6x from 1536 on; under load the cross-over moves up, which is why
+#: two threads gave 1.27x at 192 atoms, the smallest box it times, and
+#: 1.3–1.4x from 1536 on; under load the cross-over moves up, which is why
 #: the default is kept at 384
 SERIAL_BELOW_ATOMS = 384
 
