@@ -7,59 +7,40 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from ase_dipole.descriptors.simd import contract, pair_charge_sums, sum_scaled_rows4, sum_scaled_rows8
+from ase_dipole.descriptors.simd import contract, pair_charge_sums, sum_scaled_rows
 
 
 @njit(cache=False)
-def _sum_scaled_rows(lanes, two_rows, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign,
-                     start, count):
-    """The four forms with the rate, then (into ``out`` again) the two without."""
-    if lanes == 4 and two_rows:
-        sum_scaled_rows4(2, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
-                         count)
-    elif lanes == 4:
-        sum_scaled_rows4(1, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
-                         count)
-    elif two_rows:
-        sum_scaled_rows8(2, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
-                         count)
+def _sum_scaled_rows(two_rows, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                     count, width):
+    if two_rows:
+        sum_scaled_rows(2, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                        count, width)
     else:
-        sum_scaled_rows8(1, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
-                         count)
+        sum_scaled_rows(1, True, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign, start,
+                        count, width)
 
 
 @njit(cache=False)
-def _sum_scaled_rows_only(lanes, two_rows, out, o, stride, g, row_of, shift, Y, y_of, lm, sign, start,
-                          count):
+def _sum_scaled_rows_only(two_rows, out, o, stride, g, row_of, shift, Y, y_of, lm, sign, start, count,
+                          width):
     unused = np.empty(0)
-    if lanes == 4 and two_rows:
-        sum_scaled_rows4(2, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
-                         sign, start, count)
-    elif lanes == 4:
-        sum_scaled_rows4(1, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
-                         sign, start, count)
-    elif two_rows:
-        sum_scaled_rows8(2, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
-                         sign, start, count)
+    if two_rows:
+        sum_scaled_rows(2, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
+                        sign, start, count, width)
     else:
-        sum_scaled_rows8(1, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
-                         sign, start, count)
+        sum_scaled_rows(1, False, out, unused, o, stride, g, unused, row_of, shift, Y, unused, y_of, lm,
+                        sign, start, count, width)
 
 
 @njit(cache=False)
-def _contract(lanes, kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count):
-    if lanes == 4 and kind == 0:
-        contract(4, 0, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
-    elif lanes == 4 and kind == 1:
-        contract(4, 1, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
-    elif lanes == 4:
-        contract(4, 2, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
-    elif kind == 0:
-        contract(8, 0, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+def _contract(kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count, width):
+    if kind == 0:
+        contract(0, out, out_derivative, o, A, own, other, stride, g, dg, k, count, width)
     elif kind == 1:
-        contract(8, 1, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+        contract(1, out, out_derivative, o, A, own, other, stride, g, dg, k, count, width)
     else:
-        contract(8, 2, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
+        contract(2, out, out_derivative, o, A, own, other, stride, g, dg, k, count, width)
 
 
 def _random(rng, size):
@@ -67,59 +48,59 @@ def _random(rng, size):
 
 
 @pytest.mark.parametrize("two_rows", [False, True])
-@pytest.mark.parametrize("lanes", [4, 8])
-def test_row_sums_and_their_rates_equal_the_scalar_sums_in_order(lanes, two_rows):
-    rng = np.random.default_rng(lanes + 2 * two_rows)
+@pytest.mark.parametrize("width", [3, 4, 8, 13])  # one, four, eight lanes and all three
+def test_row_sums_and_their_rates_equal_the_scalar_sums_in_order(width, two_rows):
+    rng = np.random.default_rng(width + 20 * two_rows)
     g, dg, Y, gY = _random(rng, 40), _random(rng, 40), _random(rng, 30), _random(rng, 30)
-    row_of = np.array([0, 17, 40 - lanes - 3, 5, 11, 9], dtype=np.int64)  # row 2 reaches g's end
+    row_of = np.array([0, 17, 40 - width - 3, 5, 11, 9], dtype=np.int64)  # row 2 reaches g's end
     y_of = np.array([3, 0, 20, 7, 12, 24], dtype=np.int64)
     sign = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
-    shift, lm, stride = 3, 4, 9  # y_of[5] + lm + 1 is Y's last element
+    shift, lm, stride = 3, 4, 14  # y_of[5] + lm + 1 is Y's last element
     rows = 2 if two_rows else 1
-    for o, start, count in [(0, 0, 6), (30 - stride - lanes, 1, 4), (5, 2, 0)]:
-        out, rate = np.full(30, np.nan), np.full(30, np.nan)
+    for o, start, count in [(0, 0, 6), (40 - stride - width, 1, 4), (5, 2, 0)]:
+        out, rate = np.full(40, np.nan), np.full(40, np.nan)
         expected_out, expected_rate = out.copy(), rate.copy()
         for r in range(rows):
-            for lane in range(lanes):
+            for i in range(width):
                 total = total_rate = 0.0
                 for j in range(start, start + count):
                     y = sign[j] * Y[y_of[j] + lm + r]
                     along = sign[j] * gY[y_of[j] + lm + r]
-                    at = row_of[j] + shift + lane
+                    at = row_of[j] + shift + i
                     total += g[at] * y
                     total_rate += dg[at] * y + g[at] * along
-                expected_out[o + r * stride + lane] = total
-                expected_rate[o + r * stride + lane] = total_rate
-        _sum_scaled_rows_only(lanes, two_rows, out, o, stride, g, row_of, shift, Y, y_of, lm, sign, start,
-                              count)
+                expected_out[o + r * stride + i] = total
+                expected_rate[o + r * stride + i] = total_rate
+        _sum_scaled_rows_only(two_rows, out, o, stride, g, row_of, shift, Y, y_of, lm, sign, start, count,
+                              width)
         assert np.array_equal(out, expected_out, equal_nan=True)
         out[:] = np.nan
-        _sum_scaled_rows(lanes, two_rows, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign,
-                         start, count)
+        _sum_scaled_rows(two_rows, out, rate, o, stride, g, dg, row_of, shift, Y, gY, y_of, lm, sign,
+                         start, count, width)
         assert np.array_equal(out, expected_out, equal_nan=True)
         assert np.array_equal(rate, expected_rate, equal_nan=True)
 
 
-@pytest.mark.parametrize("lanes", [4, 8])
+@pytest.mark.parametrize("width", [3, 4, 12, 28])
 @pytest.mark.parametrize("kind", [0, 1, 2])
-def test_radial_contractions_equal_the_scalar_sums_in_order(kind, lanes):
-    rng = np.random.default_rng(1 + kind + lanes)
-    count, stride = 7, 12
-    A = _random(rng, 200)
+def test_radial_contractions_equal_the_scalar_sums_in_order(kind, width):
+    rng = np.random.default_rng(1 + kind + width)
+    count, stride = 7, 30
+    A = _random(rng, 250)
     g, dg = _random(rng, 30), _random(rng, 30)
-    own, other, k, o = 5, 200 - (count - 1) * stride - lanes, 30 - count, 8  # other reaches A's end
-    out, out_derivative = np.full(20, np.nan), np.full(20, np.nan)
-    _contract(lanes, kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count)
-    for lane in range(lanes):
+    own, other, k, o = 5, 250 - (count - 1) * stride - width, 30 - count, 8  # other reaches A's end
+    out, out_derivative = np.full(40, np.nan), np.full(40, np.nan)
+    _contract(kind, out, out_derivative, o, A, own, other, stride, g, dg, k, count, width)
+    for i in range(width):
         total = total_derivative = 0.0
         for n in range(count):
-            x = A[own + n * stride + lane]
-            y = A[other + n * stride + lane]
+            x = A[own + n * stride + i]
+            y = A[other + n * stride + i]
             x = x if kind == 0 else (x + y if kind == 1 else x - y)
             total += g[k + n] * x
             total_derivative += dg[k + n] * x
-        assert out[o + lane] == total and out_derivative[o + lane] == total_derivative
-    assert np.isnan(out[:o]).all() and np.isnan(out[o + lanes:]).all()
+        assert out[o + i] == total and out_derivative[o + i] == total_derivative
+    assert np.isnan(out[:o]).all() and np.isnan(out[o + width:]).all()
 
 
 @njit(cache=False)
@@ -154,14 +135,14 @@ def test_pair_charge_sums_equal_the_scalar_sums_in_order(l_max):
 @njit(cache=False)
 def _sum_one_row(g, row_of):
     out = np.zeros(8)
-    sum_scaled_rows4(1, False, out, out, 0, 4, g, g, row_of, 0, out, out, row_of, 0, out, 0, 1)
+    sum_scaled_rows(1, False, out, out, 0, 4, g, g, row_of, 0, out, out, row_of, 0, out, 0, 1, 4)
     return out
 
 
 @njit(cache=False)
 def _sum_rows(rows):
     out, index = np.zeros(8), np.zeros(1, dtype=np.int64)
-    sum_scaled_rows4(rows, False, out, out, 0, 4, out, out, index, 0, out, out, index, 0, out, 0, 1)
+    sum_scaled_rows(rows, False, out, out, 0, 4, out, out, index, 0, out, out, index, 0, out, 0, 1, 4)
 
 
 def test_vector_operations_refuse_arrays_they_cannot_address():

@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit, prange
 
 from ase_dipole.descriptors.lambda_soap_numba import radial, solid_harmonics
-from ase_dipole.descriptors.simd import LANES, contract, pair_charge_sums, sum_scaled_rows4, sum_scaled_rows8
+from ase_dipole.descriptors.simd import LANES, contract, pair_charge_sums, sum_scaled_rows
 
 #: centres handled by one task of the parallel loops (buffers are per task)
 BLOCK = 16
@@ -676,8 +676,6 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
     dg_flat = dg.reshape(-1)
     Y_flat = Y.reshape(-1)
     gY_flat = gY.reshape(-1)
-    end8 = n_max - n_max % 8  # whole vectors of eight, then of four, then scalar
-    end4 = n_max - n_max % 4
     most_pairs = 0
     for c in range(first, last):
         most_pairs = max(most_pairs, offsets[c + 1] - offsets[c])
@@ -703,48 +701,17 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
                         o = base + lm * stride + b * n_max
                         shift = l * n_max
                         if mode == 1 and lm < last_lm:
-                            for n in range(0, end8, 8):
-                                sum_scaled_rows8(2, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
-                            for n in range(end8, end4, 4):
-                                sum_scaled_rows4(2, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                            sum_scaled_rows(2, True, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift, Y_flat,
+                                            gY_flat, y_of, lm, sign, start, count, n_max)
                         elif mode == 1:
-                            for n in range(0, end8, 8):
-                                sum_scaled_rows8(1, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
-                            for n in range(end8, end4, 4):
-                                sum_scaled_rows4(1, True, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                            sum_scaled_rows(1, True, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift, Y_flat,
+                                            gY_flat, y_of, lm, sign, start, count, n_max)
                         elif lm < last_lm:
-                            for n in range(0, end8, 8):
-                                sum_scaled_rows8(2, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
-                            for n in range(end8, end4, 4):
-                                sum_scaled_rows4(2, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
+                            sum_scaled_rows(2, False, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift,
+                                            Y_flat, gY_flat, y_of, lm, sign, start, count, n_max)
                         else:
-                            for n in range(0, end8, 8):
-                                sum_scaled_rows8(1, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
-                            for n in range(end8, end4, 4):
-                                sum_scaled_rows4(1, False, R, R_dot, o + n, stride, g_flat, dg_flat, row_of,
-                                                 shift + n, Y_flat, gY_flat, y_of, lm, sign, start, count)
-                        for row_lm in range(lm, min(lm + 2, last_lm + 1)):
-                            at = o + (row_lm - lm) * stride
-                            for n in range(end4, n_max):
-                                total = 0.0
-                                total_rate = 0.0
-                                for j in range(start, start + count):
-                                    y = sign[j] * Y_flat[y_of[j] + row_lm]
-                                    radial = row_of[j] + shift + n
-                                    total += g_flat[radial] * y
-                                    if mode == 1:
-                                        along = sign[j] * gY_flat[y_of[j] + row_lm]
-                                        total_rate += dg_flat[radial] * y + g_flat[radial] * along
-                                R[at + n] = total
-                                if mode == 1:
-                                    R_dot[at + n] = total_rate
+                            sum_scaled_rows(1, False, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift,
+                                            Y_flat, gY_flat, y_of, lm, sign, start, count, n_max)
 
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of centres
@@ -806,26 +773,10 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                     own = plane + (own_row * Sn + b * n_max) * width
                     other = plane + (other_row * Sn + bc * n_max) * width
                     radial = (s * (l_max + 1) + l) * n_max
-                    combine = 0 if not inside else (1 if l % 2 == 0 else 2)
-                    wide = width - width % 8  # vectors of eight, then at most one of four
-                    for j in range(0, wide, 8):
-                        if combine == 0:
-                            contract(8, 0, AG, ADG, o + j, At, own + j, other + j, width, g_flat,
-                                     dg_flat, radial, n_max)
-                        elif combine == 1:
-                            contract(8, 1, AG, ADG, o + j, At, own + j, other + j, width, g_flat,
-                                     dg_flat, radial, n_max)
-                        else:
-                            contract(8, 2, AG, ADG, o + j, At, own + j, other + j, width, g_flat,
-                                     dg_flat, radial, n_max)
-                    if wide < width:
-                        if combine == 0:
-                            contract(4, 0, AG, ADG, o + wide, At, own + wide, other + wide, width,
-                                     g_flat, dg_flat, radial, n_max)
-                        elif combine == 1:
-                            contract(4, 1, AG, ADG, o + wide, At, own + wide, other + wide, width,
-                                     g_flat, dg_flat, radial, n_max)
-                        else:
-                            contract(4, 2, AG, ADG, o + wide, At, own + wide, other + wide, width,
-                                     g_flat, dg_flat, radial, n_max)
+                    if not inside:
+                        contract(0, AG, ADG, o, At, own, other, width, g_flat, dg_flat, radial, n_max, width)
+                    elif l % 2 == 0:
+                        contract(1, AG, ADG, o, At, own, other, width, g_flat, dg_flat, radial, n_max, width)
+                    else:
+                        contract(2, AG, ADG, o, At, own, other, width, g_flat, dg_flat, radial, n_max, width)
                 pair_charge_sums(W_flat, 9 * p, AG, ADG, widest, gY_flat, 4 * L2 * s, u_flat, 3 * s, l_max)

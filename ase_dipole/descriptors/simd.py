@@ -11,9 +11,9 @@ The sums over pairs or radial indices keep their accumulators in vector
 registers and store each result once.
 
 Arguments are C-contiguous 1-D float64 arrays (int64 for index arrays) and
-element offsets; the elements a vector covers from each offset must lie
-inside the array (no bounds checks: the calling kernels pad their arrays to
-whole vectors, or finish a row with scalar code).
+element offsets; a run of ``width`` values is taken eight at a time, then
+four, then one, so every element read or written lies in the run (no bounds
+checks: the calling kernels size their arrays).
 """
 
 from llvmlite import ir
@@ -21,7 +21,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: doubles per vector of the radial contraction (and the padding of its rows)
+#: the adjoint's rows are padded to whole vectors of this many doubles
 LANES = 4
 
 
@@ -34,12 +34,12 @@ def _vector_type(lanes):
     return ir.VectorType(ir.DoubleType(), lanes)
 
 
-def _pointer(context, builder, array_type, array, offset, lanes=LANES):
-    data = context.make_array(array_type)(context, builder, array).data
-    return builder.bitcast(builder.gep(data, [offset]), _vector_type(lanes).as_pointer())
+def _vector_at(builder, data, index, lanes):
+    """Pointer to the ``lanes`` doubles from ``data[index]``."""
+    return builder.bitcast(builder.gep(data, [index]), _vector_type(lanes).as_pointer())
 
 
-def _splat(builder, value, lanes=LANES):
+def _splat(builder, value, lanes):
     undefined = ir.Constant(_vector_type(lanes), ir.Undefined)
     first = builder.insert_element(undefined, value, ir.Constant(ir.IntType(32), 0))
     return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(ir.IntType(32), lanes),
@@ -51,37 +51,61 @@ def _is_index_array(array_type):
             and array_type.dtype == types.int64)
 
 
-def _scaled_row_sums(lanes):
-    """The intrinsic of :data:`sum_scaled_rows4` (``lanes`` 4) or :data:`sum_scaled_rows8`."""
+def _for_each_vector(builder, width, emit):
+    """Call ``emit(lanes, n)`` for vectors of 8 lanes from n = 0 over ``width``
+    (a runtime count), then one of 4 and single lanes for what is left."""
+    integer = width.type
+    eight, four = ir.Constant(integer, 8), ir.Constant(integer, 4)
+    n_eights = builder.sdiv(width, eight)
+    with cgutils.for_range(builder, n_eights) as loop:
+        emit(8, builder.mul(loop.index, eight))
+    done = builder.mul(n_eights, eight)
+    with builder.if_then(builder.icmp_signed(">=", builder.sub(width, done), four)):
+        emit(4, done)
+    done = builder.mul(builder.sdiv(width, four), four)
+    with cgutils.for_range(builder, builder.sub(width, done)) as loop:
+        emit(1, builder.add(done, loop.index))
 
-    @intrinsic
-    def sum_scaled_rows(typingctx, rows, with_rate, out, out_rate, out_offset, out_stride, g, dg, row_of,
-                        shift, Y, gY, y_of, lm, sign, start, count):
-        if not (isinstance(rows, types.IntegerLiteral) and rows.literal_value >= 1
-                and isinstance(with_rate, types.BooleanLiteral)
-                and all(_is_vector_array(a) for a in (out, out_rate, g, dg, Y, gY, sign))
-                and _is_index_array(row_of) and _is_index_array(y_of)):
-            return None
-        n_rows, rate_wanted = rows.literal_value, with_rate.literal_value
-        signature = types.void(rows, with_rate, out, out_rate, types.intp, types.intp, g, dg, row_of,
-                               types.intp, Y, gY, y_of, types.intp, sign, types.intp, types.intp)
 
-        def codegen(context, builder, sig, args):
-            def data(i):
-                return context.make_array(sig.args[i])(context, builder, args[i]).data
+@intrinsic
+def sum_scaled_rows(typingctx, rows, with_rate, out, out_rate, out_offset, out_stride, g, dg, row_of, shift,
+                    Y, gY, y_of, lm, sign, start, count, width):
+    """``sum_scaled_rows(rows, with_rate, out, out_rate, o, out_stride, g, dg, row_of,
+    shift, Y, gY, y_of, lm, sign, start, count, width)``, ``rows`` and
+    ``with_rate`` constants: for r < rows and i < width,
+    ``out[o + r·out_stride + i] = Σ_j g[row_of[j] + shift + i] · y_jr`` with
+    ``y_jr = sign[j] · Y[y_of[j] + lm + r]``, j = start .. start + count − 1,
+    summed from 0 in order of j; with the rate also ``out_rate[…] = Σ_j
+    (dg[…] · y_jr + g[…] · (sign[j] · gY[y_of[j] + lm + r]))``. Eight values of
+    i at a time, then four, then one; the rows share the loads of g and dg,
+    and their sums are independent chains held in registers."""
+    if not (isinstance(rows, types.IntegerLiteral) and rows.literal_value >= 1
+            and isinstance(with_rate, types.BooleanLiteral)
+            and all(_is_vector_array(a) for a in (out, out_rate, g, dg, Y, gY, sign))
+            and _is_index_array(row_of) and _is_index_array(y_of)):
+        return None
+    n_rows, rate_wanted = rows.literal_value, with_rate.literal_value
+    signature = types.void(rows, with_rate, out, out_rate, types.intp, types.intp, g, dg, row_of,
+                           types.intp, Y, gY, y_of, types.intp, sign, types.intp, types.intp, types.intp)
 
+    def codegen(context, builder, sig, args):
+        def data(i):
+            return context.make_array(sig.args[i])(context, builder, args[i]).data
+
+        out_data, rate_data, g_data, dg_data, row_data, Y_data, gY_data, y_data, sign_data = (
+            data(i) for i in (2, 3, 6, 7, 8, 10, 11, 12, 14))
+        o, stride, shift_, lm_, first, count_, width_ = (args[i] for i in (4, 5, 9, 13, 15, 16, 17))
+
+        def emit(lanes, n):
             def vector_at(array_data, index):
-                return builder.bitcast(builder.gep(array_data, [index]), _vector_type(lanes).as_pointer())
+                return _vector_at(builder, array_data, index, lanes)
 
-            out_data, rate_data, g_data, dg_data, row_data, Y_data, gY_data, y_data, sign_data = (
-                data(i) for i in (2, 3, 6, 7, 8, 10, 11, 12, 14))
-            o, stride, shift_, lm_, first, n = (args[i] for i in (4, 5, 9, 13, 15, 16))
             zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
             totals = [cgutils.alloca_once_value(builder, zero) for _ in range(n_rows)]
             rate_totals = [cgutils.alloca_once_value(builder, zero) for _ in range(n_rows)]
-            with cgutils.for_range(builder, n) as loop:
+            with cgutils.for_range(builder, count_) as loop:
                 j = builder.add(first, loop.index)
-                at = builder.add(builder.load(builder.gep(row_data, [j])), shift_)
+                at = builder.add(builder.add(builder.load(builder.gep(row_data, [j])), shift_), n)
                 y_at = builder.add(builder.load(builder.gep(y_data, [j])), lm_)
                 factor = builder.load(builder.gep(sign_data, [j]))
                 g_value = builder.load(vector_at(g_data, at), align=8)
@@ -99,76 +123,63 @@ def _scaled_row_sums(lanes):
                                               builder.fmul(g_value, _splat(builder, along, lanes)))
                         builder.store(builder.fadd(builder.load(rate_totals[r]), change), rate_totals[r])
             for r in range(n_rows):
-                row = builder.add(o, builder.mul(stride, ir.Constant(stride.type, r)))
+                row = builder.add(builder.add(o, builder.mul(stride, ir.Constant(stride.type, r))), n)
                 builder.store(builder.load(totals[r]), vector_at(out_data, row), align=8)
                 if rate_wanted:
                     builder.store(builder.load(rate_totals[r]), vector_at(rate_data, row), align=8)
-            return context.get_dummy_value()
 
-        return signature, codegen
-
-    return sum_scaled_rows
-
-
-#: ``sum_scaled_rowsK(rows, with_rate, out, out_rate, o, out_stride, g, dg, row_of,
-#: shift, Y, gY, y_of, lm, sign, start, count)``, ``rows`` and ``with_rate``
-#: constants: for r < rows, ``out[o + r·out_stride : +K] = Σ_j g[row_of[j] +
-#: shift : +K] · y_jr`` with ``y_jr = sign[j] · Y[y_of[j] + lm + r]``, j = start ..
-#: start + count − 1, summed from 0 in order of j; with the rate also
-#: ``out_rate[… : +K] = Σ_j (dg[…] · y_jr + g[…] · (sign[j] · gY[y_of[j] + lm + r]))``.
-#: The rows share the loads of g and dg; their sums are independent chains
-sum_scaled_rows4, sum_scaled_rows8 = _scaled_row_sums(4), _scaled_row_sums(8)
-
-
-def _radial_contraction(lanes, combine):
-    """The intrinsic of :data:`contract` for ``lanes`` and ``combine`` (0 own, 1 sum, 2 difference)."""
-
-    def codegen(context, builder, sig, args):
-        out_array, derivative_array, o, A_array, own, other, step, g_array, dg_array, k, n = args[2:]
-        A_data = context.make_array(sig.args[5])(context, builder, A_array).data
-        g_data = context.make_array(sig.args[9])(context, builder, g_array).data
-        dg_data = context.make_array(sig.args[10])(context, builder, dg_array).data
-        vector = _vector_type(lanes).as_pointer()
-        zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
-        total = cgutils.alloca_once_value(builder, zero)
-        total_derivative = cgutils.alloca_once_value(builder, zero)
-        with cgutils.for_range(builder, n) as loop:
-            shift = builder.mul(loop.index, step)
-            x = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(own, shift)]), vector), align=8)
-            if combine:
-                y = builder.load(builder.bitcast(builder.gep(A_data, [builder.add(other, shift)]), vector),
-                                 align=8)
-                x = builder.fadd(x, y) if combine == 1 else builder.fsub(x, y)
-            radial_index = builder.add(k, loop.index)
-            g_value = _splat(builder, builder.load(builder.gep(g_data, [radial_index])), lanes)
-            dg_value = _splat(builder, builder.load(builder.gep(dg_data, [radial_index])), lanes)
-            builder.store(builder.fadd(builder.load(total), builder.fmul(g_value, x)), total)
-            builder.store(builder.fadd(builder.load(total_derivative), builder.fmul(dg_value, x)),
-                          total_derivative)
-        builder.store(builder.load(total), _pointer(context, builder, sig.args[2], out_array, o, lanes),
-                      align=8)
-        builder.store(builder.load(total_derivative),
-                      _pointer(context, builder, sig.args[3], derivative_array, o, lanes), align=8)
+        _for_each_vector(builder, width_, emit)
         return context.get_dummy_value()
 
-    return codegen
+    return signature, codegen
 
 
 @intrinsic
-def contract(typingctx, lanes, combine, out, out_derivative, out_offset, A, own_offset, other_offset,
-             stride, g, dg, g_offset, count):
-    """``contract(lanes, combine, out, out_derivative, o, A, a, b, stride, g, dg, k, count)``
-    with ``lanes`` (4 or 8) and ``combine`` constants: ``out[o:o+lanes] = Σ_n
+def contract(typingctx, combine, out, out_derivative, out_offset, A, own_offset, other_offset, stride, g,
+             dg, g_offset, count, width):
+    """``contract(combine, out, out_derivative, o, A, a, b, stride, g, dg, k, count,
+    width)`` with ``combine`` a constant: for i < width, ``out[o + i] = Σ_n
     g[k+n] x_n`` and ``out_derivative`` the same with ``dg``, n = 0 .. count−1,
-    summed from 0 in order of n, where ``x_n = A[a + n·stride : +lanes]``
-    (``combine`` 0), that plus (1) or minus (2) ``A[b + n·stride : +lanes]``."""
-    if not (isinstance(lanes, types.IntegerLiteral) and lanes.literal_value in (4, 8)
-            and isinstance(combine, types.IntegerLiteral) and combine.literal_value in (0, 1, 2)
+    summed from 0 in order of n, where ``x_n = A[a + i + n·stride]``
+    (``combine`` 0), that plus (1) or minus (2) ``A[b + i + n·stride]``. Eight
+    values of i at a time, then four, then one, the sums held in registers."""
+    if not (isinstance(combine, types.IntegerLiteral) and combine.literal_value in (0, 1, 2)
             and all(_is_vector_array(array) for array in (out, out_derivative, A, g, dg))):
         return None
-    signature = types.void(lanes, combine, out, out_derivative, types.intp, A, types.intp, types.intp,
-                           types.intp, g, dg, types.intp, types.intp)
-    return signature, _radial_contraction(lanes.literal_value, combine.literal_value)
+    kind = combine.literal_value
+    signature = types.void(combine, out, out_derivative, types.intp, A, types.intp, types.intp, types.intp,
+                           g, dg, types.intp, types.intp, types.intp)
+
+    def codegen(context, builder, sig, args):
+        out_array, derivative_array, o, A_array, own, other, step, g_array, dg_array, k, n, width = args[1:]
+        out_data, derivative_data, A_data, g_data, dg_data = (
+            context.make_array(sig.args[i])(context, builder, args[i]).data for i in (1, 2, 4, 8, 9))
+
+        def emit(lanes, i):
+            zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
+            total = cgutils.alloca_once_value(builder, zero)
+            total_derivative = cgutils.alloca_once_value(builder, zero)
+            with cgutils.for_range(builder, n) as loop:
+                shift = builder.add(builder.mul(loop.index, step), i)
+                x = builder.load(_vector_at(builder, A_data, builder.add(own, shift), lanes), align=8)
+                if kind:
+                    y = builder.load(_vector_at(builder, A_data, builder.add(other, shift), lanes), align=8)
+                    x = builder.fadd(x, y) if kind == 1 else builder.fsub(x, y)
+                radial_index = builder.add(k, loop.index)
+                g_value = _splat(builder, builder.load(builder.gep(g_data, [radial_index])), lanes)
+                dg_value = _splat(builder, builder.load(builder.gep(dg_data, [radial_index])), lanes)
+                builder.store(builder.fadd(builder.load(total), builder.fmul(g_value, x)), total)
+                builder.store(builder.fadd(builder.load(total_derivative), builder.fmul(dg_value, x)),
+                              total_derivative)
+            at = builder.add(o, i)
+            builder.store(builder.load(total), _vector_at(builder, out_data, at, lanes), align=8)
+            builder.store(builder.load(total_derivative), _vector_at(builder, derivative_data, at, lanes),
+                          align=8)
+
+        _for_each_vector(builder, width, emit)
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 @intrinsic
@@ -201,8 +212,7 @@ def pair_charge_sums(typingctx, W, w_at, AG, ADG, block_stride, gY, gY_at, u, u_
                 m = m_loop.index
                 lm = builder.add(first_lm, m)
                 at = builder.add(y, builder.mul(lm, ir.Constant(integer, 4)))
-                values = builder.load(builder.bitcast(builder.gep(gY_data, [at]),
-                                                      _vector_type(4).as_pointer()), align=8)
+                values = builder.load(_vector_at(builder, gY_data, at, 4), align=8)
                 for a in range(3):
                     index = builder.add(builder.add(block, builder.mul(width, ir.Constant(integer, a))), m)
                     ag = _splat(builder, builder.load(builder.gep(AG_data, [index])), 4)
