@@ -3,7 +3,6 @@ resumes after an interruption computing only the missing frames, and
 records failed frames instead of dropping them."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
