@@ -16,7 +16,7 @@ otherwise; ``benchmarks/threads.py`` measures where two threads start to pay.
 The small matrix products between the kernels run on one BLAS thread
 (:func:`single_blas_thread`): the kernels already have the cores, and a BLAS
 thread left spinning after its product takes one from them (μ + Z* of 1536
-water atoms on 2 cores took 69 ms with BLAS on 2 threads, 24 ms on one).
+water atoms on 2 cores took 69 ms with BLAS on 2 threads, 24–27 ms on one).
 """
 
 import contextlib

@@ -63,7 +63,7 @@ def spread_matrices(G, l_max):
     return matrices
 
 
-def two_body_adjoint(two_body, T, l_max):
+def two_body_adjoint(two_body, T):
     """The 2-body part of the adjoint, the same for every centre of a species:
     (S, Sn, block_width(1)) with ``[s, b n, a·3 + m] = T[a, m] two_body[s, b n]``."""
     S, Sn = two_body.shape
@@ -72,7 +72,13 @@ def two_body_adjoint(two_body, T, l_max):
     return term
 
 
-def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t, T, G, l_max,
+def coupling_rows(G, l_max):
+    """``G[l, a, m, m']`` as (3, (2l+1)(2l+3)) for each l < l_max, contiguous:
+    each 3-body sum of :func:`bilinear_sums` is one product with it."""
+    return [np.ascontiguousarray(G[l, :, :2 * l + 1, :2 * l + 3].reshape(3, -1)) for l in range(l_max)]
+
+
+def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t, T, couplings, l_max,
                   XY, spread=None, At=None):
     """μ (3,), Ṗ (3,) when ``R_dot`` is given, and the adjoint into ``At`` when it
     is given, for the centres whose densities ``R`` (and time derivatives
@@ -80,10 +86,11 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
 
     Per species and l-block, ``Y_l = R_l W_l`` over all its centres (BLAS); the
     3-body dipole is ``Σ G[l, a, m, m'] ⟨Y_l[m], R_{l+1}[m']⟩`` (one more
-    product), its rate adds ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m], Ṙ_{l+1}[m']⟩``.
+    product; ``couplings`` from :func:`coupling_rows`), its rate adds
+    ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m], Ṙ_{l+1}[m']⟩``.
     The adjoint also needs ``X_l = R_{l+1} W_lᵀ``; then each of its l-blocks is
     one more product per species, of the rows ``Y_{l−1}, X_l`` with
-    ``spread = (spread_matrices(G, l_max), two_body_adjoint(...))``, written
+    ``spread = (spread_matrices(G, l_max), two_body_adjoint(two_body, T))``, written
     straight into the l-plane of ``At`` that
     :func:`~ase_dipole.descriptors.prediction_numba.pair_charges` reads (rows
     in species-block order). ``XY`` is scratch of ``2 l_max² + 6 l_max`` rows of n_s·Sn.
@@ -107,8 +114,7 @@ def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t
         at = 0
         for l in range(l_max):
             lo, hi, n_lo, n_hi = l * l, (l + 1) * (l + 1), 2 * l + 1, 2 * l + 3
-            # G[l, a, m, m'] as (3, (2l+1)(2l+3)): the 3-body sums are one product each
-            coupling = G[l, :, :n_lo, :n_hi].reshape(3, n_lo * n_hi)
+            coupling = couplings[l]
             upper = Rs[hi:hi + n_hi].reshape(n_hi, n * Sn)
             if At is not None:
                 np.matmul(upper.reshape(n_hi * n, Sn), blocks_t[s, l],
@@ -149,6 +155,7 @@ class Predictor:
         self.descriptor = descriptor
         self._arrays = {}
         self._spread_matrices = spread_matrices(descriptor._G, descriptor.l_max)
+        self._couplings = coupling_rows(descriptor._G, descriptor.l_max)
 
     def _array(self, name, size, dtype=float):
         array = self._arrays.get(name)
@@ -173,6 +180,7 @@ class Predictor:
         block_start = np.empty(S, dtype=np.int64)
         block_count = np.empty(S, dtype=np.int64)
         empty = np.empty((0, 0))
+        spread = (self._spread_matrices, two_body_adjoint(two_body, d._T)) if mode == 2 else None
         with single_blas_thread():  # the products are small; the kernels have the cores
             for first in range(0, n_atoms, CHUNK_CENTRES):
                 last = min(first + CHUNK_CENTRES, n_atoms)
@@ -203,12 +211,9 @@ class Predictor:
                                              slot, row, block_start, block_count, l_max, mode, Y, gY, g,
                                              dg, R, R_dot)
                 XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
-                At = spread = None
-                if mode == 2:
-                    At = self._array("At", n * Sn * kernels.block_offset(l_max + 1))
-                    spread = (self._spread_matrices, two_body_adjoint(two_body, d._T, l_max))
+                At = self._array("At", n * Sn * kernels.block_offset(l_max + 1)) if mode == 2 else None
                 mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
-                                         two_body, W3, W3t, d._T, d._G, l_max, XY, spread, At)
+                                         two_body, W3, W3t, d._T, self._couplings, l_max, XY, spread, At)
                 dipole += mu
                 pdot += rate
                 if mode == 2:

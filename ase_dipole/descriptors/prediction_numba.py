@@ -29,9 +29,9 @@ the rate along the velocities or the gradient), :func:`accumulate_densities`
 gathers each centre's density from them, laid out species-major; matrix
 products (BLAS, :func:`~ase_dipole.descriptors.prediction.bilinear_sums`)
 give μ, Ṗ and the adjoint, which :func:`pair_charges` contracts, for both
-centres of a pair at once, with the kept pair values. No pair value is evaluated twice and no derivative is
-formed that the mode does not need (μ: none; Ṗ: one directional derivative
-per pair; Z*: the gradient).
+centres of a pair at once, with the kept pair values. No pair value is
+evaluated twice and no derivative is formed that the mode does not need
+(μ: none; Ṗ: one directional derivative per pair; Z*: the gradient).
 
 Hot loops index arrays with the loop variable as the last index: a computed
 index (``base + j``) costs numba a negative-index check per element, which
@@ -39,10 +39,10 @@ also stops LLVM from vectorising the loop; no array views are made in inner
 loops (each costs a reference count) and no ``reshape`` per pair. LLVM
 vectorises a loop of 16 or more iterations (4 lanes, interleaved 4) and
 numba leaves superword (SLP) vectorisation off, so the long loops are over
-(l, n) and pairs, and the two hottest short ones (a radial index in the
-densities, the radial contraction of the pair charges) use the explicit
-vectors of :mod:`~ase_dipole.descriptors.simd` (flat arrays, computed
-offsets; same operations in the same order, so the same numbers).
+(l, n) and pairs, and the hottest short ones (the radial rows of the
+densities, the radial contraction and the sums of the pair charges) use the
+explicit vectors of :mod:`~ase_dipole.descriptors.simd` (flat arrays,
+computed offsets; same operations in the same order, so the same numbers).
 """
 
 import numpy as np
@@ -701,11 +701,11 @@ def accumulate_densities(offsets, neighbour_species, species, first, last, slot,
                         o = base + lm * stride + b * n_max
                         shift = l * n_max
                         if mode == 1 and lm < last_lm:
-                            sum_scaled_rows(2, True, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift, Y_flat,
-                                            gY_flat, y_of, lm, sign, start, count, n_max)
+                            sum_scaled_rows(2, True, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift,
+                                            Y_flat, gY_flat, y_of, lm, sign, start, count, n_max)
                         elif mode == 1:
-                            sum_scaled_rows(1, True, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift, Y_flat,
-                                            gY_flat, y_of, lm, sign, start, count, n_max)
+                            sum_scaled_rows(1, True, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift,
+                                            Y_flat, gY_flat, y_of, lm, sign, start, count, n_max)
                         elif lm < last_lm:
                             sum_scaled_rows(2, False, R, R_dot, o, stride, g_flat, dg_flat, row_of, shift,
                                             Y_flat, gY_flat, y_of, lm, sign, start, count, n_max)

@@ -25,9 +25,10 @@ from numba.extending import intrinsic
 LANES = 4
 
 
-def _is_vector_array(array_type):
+def _is_flat(array_type, dtype=types.float64):
+    """A C-contiguous 1-D array of ``dtype`` (float64 values, int64 indices)."""
     return (isinstance(array_type, types.Array) and array_type.ndim == 1 and array_type.layout == "C"
-            and array_type.dtype == types.float64)
+            and array_type.dtype == dtype)
 
 
 def _vector_type(lanes):
@@ -44,11 +45,6 @@ def _splat(builder, value, lanes):
     first = builder.insert_element(undefined, value, ir.Constant(ir.IntType(32), 0))
     return builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(ir.IntType(32), lanes),
                                                                 [0] * lanes))
-
-
-def _is_index_array(array_type):
-    return (isinstance(array_type, types.Array) and array_type.ndim == 1 and array_type.layout == "C"
-            and array_type.dtype == types.int64)
 
 
 def _for_each_vector(builder, width, emit):
@@ -81,8 +77,8 @@ def sum_scaled_rows(typingctx, rows, with_rate, out, out_rate, out_offset, out_s
     and their sums are independent chains held in registers."""
     if not (isinstance(rows, types.IntegerLiteral) and rows.literal_value >= 1
             and isinstance(with_rate, types.BooleanLiteral)
-            and all(_is_vector_array(a) for a in (out, out_rate, g, dg, Y, gY, sign))
-            and _is_index_array(row_of) and _is_index_array(y_of)):
+            and all(_is_flat(a) for a in (out, out_rate, g, dg, Y, gY, sign))
+            and _is_flat(row_of, types.int64) and _is_flat(y_of, types.int64)):
         return None
     n_rows, rate_wanted = rows.literal_value, with_rate.literal_value
     signature = types.void(rows, with_rate, out, out_rate, types.intp, types.intp, g, dg, row_of,
@@ -97,9 +93,6 @@ def sum_scaled_rows(typingctx, rows, with_rate, out, out_rate, out_offset, out_s
         o, stride, shift_, lm_, first, count_, width_ = (args[i] for i in (4, 5, 9, 13, 15, 16, 17))
 
         def emit(lanes, n):
-            def vector_at(array_data, index):
-                return _vector_at(builder, array_data, index, lanes)
-
             zero = ir.Constant(_vector_type(lanes), [0.0] * lanes)
             totals = [cgutils.alloca_once_value(builder, zero) for _ in range(n_rows)]
             rate_totals = [cgutils.alloca_once_value(builder, zero) for _ in range(n_rows)]
@@ -108,9 +101,9 @@ def sum_scaled_rows(typingctx, rows, with_rate, out, out_rate, out_offset, out_s
                 at = builder.add(builder.add(builder.load(builder.gep(row_data, [j])), shift_), n)
                 y_at = builder.add(builder.load(builder.gep(y_data, [j])), lm_)
                 factor = builder.load(builder.gep(sign_data, [j]))
-                g_value = builder.load(vector_at(g_data, at), align=8)
+                g_value = builder.load(_vector_at(builder, g_data, at, lanes), align=8)
                 if rate_wanted:
-                    dg_value = builder.load(vector_at(dg_data, at), align=8)
+                    dg_value = builder.load(_vector_at(builder, dg_data, at, lanes), align=8)
                 for r in range(n_rows):
                     y_index = builder.add(y_at, ir.Constant(y_at.type, r))
                     y_value = builder.load(builder.gep(Y_data, [y_index]))
@@ -124,9 +117,10 @@ def sum_scaled_rows(typingctx, rows, with_rate, out, out_rate, out_offset, out_s
                         builder.store(builder.fadd(builder.load(rate_totals[r]), change), rate_totals[r])
             for r in range(n_rows):
                 row = builder.add(builder.add(o, builder.mul(stride, ir.Constant(stride.type, r))), n)
-                builder.store(builder.load(totals[r]), vector_at(out_data, row), align=8)
+                builder.store(builder.load(totals[r]), _vector_at(builder, out_data, row, lanes), align=8)
                 if rate_wanted:
-                    builder.store(builder.load(rate_totals[r]), vector_at(rate_data, row), align=8)
+                    builder.store(builder.load(rate_totals[r]), _vector_at(builder, rate_data, row, lanes),
+                                  align=8)
 
         _for_each_vector(builder, width_, emit)
         return context.get_dummy_value()
@@ -144,7 +138,7 @@ def contract(typingctx, combine, out, out_derivative, out_offset, A, own_offset,
     (``combine`` 0), that plus (1) or minus (2) ``A[b + i + n·stride]``. Eight
     values of i at a time, then four, then one, the sums held in registers."""
     if not (isinstance(combine, types.IntegerLiteral) and combine.literal_value in (0, 1, 2)
-            and all(_is_vector_array(array) for array in (out, out_derivative, A, g, dg))):
+            and all(_is_flat(array) for array in (out, out_derivative, A, g, dg))):
         return None
     kind = combine.literal_value
     signature = types.void(combine, out, out_derivative, types.intp, A, types.intp, types.intp, types.intp,
@@ -191,7 +185,7 @@ def pair_charge_sums(typingctx, W, w_at, AG, ADG, block_stride, gY, gY_at, u, u_
     values per lm (the three gradient components, then Y). Each a keeps one
     four-lane sum of AG·gY and one of ADG·gY in registers; only their first
     three lanes and their last are used, so every number is the scalar sum's."""
-    if not all(_is_vector_array(array) for array in (W, AG, ADG, gY, u)):
+    if not all(_is_flat(array) for array in (W, AG, ADG, gY, u)):
         return None
     signature = types.void(W, types.intp, AG, ADG, types.intp, gY, types.intp, u, types.intp, types.intp)
 
