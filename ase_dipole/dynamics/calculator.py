@@ -31,6 +31,8 @@ from ase.calculators.calculator import (
     all_changes,
 )
 
+from ase_dipole.dynamics.changes import system_changes
+
 #: properties the dipole model provides (ASE names)
 DIPOLE_PROPERTIES = ("dipole", "born_effective_charges", "polarization")
 #: posterior predictive standard deviations, when the model provides them
@@ -310,6 +312,10 @@ class DipoleCalculator(Calculator):
         self.implemented_properties = list(forwarded) + own
         self._checked_box = None
         self._checked_numbers = None
+
+    def check_state(self, atoms, tol=1e-15):
+        """The system changes since the last call, as ASE's (:func:`system_changes`)."""
+        return system_changes(self.atoms, atoms, tol) if self.use_cache else list(all_changes)
 
     @property
     def electric_field_V_per_A(self):
