@@ -8,7 +8,7 @@ from ase.build import bulk, molecule
 from finite_difference import assert_matches, position_derivative
 from scipy.spatial.transform import Rotation
 
-from ase_dipole.descriptors.basis import radial_functions
+from ase_dipole.descriptors.basis import gradient_ladder, harmonic_norms, harmonics_at, radial_functions
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 
 SMALL = dict(cutoff=4.0, n_max=3, l_max=3)
@@ -215,6 +215,34 @@ def reference_features(atoms, species, cutoff, n_max, l_max):
                             out[j, :, f] = scale * np.einsum("q,qa,q,q->a", w, u, rho[b1, n1, l], rho[b2, n2, l + 1])
                             f += 1
     return out
+
+
+@pytest.mark.parametrize("l_max", [0, 1, 4, 6])
+def test_gradient_ladder_gives_the_harmonics_gradients(l_max):
+    """∇P_lm(u) from the harmonics of degree l − 1 equals the gradient the
+    recursion of solid_harmonics gives, and the gradient by finite differences
+    of the homogeneous polynomial |r|^l Y_lm(r/|r|), at random directions."""
+    norm = harmonic_norms(l_max)
+    target, source, coefficient = gradient_ladder(l_max, norm)
+    assert np.all(np.diff(target) >= 0) and np.all(target % 4 < 3)
+    directions = np.random.default_rng(3).normal(size=(30, 3))
+    directions /= np.linalg.norm(directions, axis=1)[:, None]
+    Y, gradients = harmonics_at(directions, l_max, norm, with_gradients=True)
+    from_ladder = np.zeros((len(directions), 4 * len(norm)))
+    np.add.at(from_ladder, (slice(None), target), coefficient * Y[:, source])
+    from_ladder = from_ladder.reshape(len(directions), -1, 4)[:, :, :3]
+    np.testing.assert_allclose(from_ladder, gradients, rtol=0, atol=1e-13)
+    degree = np.repeat(np.arange(l_max + 1), 2 * np.arange(l_max + 1) + 1)
+    h = 1e-5
+    for beta in range(3):
+        step = np.zeros(3)
+        step[beta] = h
+        values = []
+        for sign in (1, -1):
+            r = directions + sign * step
+            length = np.linalg.norm(r, axis=1)[:, None]
+            values.append(length**degree * harmonics_at(r / length, l_max, norm))
+        np.testing.assert_allclose(from_ladder[:, :, beta], (values[0] - values[1]) / (2 * h), atol=1e-8)
 
 
 def test_numba_kernels_agree_with_a_plain_numpy_reference():

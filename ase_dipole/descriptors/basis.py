@@ -76,17 +76,21 @@ def sphere_quadrature(degree):
     return points, weights
 
 
-def harmonics_at(points, l_max, norm):
-    """Real harmonics at unit vectors ``points`` (Q, 3) -> (Q, (l_max+1)²)."""
+def harmonics_at(points, l_max, norm, *, with_gradients=False):
+    """Real harmonics at unit vectors ``points`` (Q, 3) -> (Q, (l_max+1)²), and
+    with ``with_gradients`` also the gradients (Q, (l_max+1)², 3) of the
+    homogeneous polynomials that equal them on the sphere."""
     L2 = (l_max + 1) ** 2
     values = np.empty((len(points), L2))
+    gradients = np.empty((len(points), L2, 3))
     scratch = (np.empty(L2), np.empty((L2, 3)), np.empty((l_max + 1, l_max + 1)),
                np.empty((l_max + 1, l_max + 1, 3)), np.empty((l_max + 1, 2)),
                np.empty((l_max + 1, 2, 3)))
     for q, u in enumerate(points):
-        kernels.solid_harmonics(np.ascontiguousarray(u), l_max, norm, *scratch)
+        kernels.solid_harmonics(np.ascontiguousarray(u), l_max, norm, *scratch, with_gradients)
         values[q] = scratch[0]
-    return values
+        gradients[q] = scratch[1]
+    return (values, gradients) if with_gradients else values
 
 
 def harmonic_norms(l_max):
@@ -111,3 +115,26 @@ def coupling_tensors(l_max, norm):
         G[l, :, :2 * l + 1, :2 * l + 3] = scale * np.einsum("q,qa,qm,qn->amn", weights, points, Yl, Yh)
     G[np.abs(G) < 1e-14] = 0.0
     return T, G
+
+
+def gradient_ladder(l_max, norm):
+    """The gradients of the harmonic polynomials of degree l as harmonics of
+    degree l − 1 (exact: the gradient of a harmonic polynomial is one),
+    ``∂_β P_lm(u) = Σ_t coefficient[t] Y[source[t]](u)`` over the terms with
+    ``target[t] = 4 lm + β``, from ``∫ ∂_β P_lm Y_l'm' dΩ``; terms in order of
+    target, then source. Three arrays (int64, int64, float64), l_max >= 0."""
+    points, weights = sphere_quadrature(2 * l_max)
+    Y, gradients = harmonics_at(points, l_max, norm, with_gradients=True)
+    projection = np.einsum("q,qib,qj->ibj", weights, gradients, Y)  # (L2, 3, L2)
+    target, source, coefficient = [], [], []
+    for l in range(1, l_max + 1):
+        for lm in range(l * l, (l + 1) ** 2):
+            for beta in range(3):
+                for lower in range((l - 1) ** 2, l * l):
+                    value = projection[lm, beta, lower]
+                    if abs(value) > 1e-14:
+                        target.append(4 * lm + beta)
+                        source.append(lower)
+                        coefficient.append(value)
+    return (np.array(target, dtype=np.int64), np.array(source, dtype=np.int64),
+            np.array(coefficient, dtype=float))

@@ -21,6 +21,7 @@ is evaluated from both sides.
 
 import numpy as np
 
+from ase_dipole.descriptors import basis
 from ase_dipole.descriptors import prediction_numba as kernels
 from ase_dipole.threads import single_blas_thread
 
@@ -156,6 +157,7 @@ class Predictor:
         self._arrays = {}
         self._spread_matrices = spread_matrices(descriptor._G, descriptor.l_max)
         self._couplings = coupling_rows(descriptor._G, descriptor.l_max)
+        self._ladder = basis.gradient_ladder(descriptor.l_max, descriptor._norm)
 
     def _array(self, name, size, dtype=float):
         array = self._arrays.get(name)
@@ -200,7 +202,7 @@ class Predictor:
                     -1, l_max + 1, n_max)
                 kernels.pair_geometry(nl.vectors, nl.neighbours, slot_pair, slot_centre, n_slots,
                                       velocities if mode == 1 else empty, d._table, d._grid_step, l_max,
-                                      d._norm, mode, u, Y, gY, g, dg)
+                                      d._norm, mode, *self._ladder, u, Y, gY, g, dg)
                 row = self._array("row", n, np.int64)
                 centre_of_row = self._array("centre_of_row", n, np.int64)
                 kernels.species_rows(env.species, first, last, S, block_start, block_count, row,

@@ -405,62 +405,6 @@ def harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Y, T, Q, Qt
 
 
 @njit(cache=True, fastmath=False)
-def harmonics_gradient_block(n, x, y, z, l_max, norm, Q, cs, Qz, Qr, T):
-    """Gradients ``T[k, lm, q]`` (k = x, y, z) of the homogeneous polynomials
-    that equal the real harmonics on the sphere, at the unit vectors of ``n``
-    pairs, from the ``Q`` and ``cs`` that :func:`harmonics_block` left behind.
-
-    ``Q_lm`` depends on z and ρ = r² only, so ``∂Q/∂u_k = 2 u_k Q_ρ + δ_kz Q_z``
-    with two recursions (``Qz``, ``Qr``: scratch like ``Q``) instead of one per
-    direction; ``∂(x + iy)^m/∂x = m (x + iy)^(m−1)`` and ``∂/∂y = i m (x + iy)^(m−1)``.
-    """
-    for q in range(n):
-        Qz[0, 0, q] = 0.0
-        Qr[0, 0, q] = 0.0
-    for l in range(1, l_max + 1):
-        for q in range(n):
-            Qz[l, l, q] = 0.0
-            Qr[l, l, q] = 0.0
-            Qz[l, l - 1, q] = -Q[l, l, q]
-            Qr[l, l - 1, q] = 0.0
-        for m in range(l - 2, -1, -1):
-            a = 2 * l - 1
-            b = l + m - 1
-            inv = 1.0 / (l - m)
-            for q in range(n):
-                r2 = x[q] * x[q] + y[q] * y[q] + z[q] * z[q]
-                Qz[l, m, q] = (a * Q[l - 1, m, q] + a * z[q] * Qz[l - 1, m, q]
-                               - b * r2 * Qz[l - 2, m, q]) * inv
-                Qr[l, m, q] = (a * z[q] * Qr[l - 1, m, q] - b * Q[l - 2, m, q]
-                               - b * r2 * Qr[l - 2, m, q]) * inv
-    for l in range(l_max + 1):
-        centre = l * l + l
-        for q in range(n):
-            radial_part = 2.0 * Qr[l, 0, q]
-            T[0, centre, q] = norm[centre] * (radial_part * x[q])
-            T[1, centre, q] = norm[centre] * (radial_part * y[q])
-            T[2, centre, q] = norm[centre] * (radial_part * z[q] + Qz[l, 0, q])
-        for m in range(1, l + 1):
-            plus = centre + m
-            minus = centre - m
-            for q in range(n):
-                radial_part = 2.0 * Qr[l, m, q]
-                dx = radial_part * x[q]
-                dy = radial_part * y[q]
-                dz = radial_part * z[q] + Qz[l, m, q]
-                re = cs[m, 0, q]
-                im = cs[m, 1, q]
-                re_lower = m * cs[m - 1, 0, q]
-                im_lower = m * cs[m - 1, 1, q]
-                T[0, plus, q] = norm[plus] * (dx * re + Q[l, m, q] * re_lower)
-                T[1, plus, q] = norm[plus] * (dy * re - Q[l, m, q] * im_lower)
-                T[2, plus, q] = norm[plus] * (dz * re)
-                T[0, minus, q] = norm[minus] * (dx * im + Q[l, m, q] * im_lower)
-                T[1, minus, q] = norm[minus] * (dy * im + Q[l, m, q] * re_lower)
-                T[2, minus, q] = norm[minus] * (dz * im)
-
-
-@njit(cache=True, fastmath=False)
 def species_rows(species, first, last, n_species, block_start, block_count, row, centre_of_row):
     """Rows of centres ``first..last-1`` in species-major order: ``row[c − first]``
     is the position of centre c among the centres of its species in that
@@ -511,7 +455,8 @@ def pair_slots(offsets, neighbours, reverse, first, last, slot, slot_pair, slot_
 
 @njit(cache=True, fastmath=False, parallel=True)  # parallel: independent blocks of pairs
 def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velocities, table,
-                  grid_step, l_max, norm, mode, u, Y, gY, g, dg):
+                  grid_step, l_max, norm, mode, ladder_target, ladder_source, ladder_coefficient, u, Y, gY,
+                  g, dg):
     """Harmonics and radial values of the owned pairs (from :func:`pair_slots`).
 
     Parameters
@@ -519,6 +464,8 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
     vectors, neighbours : the neighbour list's.
     velocities : (N, 3) Å/fs (mode 1) or empty.
     mode : 0 μ; 1 also the rates along w = v_k − v_c; 2 also the gradients.
+    ladder_target, ladder_source, ladder_coefficient : from
+        :func:`~ase_dipole.descriptors.basis.gradient_ladder` (mode 2).
 
     Outputs, one row per slot s: ``Y[s, lm]`` and ``g[s, l, n]`` always; mode 1
     ``gY[s, lm, 0]`` = ∇Y_lm(r/|r|)·w and ``dg[s, l, n]`` = g'_ln (r̂·w);
@@ -526,8 +473,10 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
     = Y_lm, for :func:`~ase_dipole.descriptors.simd.pair_charge_sums`) and ``dg`` = g'.
 
     The harmonics of :data:`BLOCK_PAIRS` pairs at a time come from
-    :func:`harmonics_block` (with the tangent w in mode 1) and
-    :func:`harmonics_gradient_block` (mode 2), the radial values from
+    :func:`harmonics_block` (with the tangent w in mode 1), their gradients
+    (mode 2) from the ``ladder_*`` terms of
+    :func:`~ase_dipole.descriptors.basis.gradient_ladder` (harmonics one degree
+    lower), the radial values from
     :func:`~ase_dipole.descriptors.lambda_soap_numba.radial`.
     """
     n_max = table.shape[2] // (l_max + 1)
@@ -538,8 +487,7 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
     n_blocks = (n_slots + BLOCK_PAIRS - 1) // BLOCK_PAIRS
     for block in prange(n_blocks):
         Q = np.empty((l_max + 1, l_max + 1, BLOCK_PAIRS))
-        # the tangent recursion (mode 1) or the z and ρ recursions of the gradient (mode 2)
-        Qt = np.empty((2, l_max + 1, l_max + 1, BLOCK_PAIRS))
+        Qt = np.empty((1, l_max + 1, l_max + 1, BLOCK_PAIRS))  # the tangent recursion (mode 1)
         cs = np.empty((l_max + 1, 2, BLOCK_PAIRS))
         cst = np.empty((1, l_max + 1, 2, BLOCK_PAIRS))
         x = np.empty(BLOCK_PAIRS)
@@ -573,8 +521,18 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
                 ty[0, q] = velocities[k, 1] - velocities[c, 1]
                 tz[0, q] = velocities[k, 2] - velocities[c, 2]
         harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Yb, Tb, Q, Qt, cs, cst)
-        if mode == 2:
-            harmonics_gradient_block(n, x, y, z, l_max, norm, Q, cs, Qt[0], Qt[1], Tb)
+        if mode == 2:  # ∇P_lm(u) from the harmonics one degree lower
+            for lm in range(L2):
+                for beta in range(3):
+                    for q in range(n):
+                        Tb[beta, lm, q] = 0.0
+            for t in range(ladder_target.shape[0]):
+                lm = ladder_target[t] // 4
+                beta = ladder_target[t] % 4
+                lower = ladder_source[t]
+                coefficient = ladder_coefficient[t]
+                for q in range(n):
+                    Tb[beta, lm, q] += coefficient * Yb[lower, q]
         for q in range(n):
             radial(distance[q], table, grid_step, g_rows[first + q],
                    dg_rows[first + q] if mode > 0 else no_derivative, mode > 0)
