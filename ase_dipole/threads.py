@@ -121,9 +121,11 @@ def with_kernel_threads(method):
 
 
 def _blas_libraries():
-    """threadpoolctl's controllers of the BLAS libraries loaded when first asked."""
+    """threadpoolctl's controllers of the BLAS libraries loaded when first asked,
+    numpy's and scipy's (whose BLAS numba's ``np.dot`` calls) among them."""
     global _blas_controllers
     if _blas_controllers is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS of numba's np.dot)
         from threadpoolctl import ThreadpoolController
 
         _blas_controllers = ThreadpoolController().select(user_api="blas").lib_controllers

@@ -75,13 +75,13 @@ def test_the_kernels_matrix_products_run_on_one_blas_thread(monkeypatch):
     descriptor = LambdaSOAP(["Na", "Cl"], cutoff=4.0, n_max=3, l_max=3)
     coefficients = np.random.default_rng(1).normal(size=(2, descriptor.n_features))
     seen = []
-    original = prediction.bilinear_sums
+    original = prediction.kernels.bilinear_sums
 
-    def recording(*args):
+    def recording(*args):  # every BLAS loaded by now, numba's (scipy's) too
         seen.append(_blas_threads())
         return original(*args)
 
-    monkeypatch.setattr(prediction, "bilinear_sums", recording)
+    monkeypatch.setattr(prediction.kernels, "bilinear_sums", recording)
     with threadpool_limits(2, user_api="blas"):
         given = _blas_threads()
         if given == {1}:

@@ -6,9 +6,10 @@ A range of centres is handled in passes: each pair within the range is
 evaluated once for both of its centres (:func:`~ase_dipole.descriptors.prediction_numba.pair_slots`,
 ``pair_geometry``), the densities ``R`` (and their time derivative) are
 gathered species-major, so that the centres of one species form one
-contiguous ``(L2, n_s, Sn)`` block, and :func:`bilinear_sums` reduces μ and
-Ṗ to a handful of matrix products per species and l-block (BLAS). For Z* it
-also forms the adjoint
+contiguous ``(L2, n_s, Sn)`` block, and
+:func:`~ase_dipole.descriptors.prediction_numba.bilinear_sums` reduces μ and
+Ṗ to a handful of matrix products per species and l-block (BLAS, called from
+numba: no Python between the products). For Z* it also forms the adjoint
 
     A[a, lm, c, i] = ∂μ_a(c) / ∂R[lm, c, i]
 
@@ -73,81 +74,6 @@ def two_body_adjoint(two_body, T):
     return term
 
 
-def coupling_rows(G, l_max):
-    """``G[l, a, m, m']`` as (3, (2l+1)(2l+3)) for each l < l_max, contiguous:
-    each 3-body sum of :func:`bilinear_sums` is one product with it."""
-    return [np.ascontiguousarray(G[l, :, :2 * l + 1, :2 * l + 3].reshape(3, -1)) for l in range(l_max)]
-
-
-def bilinear_sums(R, R_dot, block_start, block_count, two_body, blocks, blocks_t, T, couplings, l_max,
-                  XY, spread=None, At=None):
-    """μ (3,), Ṗ (3,) when ``R_dot`` is given, and the adjoint into ``At`` when it
-    is given, for the centres whose densities ``R`` (and time derivatives
-    ``R_dot``) are given (flat, species blocks (L2, n_s, Sn)).
-
-    Per species and l-block, ``Y_l = R_l W_l`` over all its centres (BLAS); the
-    3-body dipole is ``Σ G[l, a, m, m'] ⟨Y_l[m], R_{l+1}[m']⟩`` (one more
-    product; ``couplings`` from :func:`coupling_rows`), its rate adds
-    ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m], Ṙ_{l+1}[m']⟩``.
-    The adjoint also needs ``X_l = R_{l+1} W_lᵀ``; then each of its l-blocks is
-    one more product per species, of the rows ``Y_{l−1}, X_l`` with
-    ``spread = (spread_matrices(G, l_max), two_body_adjoint(two_body, T))``, written
-    straight into the l-plane of ``At`` that
-    :func:`~ase_dipole.descriptors.prediction_numba.pair_charges` reads (rows
-    in species-block order). ``XY`` is scratch of ``2 l_max² + 6 l_max`` rows of n_s·Sn.
-    """
-    S, Sn = two_body.shape
-    L2 = (l_max + 1) ** 2
-    n_rows = int(block_count.sum())
-    dipole = np.zeros(3)
-    pdot = np.zeros(3)
-    for s in range(S):
-        n = int(block_count[s])
-        if n == 0:
-            continue
-        start = int(block_start[s])
-        span = slice(L2 * Sn * start, L2 * Sn * (start + n))
-        Rs = R[span].reshape(L2, n, Sn)
-        dipole += T @ (Rs[1:4].sum(axis=1) @ two_body[s])
-        if R_dot is not None:
-            Rds = R_dot[span].reshape(L2, n, Sn)
-            pdot += T @ (Rds[1:4].sum(axis=1) @ two_body[s])
-        at = 0
-        for l in range(l_max):
-            lo, hi, n_lo, n_hi = l * l, (l + 1) * (l + 1), 2 * l + 1, 2 * l + 3
-            coupling = couplings[l]
-            upper = Rs[hi:hi + n_hi].reshape(n_hi, n * Sn)
-            if At is not None:
-                np.matmul(upper.reshape(n_hi * n, Sn), blocks_t[s, l],
-                          out=XY[at: at + n_hi * n * Sn].reshape(n_hi * n, Sn))
-                at += n_hi * n * Sn
-            Y = XY[at: at + n_lo * n * Sn].reshape(n_lo * n, Sn)
-            np.matmul(Rs[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y)
-            at += n_lo * n * Sn
-            Y = Y.reshape(n_lo, n * Sn)
-            dipole += coupling @ (Y @ upper.T).reshape(-1)
-            if R_dot is not None:
-                Y_dot = XY[at: at + n_lo * n * Sn].reshape(n_lo * n, Sn)
-                np.matmul(Rds[lo:hi].reshape(n_lo * n, Sn), blocks[s, l], out=Y_dot)
-                pdot += coupling @ (Y_dot.reshape(n_lo, n * Sn) @ upper.T
-                                    + Y @ Rds[hi:hi + n_hi].reshape(n_hi, n * Sn).T).reshape(-1)
-        if At is not None:
-            matrices, two_body_term = spread
-            first_row = 0
-            for l in range(l_max + 1):
-                width = kernels.block_width(l)
-                plane = n_rows * Sn * kernels.block_offset(l)
-                rows = matrices[l].shape[0]
-                block = At[plane + start * Sn * width: plane + (start + n) * Sn * width]
-                block = block.reshape(n * Sn, width)
-                np.matmul(XY[first_row * n * Sn: (first_row + rows) * n * Sn].reshape(rows, n * Sn).T,
-                          matrices[l], out=block)
-                if l == 1:
-                    block.reshape(n, Sn, width)[...] += two_body_term[s]
-                first_row += rows
-    return dipole, pdot
-
-
 class Predictor:
     """Per-call driver of the kernels for one descriptor; keeps its scratch
     arrays between calls of the same size (one instance per thread)."""
@@ -155,8 +81,10 @@ class Predictor:
     def __init__(self, descriptor):
         self.descriptor = descriptor
         self._arrays = {}
-        self._spread_matrices = spread_matrices(descriptor._G, descriptor.l_max)
-        self._couplings = coupling_rows(descriptor._G, descriptor.l_max)
+        matrices = spread_matrices(descriptor._G, descriptor.l_max)
+        self._spread = np.concatenate([matrix.ravel() for matrix in matrices])
+        self._spread_start = np.cumsum([0] + [matrix.size for matrix in matrices]).astype(np.int64)
+        self._spread_rows = np.array([matrix.shape[0] for matrix in matrices], dtype=np.int64)
         self._ladder = basis.gradient_ladder(descriptor.l_max, descriptor._norm)
 
     def _array(self, name, size, dtype=float):
@@ -182,7 +110,7 @@ class Predictor:
         block_start = np.empty(S, dtype=np.int64)
         block_count = np.empty(S, dtype=np.int64)
         empty = np.empty((0, 0))
-        spread = (self._spread_matrices, two_body_adjoint(two_body, d._T)) if mode == 2 else None
+        two_body_term = two_body_adjoint(two_body, d._T) if mode == 2 else np.empty((0, 0, 0))
         with single_blas_thread():  # the products are small; the kernels have the cores
             for first in range(0, n_atoms, CHUNK_CENTRES):
                 last = min(first + CHUNK_CENTRES, n_atoms)
@@ -213,9 +141,10 @@ class Predictor:
                                              slot, row, block_start, block_count, l_max, mode, Y, gY, g,
                                              dg, R, R_dot)
                 XY = self._array("XY", (2 * l_max * l_max + 6 * l_max) * Sn * int(block_count.max()))
-                At = self._array("At", n * Sn * kernels.block_offset(l_max + 1)) if mode == 2 else None
-                mu, rate = bilinear_sums(R, R_dot if mode == 1 else None, block_start, block_count,
-                                         two_body, W3, W3t, d._T, self._couplings, l_max, XY, spread, At)
+                At = self._array("At", n * Sn * kernels.block_offset(l_max + 1) if mode == 2 else 0)
+                mu, rate = kernels.bilinear_sums(R, R_dot, mode == 1, block_start, block_count, two_body, W3,
+                                                 W3t, d._T, d._G, l_max, XY, self._spread, self._spread_start,
+                                                 self._spread_rows, two_body_term, mode == 2, At)
                 dipole += mu
                 pdot += rate
                 if mode == 2:

@@ -27,7 +27,7 @@ the pairs that get their own geometry, :func:`pair_geometry` evaluates their
 harmonics (vectorised over blocks of pairs) and radial values (and, by mode,
 the rate along the velocities or the gradient), :func:`accumulate_densities`
 gathers each centre's density from them, laid out species-major; matrix
-products (BLAS, :func:`~ase_dipole.descriptors.prediction.bilinear_sums`)
+products (BLAS through numba's ``np.dot``, :func:`bilinear_sums`)
 give μ, Ṗ and the adjoint, which :func:`pair_charges` contracts, for both
 centres of a pair at once, with the kept pair values. No pair value is
 evaluated twice and no derivative is formed that the mode does not need
@@ -405,6 +405,109 @@ def harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Y, T, Q, Qt
 
 
 @njit(cache=True, fastmath=False)
+def _coupled_sum(G, l, products, out):
+    """``out[a] += Σ_{m, m'} G[l, a, m, m'] products[m, m']``."""
+    for a in range(3):
+        total = 0.0
+        for m in range(products.shape[0]):
+            for m_high in range(products.shape[1]):
+                total += G[l, a, m, m_high] * products[m, m_high]
+        out[a] += total
+
+
+@njit(cache=True, fastmath=False)
+def _two_body_sum(T, Rs, two_body_s, out):
+    """``out += T (Σ_centres Rs[1:4]) two_body_s`` for one species block Rs (L2, n, Sn)."""
+    for a in range(3):
+        total = 0.0
+        for m in range(3):
+            partial = 0.0
+            for c in range(Rs.shape[1]):
+                for i in range(Rs.shape[2]):
+                    partial += Rs[1 + m, c, i] * two_body_s[i]
+            total += T[a, m] * partial
+        out[a] += total
+
+
+@njit(cache=True, fastmath=False)
+def bilinear_sums(R, R_dot, want_rate, block_start, block_count, two_body, blocks, blocks_t, T, G, l_max,
+                  XY, spread, spread_start, spread_rows, two_body_term, want_adjoint, At):
+    """μ (3,) and Ṗ (3,) (zero unless ``want_rate``) of the centres whose
+    densities ``R`` (and time derivatives ``R_dot``) are given (flat, species
+    blocks (L2, n_s, Sn) from ``L2 Sn block_start[s]``), and with
+    ``want_adjoint`` the adjoint into ``At``.
+
+    Per species and l-block, ``Y_l = R_l W_l`` over all its centres (BLAS
+    through ``np.dot``); the 3-body dipole is ``Σ G[l, a, m, m'] ⟨Y_l[m],
+    R_{l+1}[m']⟩``, its rate adds ``⟨Ẏ_l[m], R_{l+1}[m']⟩ + ⟨Y_l[m],
+    Ṙ_{l+1}[m']⟩``. The adjoint also needs ``X_l = R_{l+1} W_lᵀ``; then each
+    of its l-blocks is one more product per species, of the rows ``Y_{l−1},
+    X_l`` (adjacent in ``XY``, scratch of ``2 l_max² + 6 l_max`` rows of
+    n_s·Sn) with the matrix ``spread[spread_start[l]:]`` (``spread_rows[l]`` ×
+    :func:`block_width` (l), from
+    :func:`~ase_dipole.descriptors.prediction.spread_matrices`), written
+    straight into the l-plane of ``At`` that :func:`pair_charges` reads (rows
+    in species-block order), plus the 2-body term ``two_body_term[s]``
+    (Sn, block_width(1)) in plane 1.
+    """
+    S, Sn = two_body.shape
+    L2 = (l_max + 1) ** 2
+    n_rows = 0
+    for s in range(S):
+        n_rows += block_count[s]
+    dipole = np.zeros(3)
+    pdot = np.zeros(3)
+    for s in range(S):
+        n = block_count[s]
+        if n == 0:
+            continue
+        start = block_start[s]
+        first, last = L2 * Sn * start, L2 * Sn * (start + n)
+        Rs = R[first:last].reshape((L2, n, Sn))
+        _two_body_sum(T, Rs, two_body[s], dipole)
+        Rds = R_dot[first:last].reshape((L2, n, Sn)) if want_rate else Rs
+        if want_rate:
+            _two_body_sum(T, Rds, two_body[s], pdot)
+        at = 0
+        for l in range(l_max):
+            lo, hi, n_lo, n_hi = l * l, (l + 1) * (l + 1), 2 * l + 1, 2 * l + 3
+            upper = Rs[hi:hi + n_hi].reshape((n_hi, n * Sn))
+            if want_adjoint:
+                np.dot(upper.reshape((n_hi * n, Sn)), blocks_t[s, l],
+                       XY[at: at + n_hi * n * Sn].reshape((n_hi * n, Sn)))
+                at += n_hi * n * Sn
+            Y = XY[at: at + n_lo * n * Sn].reshape((n_lo * n, Sn))
+            np.dot(Rs[lo:hi].reshape((n_lo * n, Sn)), blocks[s, l], Y)
+            at += n_lo * n * Sn
+            Y = Y.reshape((n_lo, n * Sn))
+            _coupled_sum(G, l, np.dot(Y, upper.T), dipole)
+            if want_rate:
+                Y_dot = XY[at: at + n_lo * n * Sn].reshape((n_lo * n, Sn))
+                np.dot(Rds[lo:hi].reshape((n_lo * n, Sn)), blocks[s, l], Y_dot)
+                rates = (np.dot(Y_dot.reshape((n_lo, n * Sn)), upper.T)
+                         + np.dot(Y, Rds[hi:hi + n_hi].reshape((n_hi, n * Sn)).T))
+                _coupled_sum(G, l, rates, pdot)
+        if want_adjoint:
+            first_row = 0
+            for l in range(l_max + 1):
+                width = block_width(l)
+                plane = n_rows * Sn * block_offset(l)
+                rows = spread_rows[l]
+                block = At[plane + start * Sn * width: plane + (start + n) * Sn * width].reshape((n * Sn, width))
+                coupling = spread[spread_start[l]: spread_start[l] + rows * width].reshape((rows, width))
+                np.dot(XY[first_row * n * Sn: (first_row + rows) * n * Sn].reshape((rows, n * Sn)).T,
+                       coupling, block)
+                if l == 1:
+                    term = two_body_term[s]
+                    for c in range(n):
+                        for i in range(Sn):
+                            for j in range(width):
+                                block[c * Sn + i, j] += term[i, j]
+                first_row += rows
+    return dipole, pdot
+
+
+@njit(cache=True, fastmath=False)
 def species_rows(species, first, last, n_species, block_start, block_count, row, centre_of_row):
     """Rows of centres ``first..last-1`` in species-major order: ``row[c − first]``
     is the position of centre c among the centres of its species in that
@@ -677,7 +780,7 @@ def pair_charges(offsets, neighbours, neighbour_species, species, first, last, s
                  l_max, At, u, Y, gY, g, dg, W):
     """Pair charges of the owned pairs of centres ``first..last-1`` (from
     :func:`pair_slots`), with the adjoint ``At`` of
-    :func:`~ase_dipole.descriptors.prediction.bilinear_sums` and the pair
+    :func:`bilinear_sums` and the pair
     values of :func:`pair_geometry` (mode 2).
 
     ``At`` (flat) holds one plane per l-block, from ``n Sn`` :func:`block_offset`
