@@ -310,8 +310,9 @@ class DipoleCalculator(Calculator):
             own += list(FIELD_PROPERTIES)
         self._own = tuple(own)
         self.implemented_properties = list(forwarded) + own
-        self._checked_box = None
-        self._checked_numbers = None
+        self._checked_box = None  # the bytes of (cell, pbc, number of atoms) last checked
+        self._checked_numbers = None  # the bytes of the atomic numbers last checked
+        self._volume_A3 = None  # the volume of that box if it is 3-D periodic, else None
 
     def check_state(self, atoms, tol=1e-15):
         """The system changes since the last call, as ASE's (:func:`system_changes`)."""
@@ -335,7 +336,8 @@ class DipoleCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Fill ``self.results`` with the requested properties."""
-        super().calculate(atoms, properties, system_changes)
+        if atoms is not None and (self.atoms is None or self.check_state(atoms)):
+            super().calculate(atoms, properties, system_changes)  # a copy, unless get_property made it
         atoms = self.atoms
         unknown = [name for name in properties if name not in self.implemented_properties]
         if unknown:
@@ -361,7 +363,7 @@ class DipoleCalculator(Calculator):
         if not wanted:
             return
         self._check_atoms(atoms)
-        if "polarization" in wanted and not is_periodic(atoms):
+        if "polarization" in wanted and self._volume_A3 is None:
             raise PropertyNotImplementedError(
                 "'polarization' needs a 3-D periodic cell (atoms.pbc all True and a cell of "
                 "nonzero volume); for a molecule or cluster ask for 'dipole'"
@@ -379,14 +381,18 @@ class DipoleCalculator(Calculator):
 
     def _check_atoms(self, atoms):
         """Species known to the model (checked again only when the atomic
-        numbers change); box wide enough (checked once per cell)."""
-        numbers = atoms.numbers
-        if self._checked_numbers is None or not np.array_equal(numbers, self._checked_numbers):
+        numbers change); box wide enough, and whether it is a 3-D periodic cell
+        (its volume then in ``_volume_A3``), checked once per cell: an MD step
+        compares bytes only."""
+        numbers = atoms.numbers.tobytes()
+        if numbers != self._checked_numbers:
             check_species(self.model, atoms)
-            self._checked_numbers = numbers.copy()
-        box = (len(atoms), tuple(atoms.pbc), tuple(atoms.cell[:].ravel()))
-        if box != self._checked_box and model_cutoff_A(self.model) is not None:
-            check_box(atoms, model_cutoff_A(self.model))
+            self._checked_numbers = numbers
+        box = atoms.cell.array.tobytes() + atoms.pbc.tobytes() + len(atoms).to_bytes(8, "little")
+        if box != self._checked_box:
+            if model_cutoff_A(self.model) is not None:
+                check_box(atoms, model_cutoff_A(self.model))
+            self._volume_A3 = float(atoms.get_volume()) if is_periodic(atoms) else None
             self._checked_box = box
 
     def _predict(self, atoms, *, born_charges):
@@ -398,8 +404,8 @@ class DipoleCalculator(Calculator):
         else:
             dipole = self.model.predict_dipole(atoms)
         self.results["dipole"] = np.asarray(dipole, dtype=float)
-        if is_periodic(atoms):
-            self.results["polarization"] = self.results["dipole"] / atoms.get_volume()
+        if self._volume_A3 is not None:
+            self.results["polarization"] = self.results["dipole"] / self._volume_A3
 
     def _field_term(self, atoms, key):
         """The field's addition to ``key`` ('energy', 'free_energy': −μ·E in

@@ -254,6 +254,8 @@ class PolarizationModel:
         }
         self._state = None
         self._file_sha256 = None
+        # (descriptor, bytes of the atomic numbers last checked, their species indices)
+        self._species_index_of = (None, None, None)
         self._with_uncertainty = True
 
     # -- results ------------------------------------------------------------
@@ -623,16 +625,22 @@ class PolarizationModel:
 
     # -- prediction ------------------------------------------------------------------
     def _check(self, atoms):
+        """The fitted state and each atom's mean Born charge (N,), e, after the
+        checks of species (once per set of atomic numbers) and positions."""
         state = self._fitted()
-        known = set(self.descriptor.numbers)
-        unknown = sorted(set(np.unique(atoms.numbers).tolist()) - known)
-        if unknown:
-            raise ValueError(f"species {[chemical_symbols[z] for z in unknown]} not known to this "
-                             f"model (trained on {list(self.species)}); fit a model whose training "
-                             "set contains them")
-        if not np.all(np.isfinite(atoms.positions)):
+        numbers = atoms.numbers
+        descriptor, key, index = self._species_index_of
+        if descriptor is not state["descriptor"] or numbers.tobytes() != key:
+            known = set(self.descriptor.numbers)
+            unknown = sorted(set(np.unique(numbers).tolist()) - known)
+            if unknown:
+                raise ValueError(f"species {[chemical_symbols[z] for z in unknown]} not known to this "
+                                 f"model (trained on {list(self.species)}); fit a model whose training "
+                                 "set contains them")
+            index = np.searchsorted(self.descriptor.numbers, numbers)
+            self._species_index_of = (state["descriptor"], numbers.tobytes(), index)
+        if not np.isfinite(atoms.positions).all():
             raise ValueError("positions contain NaN or inf")
-        index = np.searchsorted(self.descriptor.numbers, atoms.numbers)
         return state, state["mean_born"][index]
 
     def predict(self, atoms):
@@ -654,7 +662,8 @@ class PolarizationModel:
             dipole, born = state["product"].dipole_and_born_charges(atoms, state["coefficients"])
         else:
             dipole, born = self.descriptor.dipole_and_born_charges(atoms, state["coefficients"])
-        born[:, [0, 1, 2], [0, 1, 2]] += zbar[:, None]
+        born = np.ascontiguousarray(born)
+        born.reshape(len(born), 9)[:, ::4] += zbar[:, None]  # the diagonals, as a view
         return dipole + zbar @ atoms.positions, born
 
     def predict_dipole(self, atoms):
