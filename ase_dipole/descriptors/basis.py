@@ -119,21 +119,23 @@ def coupling_tensors(l_max, norm):
 
 def gradient_ladder(l_max, norm):
     """The gradients of the harmonic polynomials of degree l as harmonics of
-    degree l − 1 (exact: the gradient of a harmonic polynomial is one),
-    ``∂_β P_lm(u) = Σ_t coefficient[t] Y[source[t]](u)`` over the terms with
-    ``target[t] = 4 lm + β``, from ``∫ ∂_β P_lm Y_l'm' dΩ``; terms in order of
-    target, then source. Three arrays (int64, int64, float64), l_max >= 0."""
+    degree l − 1 (exact: the gradient of a harmonic polynomial is one), from
+    ``∫ ∂_β P_lm Y_l'm' dΩ``: ``∂_β P_lm(u) = Σ_t coefficient[t] Y[source[t]](u)``
+    over the terms with ``target[t] = β (l_max+1)² + lm`` (the row of ∂_β P_lm in
+    a (3, (l_max+1)²) array), in order of target, then source. Three arrays
+    (int64, int64, float64); none for l = 0; l_max >= 0."""
     points, weights = sphere_quadrature(2 * l_max)
     Y, gradients = harmonics_at(points, l_max, norm, with_gradients=True)
     projection = np.einsum("q,qib,qj->ibj", weights, gradients, Y)  # (L2, 3, L2)
+    L2 = (l_max + 1) ** 2
     target, source, coefficient = [], [], []
-    for l in range(1, l_max + 1):
-        for lm in range(l * l, (l + 1) ** 2):
-            for beta in range(3):
+    for beta in range(3):
+        for l in range(1, l_max + 1):
+            for lm in range(l * l, (l + 1) ** 2):
                 for lower in range((l - 1) ** 2, l * l):
                     value = projection[lm, beta, lower]
                     if abs(value) > 1e-14:
-                        target.append(4 * lm + beta)
+                        target.append(beta * L2 + lm)
                         source.append(lower)
                         coefficient.append(value)
     return (np.array(target, dtype=np.int64), np.array(source, dtype=np.int64),

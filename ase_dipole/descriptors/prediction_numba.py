@@ -493,7 +493,8 @@ def bilinear_sums(R, R_dot, want_rate, block_start, block_count, two_body, block
                 width = block_width(l)
                 plane = n_rows * Sn * block_offset(l)
                 rows = spread_rows[l]
-                block = At[plane + start * Sn * width: plane + (start + n) * Sn * width].reshape((n * Sn, width))
+                block = At[plane + start * Sn * width: plane + (start + n) * Sn * width]
+                block = block.reshape((n * Sn, width))
                 coupling = spread[spread_start[l]: spread_start[l] + rows * width].reshape((rows, width))
                 np.dot(XY[first_row * n * Sn: (first_row + rows) * n * Sn].reshape((rows, n * Sn)).T,
                        coupling, block)
@@ -625,17 +626,16 @@ def pair_geometry(vectors, neighbours, slot_pair, slot_centre, n_slots, velociti
                 tz[0, q] = velocities[k, 2] - velocities[c, 2]
         harmonics_block(n, x, y, z, l_max, norm, n_tangents, tx, ty, tz, Yb, Tb, Q, Qt, cs, cst)
         if mode == 2:  # ∇P_lm(u) from the harmonics one degree lower
-            for lm in range(L2):
-                for beta in range(3):
-                    for q in range(n):
-                        Tb[beta, lm, q] = 0.0
+            gradient_rows = Tb.reshape((3 * L2, BLOCK_PAIRS))
+            for row in range(3 * L2):
+                for q in range(n):
+                    gradient_rows[row, q] = 0.0
             for t in range(ladder_target.shape[0]):
-                lm = ladder_target[t] // 4
-                beta = ladder_target[t] % 4
+                row = ladder_target[t]
                 lower = ladder_source[t]
                 coefficient = ladder_coefficient[t]
                 for q in range(n):
-                    Tb[beta, lm, q] += coefficient * Yb[lower, q]
+                    gradient_rows[row, q] += coefficient * Yb[lower, q]
         for q in range(n):
             radial(distance[q], table, grid_step, g_rows[first + q],
                    dg_rows[first + q] if mode > 0 else no_derivative, mode > 0)
