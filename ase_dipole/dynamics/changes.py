@@ -1,6 +1,6 @@
 """What changed in an ``Atoms`` since a calculator's last call: ASE's
 ``compare_atoms`` with the same answer at a fraction of its cost per MD step
-(about 20 µs against 170 µs for 192 atoms, most of it ``np.allclose``)."""
+(about 27 µs against 115 µs for 192 atoms, most of the latter ``np.allclose``)."""
 
 import numpy as np
 from ase.calculators.calculator import all_changes
@@ -13,8 +13,10 @@ def _close(a, b, tol):
     b = np.asarray(b)
     if a.shape != b.shape:
         return False
-    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
-        return bool(np.array_equal(a, b)) or _close(a.astype(float), b.astype(float), tol)
+    if a.dtype.kind == "b":  # booleans (pbc) do not subtract; allclose compares them as numbers
+        a = a.astype(float)
+    if b.dtype.kind == "b":
+        b = b.astype(float)
     with np.errstate(invalid="ignore"):
         return bool(np.all((a == b) | (np.abs(a - b) <= tol)))
 

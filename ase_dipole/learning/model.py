@@ -629,8 +629,9 @@ class PolarizationModel:
         checks of species (once per set of atomic numbers) and positions."""
         state = self._fitted()
         numbers = atoms.numbers
-        descriptor, key, index = self._species_index_of
-        if descriptor is not state["descriptor"] or numbers.tobytes() != key:
+        key = numbers.tobytes()
+        descriptor, checked_key, index = self._species_index_of
+        if descriptor is not state["descriptor"] or key != checked_key:
             known = set(self.descriptor.numbers)
             unknown = sorted(set(np.unique(numbers).tolist()) - known)
             if unknown:
@@ -638,7 +639,7 @@ class PolarizationModel:
                                  f"model (trained on {list(self.species)}); fit a model whose training "
                                  "set contains them")
             index = np.searchsorted(self.descriptor.numbers, numbers)
-            self._species_index_of = (state["descriptor"], numbers.tobytes(), index)
+            self._species_index_of = (state["descriptor"], key, index)
         if not np.isfinite(atoms.positions).all():
             raise ValueError("positions contain NaN or inf")
         return state, state["mean_born"][index]
