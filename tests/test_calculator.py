@@ -2,6 +2,9 @@
 the model, Z* = dμ/dx, forces from the wrapped calculator, and harmonic IR
 intensities through ase.vibrations.Infrared on GFN2-xTB water."""
 
+import os
+import warnings
+
 import numpy as np
 import pytest
 from ase import Atoms, units
@@ -10,8 +13,10 @@ from ase.calculators.calculator import PropertyNotImplementedError, all_properti
 from ase.vibrations import Infrared
 
 from ase_dipole.dynamics.calculator import DIPOLE_PROPERTIES, DipoleCalculator
+from ase_dipole.io import read_extxyz_born
 from ase_dipole.io.extxyz import set_born_charges, set_dipole
 from ase_dipole.learning.fixed_charges import FixedChargesModel
+from ase_dipole.learning.model import PolarizationModel
 from ase_dipole.units import E_PER_A2_TO_C_PER_M2, KM_PER_MOL_PER_E2_AMU
 from md_helpers import (
     dipole_finite_difference,
@@ -25,6 +30,8 @@ from md_helpers import (
 #: |Z*_Na| = |Z*_Cl| of rock-salt NaCl, isotropic, read from phonopy's
 #: example/NaCl/BORN (tests/data/phonopy_born/BORN_NaCl)
 NACL_BORN_CHARGE = 1.086875
+DIMERS = os.path.join(os.path.dirname(__file__), "data", "water_dimer",
+                      "water_dimer_b3lyp_gfn2_apt.extxyz")
 
 
 def displaced_water(seed=3, amplitude_A=0.05):
@@ -204,3 +211,26 @@ def test_infrared_intensities_follow_mode_charges(tmp_path):
     reference.run()
     reference.read()
     np.testing.assert_allclose(infrared.intensities[-3:], reference.intensities[-3:], rtol=0.02)
+
+
+def test_nan_positions_are_one_clear_error_for_every_model():
+    """A NaN coordinate (a blown-up MD) is a ValueError naming the atom, raised
+    before anything else looks at the positions: no numpy warning first, and
+    never a NaN dipole, whichever model and boundary conditions."""
+    fixed, molecule = water_model()
+    frames = read_extxyz_born(DIMERS, born_key="apt_gfn2", dipole_key="dipole_gfn2")
+    fitted = PolarizationModel(cutoff=4.5, n_max=2, l_max=1, regularization=1e-6).fit(
+        frames, targets="born", progress=False)
+    for model in (fixed, fitted):
+        for pbc in (False, True):
+            atoms = molecule.copy()
+            atoms.cell, atoms.pbc = [8.0] * 3, pbc
+            atoms.positions[1, 2] = np.nan
+            atoms.calc = DipoleCalculator(model)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                for name in ("dipole", "born_effective_charges"):
+                    with pytest.raises(ValueError, match=r"atoms \[1\] are not finite.*blown up"):
+                        atoms.calc.get_property(name, atoms)
+                with pytest.raises(ValueError, match=r"atoms \[1\] are not finite"):
+                    model.predict(atoms)

@@ -70,13 +70,22 @@ def _check_closest(offsets, neighbours, closest, distance, min_distance):
         )
 
 
+def check_finite_positions(positions):
+    """Raise a ``ValueError`` naming the atoms whose positions (N, 3), Å,
+    hold NaN or inf."""
+    if not np.isfinite(positions).all():
+        bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
+        raise ValueError(
+            f"positions of atoms {bad.tolist()} are not finite (NaN or inf): the structure is "
+            "broken or the MD has blown up (check the force field and the timestep)"
+        )
+
+
 def _validated(positions, pbc):
     positions = np.ascontiguousarray(positions, dtype=float)
     if positions.ndim != 2 or positions.shape[1] != 3:
         raise ValueError(f"positions have shape {positions.shape}; expected (N, 3) in Å")
-    if not np.all(np.isfinite(positions)):
-        bad = np.flatnonzero(~np.all(np.isfinite(positions), axis=1))
-        raise ValueError(f"positions of atoms {bad.tolist()} are not finite (NaN or inf)")
+    check_finite_positions(positions)
     return positions, np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
 
 

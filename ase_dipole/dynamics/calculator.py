@@ -31,6 +31,7 @@ from ase.calculators.calculator import (
     all_changes,
 )
 
+from ase_dipole.descriptors.neighbours import check_finite_positions
 from ase_dipole.dynamics.changes import system_changes
 
 #: properties the dipole model provides (ASE names)
@@ -380,10 +381,11 @@ class DipoleCalculator(Calculator):
             self.results["born_effective_charges_std"] = np.asarray(born_std, dtype=float)
 
     def _check_atoms(self, atoms):
-        """Species known to the model (checked again only when the atomic
-        numbers change); box wide enough, and whether it is a 3-D periodic cell
-        (its volume then in ``_volume_A3``), checked once per cell: an MD step
-        compares bytes only."""
+        """Positions finite; species known to the model (checked again only
+        when the atomic numbers change); box wide enough, and whether it is a
+        3-D periodic cell (its volume then in ``_volume_A3``), checked once per
+        cell: an MD step compares bytes only."""
+        check_finite_positions(atoms.positions)
         numbers = atoms.numbers.tobytes()
         if numbers != self._checked_numbers:
             check_species(self.model, atoms)

@@ -32,6 +32,7 @@ import numpy as np
 from ase import units
 
 from ase_dipole import __version__
+from ase_dipole.descriptors.neighbours import check_finite_positions
 from ase_dipole.dynamics.calculator import (
     check_box,
     check_species,
@@ -196,6 +197,7 @@ class DipoleObserver:
             )
         self.model = load_model(model)
         check_species(self.model, self.atoms)
+        check_finite_positions(self.atoms.positions)
         if model_cutoff_A(self.model) is not None:
             check_box(self.atoms, model_cutoff_A(self.model))
         header = log_metadata(self.atoms, self.model, timestep_fs=self.timestep_fs,

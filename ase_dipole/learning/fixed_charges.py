@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from ase_dipole.atomic import atomic_write
+from ase_dipole.descriptors.neighbours import check_finite_positions
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 
 #: version of the ``.npz`` file written by :meth:`FixedChargesModel.save`
@@ -174,6 +175,7 @@ class FixedChargesModel:
                     f"atom {bad} is {symbols[bad]!r} but the fixed Born charges belong to "
                     f"{self._symbols[bad]!r}; the atoms must keep the order of the reference"
                 )
+        check_finite_positions(atoms.positions)
 
     def predict_dipole(self, atoms):
         """Dipole μ, (3,) float array, e·Å."""

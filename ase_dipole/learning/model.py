@@ -60,6 +60,7 @@ from ase_dipole.learning.kernel import (DEFAULT_KERNEL_FEATURES, DEFAULT_KERNEL_
                                         KernelFeatures)
 from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS, ProductFeatures
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
+from ase_dipole.descriptors.neighbours import check_finite_positions
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.progress import Progress
 
@@ -640,8 +641,7 @@ class PolarizationModel:
                                  "set contains them")
             index = np.searchsorted(self.descriptor.numbers, numbers)
             self._species_index_of = (state["descriptor"], key, index)
-        if not np.isfinite(atoms.positions).all():
-            raise ValueError("positions contain NaN or inf")
+        check_finite_positions(atoms.positions)
         return state, state["mean_born"][index]
 
     def predict(self, atoms):
