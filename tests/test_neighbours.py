@@ -128,3 +128,34 @@ def test_verlet_list_rebuilds_on_cell_and_atom_count_changes():
     periodic_in_two.pbc = [True, True, False]
     verlet.update(periodic_in_two.positions, periodic_in_two.cell.array, periodic_in_two.pbc)
     assert verlet.n_builds == 4
+
+
+def test_verlet_list_keeps_one_list_per_system():
+    """Two systems alternating on one list (two calculators sharing a model)
+    are each built once; frames of one box far apart replace that box's list
+    instead of crowding out the other system's; ``kept`` bounds how many stay."""
+    crystal = bulk("NaCl", "rocksalt", 5.64, cubic=True)
+    crystal.rattle(0.1, seed=7)
+    ethanol = molecule("CH3CH2OH")
+    verlet = VerletList(4.0, skin=0.6, kept=2)
+    rng = np.random.default_rng(8)
+    for step in range(4):
+        for atoms in (crystal, ethanol):
+            atoms.positions += rng.normal(scale=0.02, size=atoms.positions.shape)
+            nl = verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
+            fresh = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, 4.0)
+            assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
+                fresh.centres, fresh.neighbours, fresh.vectors)
+    assert verlet.n_builds == 2
+    for frame in range(3):  # new frames of the crystal's box: one rebuild each
+        crystal.rattle(0.3, seed=10 + frame)
+        verlet.update(crystal.positions, crystal.cell.array, crystal.pbc)
+    assert verlet.n_builds == 5
+    verlet.update(ethanol.positions, ethanol.cell.array, ethanol.pbc)
+    assert verlet.n_builds == 5  # the ethanol's list survived the frames
+    third = crystal[:-1]
+    verlet.update(third.positions, third.cell.array, third.pbc)
+    verlet.update(crystal.positions, crystal.cell.array, crystal.pbc)
+    assert verlet.n_builds == 7  # kept=2: the third system pushed the crystal's out
+    with pytest.raises(ValueError, match="kept must be a positive integer"):
+        VerletList(4.0, kept=0)

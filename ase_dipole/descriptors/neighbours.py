@@ -8,7 +8,8 @@ each pair knows its reverse, and the vectors of the two are exact negatives.
 :class:`VerletList` keeps a list built with ``cutoff + skin`` and reuses it
 while no atom has moved more than ``skin / 2`` since it was built (and the
 cell, the boundary conditions and the number of atoms are unchanged), so
-consecutive MD steps only recompute the pair vectors.
+consecutive MD steps only recompute the pair vectors; it keeps one such list
+for each of the last few systems it saw.
 """
 
 from dataclasses import dataclass
@@ -181,53 +182,70 @@ def neighbour_list(positions, cell, pbc, cutoff, *, min_distance=0.1):
 
 
 class VerletList:
-    """A neighbour list reused between calls while the atoms move little.
+    """Neighbour lists reused between calls while the atoms move little.
 
     Parameters
     ----------
     cutoff : float, Å
     skin : float, Å
-        The list is built with ``cutoff + skin`` and rebuilt once an atom has
+        A list is built with ``cutoff + skin`` and rebuilt once an atom has
         moved more than ``skin / 2`` from where it was at the last build;
         ``0`` rebuilds at every call.
+    kept : int
+        Lists of up to this many systems are kept (most recently used
+        first), so calculators that share one model on different systems
+        (a molecule and a liquid, say) each keep theirs.
 
     Notes
     -----
     Pairs are found with :func:`neighbour_list` at ``cutoff + skin``; each call
     recomputes the pair vectors from the current (unwrapped) positions and
     keeps the pairs within ``cutoff``. Wrapping atoms back into the cell moves
-    them by a lattice vector, which triggers a rebuild.
+    them by a lattice vector, which triggers a rebuild. A rebuilt list
+    replaces the kept list of the same cell and number of atoms whose atoms
+    are nearest (the same system, moved on), so a run over many frames of
+    one box keeps one list.
     """
 
-    def __init__(self, cutoff, skin=0.5):
+    def __init__(self, cutoff, skin=0.5, kept=4):
         if not skin >= 0:
             raise ValueError(f"skin must be >= 0 Å, got {skin!r}")
+        if int(kept) != kept or kept < 1:
+            raise ValueError(f"kept must be a positive integer, got {kept!r}")
         self.cutoff = float(cutoff)
         self.skin = float(skin)
-        self._built = None  # (positions, cell, pbc, offsets, neighbours, shifts, reverse)
+        self.kept = int(kept)
+        self._built = ()  # most recent first: (positions, cell, pbc, offsets, neighbours, shifts, reverse)
         self.n_builds = 0
 
-    def _reusable(self, positions, cell, pbc):
-        built = self._built
-        if built is None or self.skin == 0:
-            return None
-        reference, cell_then, pbc_then = built[:3]
-        if (reference.shape != positions.shape or not np.array_equal(pbc_then, pbc)
-                or not np.array_equal(cell_then, cell)):
-            return None
-        if kernels.max_displacement(positions, reference) > 0.5 * self.skin:
-            return None
-        return built
+    def _match(self, positions, cell, pbc):
+        """The kept list reusable at ``positions`` (or None), and the index of
+        the kept list of the same box and size whose atoms are nearest (or None)."""
+        nearest, nearest_moved = None, np.inf
+        for index, built in enumerate(self._built):
+            reference, cell_then, pbc_then = built[:3]
+            if (reference.shape != positions.shape or not np.array_equal(pbc_then, pbc)
+                    or not np.array_equal(cell_then, cell)):
+                continue
+            moved = kernels.max_displacement(positions, reference)
+            if moved <= 0.5 * self.skin and self.skin > 0:
+                return built, index
+            if moved < nearest_moved:
+                nearest, nearest_moved = index, moved
+        return None, nearest
 
     def update(self, positions, cell, pbc, *, min_distance=0.1):
         """The :class:`NeighbourList` within ``cutoff`` at ``positions``
         (arguments as for :func:`neighbour_list`)."""
         positions, pbc = _validated(positions, pbc)
         cell = np.array(cell, dtype=float).reshape(3, 3)
-        built = self._reusable(positions, cell, pbc)
+        kept = self._built
+        built, index = self._match(positions, cell, pbc)
         if built is None:
             wide = _build(positions, cell, pbc, self.cutoff + self.skin)
             built = (positions.copy(), cell, pbc, *wide)
-            self._built = built
             self.n_builds += 1
+        if index is not None:
+            kept = kept[:index] + kept[index + 1:]
+        self._built = ((built,) + kept)[:self.kept]  # one assignment: safe across threads
         return _select(positions, built[3:], self.cutoff, min_distance)
