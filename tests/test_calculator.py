@@ -2,6 +2,7 @@
 the model, Z* = dμ/dx, forces from the wrapped calculator, and harmonic IR
 intensities through ase.vibrations.Infrared on GFN2-xTB water."""
 
+import itertools
 import os
 import warnings
 
@@ -221,16 +222,17 @@ def test_nan_positions_are_one_clear_error_for_every_model():
     frames = read_extxyz_born(DIMERS, born_key="apt_gfn2", dipole_key="dipole_gfn2")
     fitted = PolarizationModel(cutoff=4.5, n_max=2, l_max=1, regularization=1e-6).fit(
         frames, targets="born", progress=False)
-    for model in (fixed, fitted):
-        for pbc in (False, True):
-            atoms = molecule.copy()
-            atoms.cell, atoms.pbc = [8.0] * 3, pbc
-            atoms.positions[1, 2] = np.nan
-            atoms.calc = DipoleCalculator(model)
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                for name in ("dipole", "born_effective_charges"):
-                    with pytest.raises(ValueError, match=r"atoms \[1\] are not finite.*blown up"):
-                        atoms.calc.get_property(name, atoms)
-                with pytest.raises(ValueError, match=r"atoms \[1\] are not finite"):
-                    model.predict(atoms)
+    for model, pbc, blown_up_later in itertools.product((fixed, fitted), (False, True), (False, True)):
+        atoms = molecule.copy()
+        atoms.cell, atoms.pbc = [20.0] * 3, pbc
+        atoms.calc = DipoleCalculator(model)
+        if blown_up_later:  # the box is checked already: the model's check
+            atoms.get_dipole_moment()
+        atoms.positions[1, 2] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for name in ("dipole", "born_effective_charges"):
+                with pytest.raises(ValueError, match=r"atoms \[1\] are not finite.*blown up"):
+                    atoms.calc.get_property(name, atoms)
+            with pytest.raises(ValueError, match=r"atoms \[1\] are not finite"):
+                model.predict(atoms)

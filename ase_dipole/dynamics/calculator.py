@@ -381,17 +381,18 @@ class DipoleCalculator(Calculator):
             self.results["born_effective_charges_std"] = np.asarray(born_std, dtype=float)
 
     def _check_atoms(self, atoms):
-        """Positions finite; species known to the model (checked again only
-        when the atomic numbers change); box wide enough, and whether it is a
-        3-D periodic cell (its volume then in ``_volume_A3``), checked once per
-        cell: an MD step compares bytes only."""
-        check_finite_positions(atoms.positions)
+        """Species known to the model (checked again only when the atomic
+        numbers change); box wide enough, and whether it is a 3-D periodic cell
+        (its volume then in ``_volume_A3``), checked once per cell, after the
+        positions are checked finite: an MD step compares bytes only (the
+        model checks the positions of every call)."""
         numbers = atoms.numbers.tobytes()
         if numbers != self._checked_numbers:
             check_species(self.model, atoms)
             self._checked_numbers = numbers
         box = atoms.cell.array.tobytes() + atoms.pbc.tobytes() + len(atoms).to_bytes(8, "little")
         if box != self._checked_box:
+            check_finite_positions(atoms.positions)
             if model_cutoff_A(self.model) is not None:
                 check_box(atoms, model_cutoff_A(self.model))
             self._volume_A3 = float(atoms.get_volume()) if is_periodic(atoms) else None
