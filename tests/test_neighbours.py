@@ -14,6 +14,13 @@ def pair_set(centres, neighbours, vectors):
     return sorted((int(i), int(j), *np.round(v, 8)) for i, j, v in zip(centres, neighbours, vectors))
 
 
+def assert_same_pairs_as_a_fresh_list(nl, atoms, cutoff=4.0):
+    """``nl`` holds the pairs :func:`neighbour_list` finds for ``atoms`` now."""
+    fresh = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff)
+    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
+        fresh.centres, fresh.neighbours, fresh.vectors)
+
+
 def structures():
     yield molecule("CH3CH2OH"), 3.0
     silicon = bulk("Si", "diamond", 5.43)
@@ -86,9 +93,7 @@ def test_verlet_list_reuses_its_pairs_and_matches_a_fresh_list():
         if step:
             atoms.positions += rng.normal(scale=0.04, size=atoms.positions.shape)
         nl = verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
-        fresh = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, 4.0)
-        assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
-            fresh.centres, fresh.neighbours, fresh.vectors)
+        assert_same_pairs_as_a_fresh_list(nl, atoms)
     assert verlet.n_builds == 1
     atoms.positions[0] += [0.7, 0.0, 0.0]  # beyond skin / 2: rebuilt
     verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
@@ -96,10 +101,8 @@ def test_verlet_list_reuses_its_pairs_and_matches_a_fresh_list():
     atoms.wrap()
     atoms.positions[1] -= atoms.cell[0]  # an image jump is a large move: rebuilt, same pairs
     nl = verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
-    fresh = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, 4.0)
     assert verlet.n_builds == 3
-    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
-        fresh.centres, fresh.neighbours, fresh.vectors)
+    assert_same_pairs_as_a_fresh_list(nl, atoms)
     atoms.positions[2] = atoms.positions[3] + [0.05, 0.0, 0.0]
     with pytest.raises(ValueError, match="overlapping atoms"):
         verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
@@ -114,16 +117,12 @@ def test_verlet_list_rebuilds_on_cell_and_atom_count_changes():
     strained = atoms.copy()
     strained.set_cell(atoms.cell.array * 1.01, scale_atoms=False)  # same positions, new cell
     nl = verlet.update(strained.positions, strained.cell.array, strained.pbc)
-    fresh = neighbour_list(strained.positions, strained.cell.array, strained.pbc, 4.0)
     assert verlet.n_builds == 2
-    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
-        fresh.centres, fresh.neighbours, fresh.vectors)
+    assert_same_pairs_as_a_fresh_list(nl, strained)
     smaller = strained[:-1]  # one atom fewer
     nl = verlet.update(smaller.positions, smaller.cell.array, smaller.pbc)
-    fresh = neighbour_list(smaller.positions, smaller.cell.array, smaller.pbc, 4.0)
     assert verlet.n_builds == 3
-    assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
-        fresh.centres, fresh.neighbours, fresh.vectors)
+    assert_same_pairs_as_a_fresh_list(nl, smaller)
     periodic_in_two = smaller.copy()
     periodic_in_two.pbc = [True, True, False]
     verlet.update(periodic_in_two.positions, periodic_in_two.cell.array, periodic_in_two.pbc)
@@ -143,9 +142,7 @@ def test_verlet_list_keeps_one_list_per_system():
         for atoms in (crystal, ethanol):
             atoms.positions += rng.normal(scale=0.02, size=atoms.positions.shape)
             nl = verlet.update(atoms.positions, atoms.cell.array, atoms.pbc)
-            fresh = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, 4.0)
-            assert pair_set(nl.centres, nl.neighbours, nl.vectors) == pair_set(
-                fresh.centres, fresh.neighbours, fresh.vectors)
+            assert_same_pairs_as_a_fresh_list(nl, atoms)
     assert verlet.n_builds == 2
     for frame in range(3):  # new frames of the crystal's box: one rebuild each
         crystal.rattle(0.3, seed=10 + frame)
