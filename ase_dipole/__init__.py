@@ -26,7 +26,7 @@ from ase_dipole.spectra.dielectric import (DielectricFunction, StaticSusceptibil
 from ase_dipole.spectra.harmonic import HarmonicIR, load_phonopy, phonopy_from_calculator, write_born_from_model
 from ase_dipole.spectra.compare import compare_spectra
 from ase_dipole.io import read_born_charges, read_phonopy_born, write_phonopy_born
-from ase_dipole.io import load_falletta_water, load_schienbein_water
+from ase_dipole.io import load_falletta_water, load_paper_water, load_schienbein_water  # noqa: F401 (deprecated alias kept one release)
 from ase_dipole.reference import (dft_born_charges, label_frames, label_frames_parallel,
                                   qe_born_charges, xtb_born_charges, xtb_dipole)
 from ase_dipole.workflow.demo import run_demo
@@ -73,7 +73,7 @@ __all__ = [
     "read_born_charges",
     "read_phonopy_born",
     "write_phonopy_born",
-    "load_falletta_water",
+    "load_paper_water",
     "load_schienbein_water",
     "dft_born_charges",
     "label_frames",

@@ -127,21 +127,21 @@ def ratios(times):
     return {name: (statistics.median(t), statistics.median(t) / reference) for name, t in times.items()}
 
 
-def falletta_frame(index=0):
-    """One 192-atom liquid-water frame of the Falletta set (shipped data)."""
-    from ase_dipole.io import load_falletta_water
+def paper_water_frame(index=0):
+    """One 192-atom liquid-water frame of the paper-water set (shipped data)."""
+    from ase_dipole.io import load_paper_water
 
-    frames = load_falletta_water(index=index)
+    frames = load_paper_water(index=index)
     return frames[0] if isinstance(frames, list) else frames
 
 
 def default_model(n_frames=3):
     """A :class:`PolarizationModel` with default settings fitted on the Z* of
-    the first ``n_frames`` Falletta frames (λ fixed, so no cross-validation)."""
-    from ase_dipole.io import load_falletta_water
+    the first ``n_frames`` paper-water frames (λ fixed, so no cross-validation)."""
+    from ase_dipole.io import load_paper_water
     from ase_dipole.learning.model import PolarizationModel
 
-    frames = load_falletta_water(index=f":{n_frames}")
+    frames = load_paper_water(index=f":{n_frames}")
     return PolarizationModel(regularization=1e-6).fit(frames, targets="born", progress=False)
 
 

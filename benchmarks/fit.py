@@ -1,5 +1,5 @@
 """Fit time of a Z*-only PolarizationModel on 100 liquid-water frames of 192
-atoms (Falletta set, default settings, 5-fold cross-validation of λ).
+atoms (paper-water set, default settings, 5-fold cross-validation of λ).
 
     python benchmarks/fit.py [--frames 100] [--threads 1]
 
@@ -17,7 +17,7 @@ import time
 
 from common import Dgemm, blas_description, machine_description, single_thread
 
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 from ase_dipole.learning.model import PolarizationModel
 
 
@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--profile", action="store_true", help="print the 12 costliest functions (CPU time)")
     args = parser.parse_args()
     print(f"machine: {machine_description()}; BLAS: {blas_description()}")
-    frames = load_falletta_water()[:args.frames]
+    frames = load_paper_water()[:args.frames]
     with single_thread():
         # numba compilation (or cache loading) of every kernel the fit runs, cross-validation included
         PolarizationModel(regularization=1e-6).fit(frames[:1], progress=False)

@@ -5,8 +5,8 @@ a 1024³ dgemm timed in the same process.
     python benchmarks/speed.py [--repeats 15] [--no-large] [--wall]
 
 Set-up: the default :class:`PolarizationModel` (r_c 4.0 Å, n_max 8, l_max 4)
-fitted on the Z* of three Falletta liquid-water frames; the 192-atom box is
-Falletta frame 10 (not a training frame), the 1536- and 98 304-atom boxes its
+fitted on the Z* of three paper-water liquid-water frames; the 192-atom box is
+paper-water frame 10 (not a training frame), the 1536- and 98 304-atom boxes its
 2×2×2 and 8×8×8 replicas. Each MD-like call first moves the atoms (two
 position/velocity sets 0.01 Å apart, alternated), so calculator and observer
 recompute everything they would in an MD step.
@@ -30,7 +30,7 @@ import numpy as np
 from ase import units
 from ase.calculators.lj import LennardJones
 from ase.md.verlet import VelocityVerlet
-from common import (Dgemm, blas_description, default_model, falletta_frame, interleaved_cpu_times,
+from common import (Dgemm, blas_description, default_model, paper_water_frame, interleaved_cpu_times,
                     machine_description, median_time, ratios, single_thread)
 
 from ase_dipole.dynamics.calculator import DipoleCalculator
@@ -59,7 +59,7 @@ def moving(atoms, seed=0):
 
 def small_box_rows(model, repeats):
     """Interleaved single-thread CPU times of the 192-atom figures."""
-    atoms = falletta_frame(10)
+    atoms = paper_water_frame(10)
     atoms.calc = None
     calculator_atoms, observer_atoms = atoms.copy(), atoms.copy()
     calculator_step, observer_step = moving(calculator_atoms), moving(observer_atoms)
@@ -100,7 +100,7 @@ def large_box(replica, repeats, what):
     """CPU time per atom of ``what`` ("born" or "features") on the
     ``replica``³ box, in this process (call through a subprocess)."""
     model = default_model()
-    atoms = falletta_frame(10) * (replica, replica, replica)
+    atoms = paper_water_frame(10) * (replica, replica, replica)
     atoms.calc = None
     descriptor = model.descriptor
     coefficients = model.coefficients
@@ -166,7 +166,7 @@ def main():
                   f"{r['ratio']:8.2f} {r['ratio'] / r['atoms']:17.3e} {r['peak_MB']:8.0f}")
 
     if args.wall:
-        atoms = falletta_frame(10)
+        atoms = paper_water_frame(10)
         atoms.calc = None
         descriptor, coefficients = model.descriptor, model.coefficients
         print(f"\nwall times with {numba.get_num_threads()} numba threads, load average "

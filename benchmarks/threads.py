@@ -15,7 +15,7 @@ import statistics
 import time
 
 import numba
-from common import default_model, falletta_frame, machine_description
+from common import default_model, paper_water_frame, machine_description
 
 from ase_dipole import threads
 
@@ -26,7 +26,7 @@ def main():
     args = parser.parse_args()
     print(f"machine: {machine_description()}; numba threads available {numba.get_num_threads()}")
     model = default_model()
-    frame = falletta_frame(10)
+    frame = paper_water_frame(10)
     frame.calc = None
     threads.set_serial_below_atoms(0)
     counts = sorted({1, numba.get_num_threads()})

@@ -18,6 +18,7 @@ from ase_dipole.io import (
     BornChargeFormatError,
     guess_format,
     load_falletta_water,
+    load_paper_water,
     load_schienbein_water,
     read_born_charges,
     read_extxyz_born,
@@ -253,8 +254,8 @@ def test_qe_without_effective_charges(tmp_path):
 
 
 # --------------------------------------------------------------------------- water sets
-def test_falletta_water():
-    frames = load_falletta_water()
+def test_paper_water():
+    frames = load_paper_water()
     assert len(frames) == 100
     atoms = frames[0]
     assert atoms.get_chemical_symbols() == ["H"] * 128 + ["O"] * 64
@@ -268,6 +269,14 @@ def test_falletta_water():
     assert max(asr(a) for a in frames) < 2e-4  # 5-decimal rounding
     diagonal = np.array([np.trace(z) / 3 for a in frames[:5] for z in get_born_charges(a)])
     assert diagonal[:128].mean() > 0.3 and diagonal[128:192].mean() < -0.6
+
+
+def test_old_loader_name_warns_and_loads_the_same_frames():
+    with pytest.warns(DeprecationWarning, match="load_paper_water"):
+        old = load_falletta_water(index="3:5")
+    new = load_paper_water(index="3:5")
+    for a, b in zip(old, new):
+        np.testing.assert_array_equal(get_born_charges(a), get_born_charges(b))
 
 
 def test_schienbein_water():

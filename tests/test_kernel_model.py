@@ -13,7 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from ase_dipole.cli import main
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.learning.kernel import KernelFeatures
 from ase_dipole.learning.model import FORMAT_VERSION, PolarizationModel
@@ -33,7 +33,7 @@ def kernel_model(dimer):
 
 @pytest.fixture(scope="module")
 def liquid_maps():
-    frames = load_falletta_water(index="0:2")
+    frames = load_paper_water(index="0:2")
     descriptor = LambdaSOAP(["H", "O"], **SMALL)
     maps = KernelFeatures.fit(descriptor, frames, zeta=3, n_references=10, n_features=4, n_vectors=5,
                               n_components=12)
@@ -128,11 +128,11 @@ def test_file_round_trip_and_version(kernel_model, dimer, tmp_path):
 
 
 def test_kernel_beats_linear_on_held_out_liquid_water():
-    """Falletta liquid water, 8 training frames of 0–79, held-out frames
+    """liquid water (the paper's RPBE-D3 set), 8 training frames of 0–79, held-out frames
     80–95 (every 5th), small descriptor, Z* only, charges fitted. Measured
     Z* RMSE: linear 0.0180 e, kernel (ζ = 2, M = 64, K = 16, R = 16)
     0.0163 e (with the charges fixed at the mean: 0.0437 and 0.0335 e)."""
-    frames = load_falletta_water()
+    frames = load_paper_water()
     train, test = frames[0:80:10], frames[80:100:5]
     errors = {}
     options = dict(model="kernel", zeta=2, kernel_references=64, n_invariants=16, n_vectors=16)

@@ -15,7 +15,7 @@ from ase_dipole.descriptors import prediction
 from ase_dipole.descriptors import prediction_numba
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.descriptors.neighbours import neighbour_list
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 
 DIMER = os.path.join(os.path.dirname(ase_dipole.__file__), "data", "water_dimer_gfn2.extxyz.gz")
 
@@ -49,7 +49,7 @@ def per_centre_reference(descriptor, atoms, coefficients, velocities):
 
 
 def water_frame():
-    frames = load_falletta_water(index="10:11")
+    frames = load_paper_water(index="10:11")
     return frames[0]
 
 

@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 from ase_dipole.cli import main
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.dynamics.calculator import DipoleCalculator
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.learning.model import FORMAT_VERSION, PolarizationModel, _content_digest
 from ase_dipole.learning.product import ProductFeatures
@@ -40,7 +40,7 @@ def test_periodic_liquid_derivatives_and_design_rows():
     the central difference of μ (atoms sampled), the fit's design rows times
     the coefficients give the same Z* and μ as the prediction route, and the
     product part is not zero."""
-    frames = load_falletta_water(index="0:2")
+    frames = load_paper_water(index="0:2")
     descriptor = LambdaSOAP(["H", "O"], **SMALL)
     maps = ProductFeatures.fit(descriptor, frames, n_invariants=3, n_vectors=5)
     atoms = frames[1]
@@ -104,11 +104,11 @@ def test_version_one_linear_files_still_read(dimer, tmp_path):
 
 
 def test_product_beats_linear_on_held_out_liquid_water():
-    """Falletta liquid water, 8 training frames of 0–79, held-out frames
+    """liquid water (the paper's RPBE-D3 set), 8 training frames of 0–79, held-out frames
     80–95 (every 5th), small descriptor: measured Z* RMSE 0.0437 e linear,
     0.0280 e product (K = 8, R = 16). Both hold the species charges at the
     mean (the product model's gain in the body order alone)."""
-    frames = load_falletta_water()
+    frames = load_paper_water()
     train, test = frames[0:80:10], frames[80:100:5]
     errors = {}
     for name, options in (("linear", {}), ("product", dict(model="product", n_invariants=8, n_vectors=16))):

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.io.water import read_extxyz_born
 from ase_dipole.learning.model import DIGEST_KEY, PolarizationModel, _content_digest, atom_sigma
@@ -22,14 +22,14 @@ SUPERIONIC = os.path.join(DATA, "les_bec_superionic", "S-2cc-T2000K-BEC_first3.x
 
 
 @pytest.fixture(scope="module")
-def falletta():
-    return load_falletta_water(index=":")
+def paper_water():
+    return load_paper_water(index=":")
 
 
 @pytest.fixture(scope="module")
-def model(falletta):
-    """Z*-only model on every 4th of Falletta frames 0–79 (λ by 5-fold CV)."""
-    return PolarizationModel(**SMALL).fit(falletta[0:80:4], targets="born", progress=False)
+def model(paper_water):
+    """Z*-only model on every 4th of paper-water frames 0–79 (λ by 5-fold CV)."""
+    return PolarizationModel(**SMALL).fit(paper_water[0:80:4], targets="born", progress=False)
 
 
 def _errors_and_sigmas(model, frames):
@@ -42,11 +42,11 @@ def _errors_and_sigmas(model, frames):
     return np.concatenate(errors), np.concatenate(sigmas)
 
 
-def test_variance_is_the_bayesian_ridge_posterior(falletta):
+def test_variance_is_the_bayesian_ridge_posterior(paper_water):
     """σ² = gᵀ s²(G + λD²)⁻¹ g (+ s²/w) with G, D built here from the design rows
     (species charges held at the mean: no charge columns; test_fitted_charges
     covers those)."""
-    frames = falletta[:3]
+    frames = paper_water[:3]
     model = PolarizationModel(**SMALL, regularization=1e-4, charges="mean").fit(
         frames, targets="born", progress=False)
     d = model.descriptor
@@ -66,7 +66,7 @@ def test_variance_is_the_bayesian_ridge_posterior(falletta):
     eigen = np.linalg.eigvalsh(G / scale[:, None] / scale[None, :])
     gamma = np.sum(eigen / (eigen + 1e-4))
     s2 = residual / (len(targets) - gamma)
-    test = falletta[90]
+    test = paper_water[90]
     g = d.summed_gradients(test).reshape(len(test) * 9, -1)[:, live]
     expected = s2 * np.einsum("mp,pm->m", g, np.linalg.solve(precision, g.T))
     _, epistemic = model.predict_std(test, include_noise=False)
@@ -75,22 +75,22 @@ def test_variance_is_the_bayesian_ridge_posterior(falletta):
     assert np.allclose(total.ravel() ** 2, expected + s2 / w, rtol=1e-3)
 
 
-def test_held_out_calibration_on_liquid_water(model, falletta):
-    errors, sigmas = _errors_and_sigmas(model, falletta[80:100:4])
+def test_held_out_calibration_on_liquid_water(model, paper_water):
+    errors, sigmas = _errors_and_sigmas(model, paper_water[80:100:4])
     assert 0.55 <= np.mean(errors <= sigmas) <= 0.85
     assert 0.88 <= np.mean(errors <= 2 * sigmas) <= 0.995
 
 
-def test_superionic_water_is_more_uncertain(model, falletta):
-    _, liquid = _errors_and_sigmas(model, falletta[80:100:4])
+def test_superionic_water_is_more_uncertain(model, paper_water):
+    _, liquid = _errors_and_sigmas(model, paper_water[80:100:4])
     _, superionic = _errors_and_sigmas(model, read_extxyz_born(SUPERIONIC))
     assert superionic.mean() >= 2.0 * liquid.mean()
     assert atom_sigma(model.predict_std(read_extxyz_born(SUPERIONIC)[0])[1]).max() > \
         model.uncertainty_threshold
 
 
-def test_sigma_is_invariant_under_translation_and_permutes_with_atoms(model, falletta):
-    atoms = falletta[85].copy()
+def test_sigma_is_invariant_under_translation_and_permutes_with_atoms(model, paper_water):
+    atoms = paper_water[85].copy()
     dipole_std, born_std = model.predict_std(atoms)
     moved = atoms.copy()
     moved.positions += [0.3, -1.1, 2.0]
@@ -101,11 +101,11 @@ def test_sigma_is_invariant_under_translation_and_permutes_with_atoms(model, fal
     assert np.allclose(model.predict_std(permuted)[0], dipole_std, rtol=1e-5)
 
 
-def test_posterior_round_trips_and_old_files_need_a_refit(model, falletta, tmp_path):
+def test_posterior_round_trips_and_old_files_need_a_refit(model, paper_water, tmp_path):
     path = tmp_path / "m.json"
     model.save(path)
     loaded = PolarizationModel.load(path)
-    atoms = falletta[95]
+    atoms = paper_water[95]
     assert np.array_equal(loaded.predict_std(atoms)[1], model.predict_std(atoms)[1])
     assert loaded.uncertainty_threshold == model.uncertainty_threshold
     document = json.loads(path.read_text())
@@ -129,9 +129,9 @@ def test_weighted_farthest_points_definition():
         weighted_farthest_points(points, 5)
 
 
-def test_selection_never_picks_copies_of_one_frame(model, falletta):
+def test_selection_never_picks_copies_of_one_frame(model, paper_water):
     superionic = read_extxyz_born(SUPERIONIC)[0]
-    candidates = [superionic] * 3 + falletta[80:84] + [falletta[81]] * 2
+    candidates = [superionic] * 3 + paper_water[80:84] + [paper_water[81]] * 2
     chosen = select_frames(candidates, 3, by="uncertainty", model=model)
     assert chosen[0] in (0, 1, 2)  # the most uncertain first
     assert sum(int(c) in (0, 1, 2) for c in chosen) == 1
@@ -141,16 +141,16 @@ def test_selection_never_picks_copies_of_one_frame(model, falletta):
     assert len({id(candidates[c]) for c in fps}) == 3
 
 
-def test_selection_rejects_bad_requests(model, falletta):
+def test_selection_rejects_bad_requests(model, paper_water):
     with pytest.raises(ValueError, match="n must be an integer from 1 to the number of candidates"):
-        select_frames(falletta[:2], 3)
+        select_frames(paper_water[:2], 3)
     with pytest.raises(ValueError, match="needs the fitted model"):
-        select_frames(falletta[:2], 1, by="uncertainty")
+        select_frames(paper_water[:2], 1, by="uncertainty")
     with pytest.raises(ValueError, match="unknown selection 'random'"):
-        select_frames(falletta[:2], 1, by="random")
+        select_frames(paper_water[:2], 1, by="random")
 
 
-def test_select_cli_writes_the_chosen_frames(model, falletta, tmp_path, capsys):
+def test_select_cli_writes_the_chosen_frames(model, paper_water, tmp_path, capsys):
     import ase.io
 
     from ase_dipole.cli import main
@@ -159,13 +159,13 @@ def test_select_cli_writes_the_chosen_frames(model, falletta, tmp_path, capsys):
     model.save(model_path)
     candidates = tmp_path / "candidates.extxyz"
     superionic = read_extxyz_born(SUPERIONIC)[0]
-    ase.io.write(candidates, [falletta[80], superionic, falletta[81], superionic], format="extxyz")
+    ase.io.write(candidates, [paper_water[80], superionic, paper_water[81], superionic], format="extxyz")
     out = tmp_path / "to_label.extxyz"
     assert main(["select", str(candidates), "--n", "2", "--model", str(model_path),
                  "--by", "uncertainty", "-o", str(out), "--quiet"]) == 0
     chosen = ase.io.read(out, index=":")
     assert [a.info["selected_from"].split("@")[1] for a in chosen][0] in ("1", "3")
-    assert sorted(len(a) for a in chosen) == sorted([len(superionic), len(falletta[80])])
+    assert sorted(len(a) for a in chosen) == sorted([len(superionic), len(paper_water[80])])
     assert "model_sha256" in json.loads(chosen[0].info["selection_provenance"])
     with pytest.raises(SystemExit):
         main(["select", str(candidates), "--n", "2", "--by", "uncertainty", "-o", str(out)])
@@ -176,11 +176,11 @@ def test_select_cli_writes_the_chosen_frames(model, falletta, tmp_path, capsys):
 
 
 # -- calculator, observer and log -------------------------------------------------------
-def test_calculator_offers_the_standard_deviations(model, falletta):
+def test_calculator_offers_the_standard_deviations(model, paper_water):
     from ase_dipole.dynamics.calculator import DipoleCalculator
     from ase_dipole.learning.fixed_charges import FixedChargesModel
 
-    atoms = falletta[88].copy()
+    atoms = paper_water[88].copy()
     atoms.calc = DipoleCalculator(model)
     dipole_std, born_std = model.predict_std(atoms)
     assert np.array_equal(atoms.calc.get_property("born_effective_charges_std", atoms), born_std)
@@ -197,11 +197,11 @@ def _moving(atoms):
     return atoms
 
 
-def test_observer_records_sigma_and_flags_uncertain_configurations(model, falletta, tmp_path):
+def test_observer_records_sigma_and_flags_uncertain_configurations(model, paper_water, tmp_path):
     from ase_dipole.dynamics.dipole_log import read_dipole_log
     from ase_dipole.dynamics.observer import DipoleObserver
 
-    atoms = _moving(falletta[84])
+    atoms = _moving(paper_water[84])
     path = str(tmp_path / "run.log")
     threshold = 0.5 * atom_sigma(model.predict_std(atoms)[1]).max()
     observer = DipoleObserver(atoms, model, path, timestep_fs=0.25, uncertainty_interval=2,
@@ -219,20 +219,20 @@ def test_observer_records_sigma_and_flags_uncertain_configurations(model, fallet
     assert [f.info["step"] for f in flagged] == [0, 2]
     assert flagged[0].arrays["sigma_born_e"].max() == pytest.approx(2 * threshold, rel=1e-6)
     # the default threshold comes from the training frames: liquid frames are not flagged
-    quiet = DipoleObserver(_moving(falletta[86]), model, str(tmp_path / "quiet.log"), timestep_fs=0.25)
+    quiet = DipoleObserver(_moving(paper_water[86]), model, str(tmp_path / "quiet.log"), timestep_fs=0.25)
     assert quiet.uncertainty_threshold_e == model.uncertainty_threshold
     quiet()
     quiet.close()
     assert quiet.n_flagged == 0
 
 
-def test_observer_refuses_a_threshold_that_is_not_positive(model, falletta, tmp_path):
+def test_observer_refuses_a_threshold_that_is_not_positive(model, paper_water, tmp_path):
     from ase_dipole.dynamics.observer import DipoleObserver
 
     for bad in (0.0, -0.1, float("nan")):
         with pytest.raises(ValueError, match=r"uncertainty_threshold_e must be a positive number of "
                                              r"e \(0 < threshold < inf\)"):
-            DipoleObserver(_moving(falletta[84]), model, str(tmp_path / "bad.log"),
+            DipoleObserver(_moving(paper_water[84]), model, str(tmp_path / "bad.log"),
                            timestep_fs=0.25, uncertainty_threshold_e=bad, overwrite=True)
 
 

@@ -18,6 +18,7 @@ from ase_dipole.io.vasp import read_vasp_outcar, read_vasprun_born
 from ase_dipole.io.water import (
     SCHIENBEIN_BOX_A,
     load_falletta_water,
+    load_paper_water,
     load_schienbein_water,
     read_extxyz_born,
     read_schienbein_apt,
@@ -38,7 +39,7 @@ __all__ = [
     "READERS",
     "SCHIENBEIN_BOX_A",
     "guess_format",
-    "load_falletta_water",
+    "load_paper_water",
     "load_schienbein_water",
     "read_born_charges",
     "read_extxyz_born",

@@ -15,20 +15,20 @@ first index field/dipole):
   evidence (``examples/accuracy/README.md``): transposition flips exactly the
   antisymmetric part of Z*, so a model trained on data of known order must
   predict the antisymmetric parts with a positive correlation. A model
-  fitted on Falletta frames 0–79 (VASP order, rows = field) gives +0.915 on
-  Falletta frames 80–99 and −0.886 on the Schienbein files as stored
+  fitted on paper-water frames 0–79 (VASP order, rows = field) gives +0.915 on
+  paper-water frames 80–99 and −0.886 on the Schienbein files as stored
   (+0.886 transposed); its Z* RMSE on Schienbein is 0.0381 e as stored and
   0.0221 e transposed. A model fitted on the GFN2-xTB water dimer (order
   fixed by the exact rotational sum rule, see the last item) gives +0.20 on
-  Falletta and −0.16 on Schienbein as stored. Within the set, a fit on the 5
+  paper-water and −0.16 on Schienbein as stored. Within the set, a fit on the 5
   training frames predicts the 10 test frames better transposed (0.0216 vs
   0.0282 e). The per-molecule rotational sum rule of the liquid cannot tell
-  (symmetric residual 0.214 as stored, 0.201 transposed; Falletta 0.210 as
+  (symmetric residual 0.214 as stored, 0.201 transposed; paper-water 0.210 as
   read, 0.226 transposed). The box (cubic 15.6627 Å) is not in the file: it
   is given on the command line in ``examples/liquid-water/10/do.sh``. The
   finite-difference APTs violate the acoustic sum rule by up to ~0.5 e per
   384-atom frame (≈ 1e-3 e per atom), which this reader leaves as it is.
-* Falletta et al. liquid water (BingqingCheng/LES-BEC
+* Schmiedmayer & Kresse liquid water (BingqingCheng/LES-BEC
   ``water/training_set/H2O_BEC.xyz``, converted from Zenodo 12622341): the
   comment key ``BEC`` is a JSON list (N, 3, 3) in the VASP layout (rows = field),
   per the data set's upstream description; in the liquid the per-molecule rotational sum
@@ -43,6 +43,7 @@ first index field/dipole):
 """
 
 import os
+import warnings
 from importlib import resources
 
 import ase.io
@@ -60,7 +61,7 @@ SCHIENBEIN_ORDER = "displacement-first"
 SCHIENBEIN_BOX_A = 15.6627  # [Å]
 
 _PACKAGE_FILES = {
-    "falletta": "falletta_water_H2O_BEC.xyz.gz",
+    "paper_water": "paper_water_rpbe_d3_bec.xyz.gz",
     "schienbein-train": "schienbein_water_train_05.xyz.gz",
     "schienbein-test": "schienbein_water_test.xyz.gz",
 }
@@ -99,7 +100,7 @@ def read_extxyz_born(path, *, index=":", born_key=None, dipole_key=None):
     born_key : str, optional
         Per-atom array (N, 9) or info entry (N, 3, 3) holding Z* in our
         convention; default the first of ``born_charges``, ``BEC`` (LES-BEC
-        ``BEC:R:9`` arrays, Falletta ``BEC="_JSON ..."`` comment). A ``BEC``
+        ``BEC:R:9`` arrays, paper-water ``BEC="_JSON ..."`` comment). A ``BEC``
         entry is moved into ``born_charges``.
     dipole_key : str, optional
         info entry holding the dipole (3,) e·Å; default ``info['dipole']`` or a
@@ -200,9 +201,11 @@ def read_schienbein_apt(path, *, cell, order=SCHIENBEIN_ORDER):
     return frames
 
 
-def load_falletta_water(path=None, *, index=":"):
-    """Falletta et al. liquid water: 100 frames × 192 atoms (128 H, 64 O),
-    cubic 12.429 Å, Born charges (e) in our convention, DFT forces (eV/Å).
+def load_paper_water(path=None, *, index=":"):
+    """The paper's liquid-water Born-charge set (Schmiedmayer & Kresse 2024,
+    Zenodo 12622341): 100 frames × 192 atoms (128 H, 64 O), cubic 12.429 Å
+    (997 kg/m³), RPBE-D3, drawn uniformly from a 298.2 K Langevin run; Born
+    charges (e) in our convention, energies (eV), forces (eV/Å).
 
     Parameters
     ----------
@@ -212,7 +215,15 @@ def load_falletta_water(path=None, *, index=":"):
     index : str or int, optional
         ASE frame selection.
     """
-    return read_extxyz_born(_package_file("falletta") if path is None else os.fspath(path), index=index)
+    return read_extxyz_born(_package_file("paper_water") if path is None else os.fspath(path), index=index)
+
+
+def load_falletta_water(path=None, *, index=":"):
+    """Deprecated alias of :func:`load_paper_water` (the set was wrongly
+    credited to Falletta et al.); removed in the next release."""
+    warnings.warn("load_falletta_water is deprecated: the set is the paper's own (Schmiedmayer & Kresse, "
+                  "Zenodo 12622341); use load_paper_water", DeprecationWarning, stacklevel=2)
+    return load_paper_water(path, index=index)
 
 
 def load_schienbein_water(split, path=None, *, order=SCHIENBEIN_ORDER):

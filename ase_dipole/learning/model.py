@@ -133,7 +133,7 @@ class PolarizationModel:
         (``cutoff_search``) and the descriptor of the model file.
         Radial cut-off of the descriptor. The default, 4.0 Å, is shorter than
         the paper's 5.5 Å: a *linear* model of bulk water is more accurate
-        with a short cut-off (held-out Z* RMSE on the Falletta set 0.020 e at
+        with a short cut-off (held-out Z* RMSE on the paper-water set 0.020 e at
         4.0 Å, 0.021 e at 4.5, 0.024 e at 5.0; Schienbein set 0.028, 0.029,
         0.032, 0.036 e at 4.0–5.5 Å), and the water dimer is as accurate
         (held-out dipole RMSPE 0.4 % from Z* alone), see

@@ -4,9 +4,9 @@
    held-out dipole and Z* RMSPE of fits on 100 Z* configurations (Z* only,
    and μ + Z* combined) and on 500 dipoles; learning curves of the three
    kinds of fit (paper Fig. 1), table + plot.
-2. Liquid water, default settings, Z* only: Falletta set (train frames 0–79,
+2. Liquid water, default settings, Z* only: paper-water set (train frames 0–79,
    test 80–99) and Schienbein set (5 train, 10 test frames); learning curve
-   on the Falletta set (5, 10, 20, 40, 80 frames).
+   on the paper-water set (5, 10, 20, 40, 80 frames).
 3. Reproducibility: the same data and settings give a byte-identical model file.
 
 Run (about 10 minutes on 2 cores)::
@@ -25,7 +25,7 @@ import numpy as np
 
 import ase_dipole
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
-from ase_dipole.io import load_falletta_water, load_schienbein_water
+from ase_dipole.io import load_paper_water, load_schienbein_water
 from ase_dipole.learning.learning_curve import learning_curve
 from ase_dipole.learning.model import DEFAULT_CUTOFF, PolarizationModel, rmspe
 
@@ -69,11 +69,11 @@ def dimer(outdir):
 
 
 def liquid_water(outdir, cutoff_scan):
-    falletta = load_falletta_water()
-    train, test = falletta[:80], falletta[80:]
+    paper_water = load_paper_water()
+    train, test = paper_water[:80], paper_water[80:]
     s_train, s_test = load_schienbein_water("train"), load_schienbein_water("test")
     print(f"== liquid water, Z* only, default settings (r_c = {DEFAULT_CUTOFF} Å)")
-    for name, tr, te in (("Falletta (train 0-79, test 80-99)", train, test),
+    for name, tr, te in (("paper-water (train 0-79, test 80-99)", train, test),
                          ("Schienbein (5 train, 10 test)", s_train, s_test)):
         start = time.perf_counter()
         model = PolarizationModel().fit(tr, progress=False)
@@ -87,12 +87,12 @@ def liquid_water(outdir, cutoff_scan):
         for cutoff in (4.0, 4.5, 5.0, 5.5):
             values = [born_rmse(PolarizationModel(cutoff=cutoff).fit(tr, progress=False), te)[0]
                       for tr, te in ((train, test), (s_train, s_test))]
-            print(f"  r_c = {cutoff:.1f} Å   Falletta {values[0]:.4f}   Schienbein {values[1]:.4f}")
+            print(f"  r_c = {cutoff:.1f} Å   paper-water {values[0]:.4f}   Schienbein {values[1]:.4f}")
     curve = learning_curve({"born": train}, test, sizes=[5, 10, 20, 40, 80])
-    print("learning curve, Falletta set (Z* only):")
+    print("learning curve, paper-water set (Z* only):")
     print(curve.table())
     curve.write_csv(os.path.join(outdir, "water_learning_curve.csv"))
-    curve.plot(os.path.join(outdir, "water_learning_curve.png"), title="liquid water (Falletta set)")
+    curve.plot(os.path.join(outdir, "water_learning_curve.png"), title="liquid water (the paper's RPBE-D3 set)")
 
 
 def reproducibility(outdir):

@@ -1,6 +1,6 @@
 """The automatic cut-off (``PolarizationModel(cutoff="auto")``) against the
 4.0 Å default: held-out errors and fit times on the GFN2 water dimer (100 Z*
-configurations → held-out dipoles and Z*) and on Falletta liquid water
+configurations → held-out dipoles and Z*) and on liquid water (the paper's RPBE-D3 set)
 (frames 0–79 → 80–99).
 
 Run (about 15 minutes on 2 cores)::
@@ -15,7 +15,7 @@ import ase.io
 import numpy as np
 
 import ase_dipole
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.learning.model import PolarizationModel, rmspe
 
@@ -49,12 +49,12 @@ def main():
         z = np.array([model.predict(a)[1] for a in groups["born_test"]])
         print(f"cutoff={cutoff!s:<5} dipole RMSPE {100 * rmspe(mu, mu_ref):.2f} %  Z* RMSPE "
               f"{100 * rmspe(z, z_ref):.2f} %  fit {seconds:.0f} s wall  {describe(model)}")
-    falletta = load_falletta_water()
-    print("== Falletta liquid water, 0-79 -> 80-99")
+    paper_water = load_paper_water()
+    print("== liquid water (the paper's RPBE-D3 set), 0-79 -> 80-99")
     for cutoff in (4.0, "auto"):
-        model, seconds = fit(falletta[:80], cutoff)
-        predicted = np.concatenate([model.predict(a)[1].ravel() for a in falletta[80:]])
-        reference = np.concatenate([get_born_charges(a).ravel() for a in falletta[80:]])
+        model, seconds = fit(paper_water[:80], cutoff)
+        predicted = np.concatenate([model.predict(a)[1].ravel() for a in paper_water[80:]])
+        reference = np.concatenate([get_born_charges(a).ravel() for a in paper_water[80:]])
         print(f"cutoff={cutoff!s:<5} Z* RMSE {np.sqrt(np.mean((predicted - reference) ** 2)):.4f} e  "
               f"fit {seconds:.0f} s wall  {describe(model)}")
 

@@ -3,7 +3,7 @@
 Measurements on the reference data and on fits to them (Z* only):
 
 1. Acoustic sum rule Σ_i Z*_i per frame of the reference tensors (LES-BEC
-   superionic water and Falletta liquid water): uncorrelated per-atom noise
+   superionic water and liquid water (the paper's RPBE-D3 set)): uncorrelated per-atom noise
    σ_n would violate it by about σ_n·√N per component.
 2. The antisymmetric part of the reference tensors, and how much of it a fit
    reproduces.
@@ -17,7 +17,7 @@ Measurements on the reference data and on fits to them (Z* only):
 5. A deliberately over-flexible fit (n_max 12, l_max 6, λ = 1e-7, 6960
    coefficients): training vs held-out error.
 
-Superionic: frames 0–39 → 40–49 (``data/S-2cc-T2000K-BEC.xyz.gz``); Falletta:
+Superionic: frames 0–39 → 40–49 (``data/S-2cc-T2000K-BEC.xyz.gz``); paper-water:
 frames 0–79 → 80–99 (the package's copy).
 
 Run (about 30 CPU-minutes)::
@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 
 import ase_dipole
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.io.water import read_extxyz_born
 from ase_dipole.learning.model import PolarizationModel
@@ -121,12 +121,12 @@ def main():
     print(f"ase-dipole {ase_dipole.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
           f"load average at start {os.getloadavg()[0]:.1f}")
     superionic = read_extxyz_born(SUPERIONIC)
-    falletta = load_falletta_water()
+    paper_water = load_paper_water()
     print("== 1-2. sum rule and antisymmetric part of the reference tensors")
     sum_rule("superionic LES-BEC", superionic)
-    sum_rule("Falletta liquid", falletta)
+    sum_rule("paper-water liquid", paper_water)
     sets = {"superionic LES-BEC 0-39 -> 40-49": (superionic[:40], superionic[40:]),
-            "Falletta 0-79 -> 80-99": (falletta[:80], falletta[80:])}
+            "paper-water 0-79 -> 80-99": (paper_water[:80], paper_water[80:])}
     print("== 3. residuals of the linear model (defaults: r_c 4 Å, n_max 8, l_max 4)")
     for name, (train, test) in sets.items():
         ref = reference(test)

@@ -4,10 +4,10 @@ linear, product and kernel models with Z̄ fitted with the coefficients
 (``charges="fit"``), all fitted on Z* alone and measured in one run (the
 product model with fixed charges: ``product.py``):
 
-1. Falletta liquid water (train frames 0–79, test 80–99) and LES-BEC
+1. liquid water (the paper's RPBE-D3 set) (train frames 0–79, test 80–99) and LES-BEC
    superionic water (frames 0–39 → 40–49): held-out and training Z* RMSE,
    cross-validated RMSE, λ, fitted Z̄, fit time (single-thread CPU).
-2. Calibration of ``predict_std`` on the Falletta test frames for the
+2. Calibration of ``predict_std`` on the paper-water test frames for the
    linear model with fitted charges (shares within 1σ and 2σ).
 3. Cost (single thread, ``time.thread_time``, best of 5): μ + all Z* of a
    192-atom water frame and ``predict_std``, each model against the linear
@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 
 import ase_dipole
-from ase_dipole.io import load_falletta_water, load_schienbein_water
+from ase_dipole.io import load_paper_water, load_schienbein_water
 from ase_dipole.io.extxyz import get_born_charges
 from ase_dipole.io.water import read_extxyz_born
 from ase_dipole.learning.model import PolarizationModel
@@ -80,7 +80,7 @@ def calibration(model, test):
         errors.append(np.abs(model.predict(atoms)[1] - get_born_charges(atoms)).ravel())
         sigmas.append(model.predict_std(atoms)[1].ravel())
     errors, sigmas = np.concatenate(errors), np.concatenate(sigmas)
-    print(f"calibration, linear/fit on the Falletta test frames: |err| ≤ σ {np.mean(errors <= sigmas):.3f}, "
+    print(f"calibration, linear/fit on the paper-water test frames: |err| ≤ σ {np.mean(errors <= sigmas):.3f}, "
           f"≤ 2σ {np.mean(errors <= 2 * sigmas):.3f} (acceptance [0.55, 0.85] / [0.88, 0.995]); mean σ "
           f"{sigmas.mean():.4f} e", flush=True)
 
@@ -145,7 +145,7 @@ def schienbein():
               f"Z̄ {charges_text(model)}, fit {wall:.0f} s)", flush=True)
 
 
-PARTS = ("superionic", "falletta-linear", "falletta-product", "falletta-kernel", "cost", "small")
+PARTS = ("superionic", "paper-water-linear", "paper-water-product", "paper-water-kernel", "cost", "small")
 
 
 def main():
@@ -158,22 +158,22 @@ def main():
           f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}, load average at start "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; parts {', '.join(parts)}")
     superionic = read_extxyz_born(SUPERIONIC)
-    falletta = load_falletta_water()
+    paper_water = load_paper_water()
     if "superionic" in parts:
         bulk("LES-BEC superionic water (2000 K)", superionic[:40], superionic[40:], MODELS)
-    if "falletta-linear" in parts:
+    if "paper-water-linear" in parts:
         linear = {label: MODELS[label] for label in ("linear/mean", "linear/fit")}
-        models = bulk("Falletta liquid water", falletta[:80], falletta[80:], linear)
-        calibration(models["linear/fit"], falletta[80:])
+        models = bulk("liquid water (the paper's RPBE-D3 set)", paper_water[:80], paper_water[80:], linear)
+        calibration(models["linear/fit"], paper_water[80:])
         for label in linear:
-            sampled_sigma(models[label], label, falletta[80:85], superionic[40:45])
+            sampled_sigma(models[label], label, paper_water[80:85], superionic[40:45])
     for kind in ("product", "kernel"):
-        if f"falletta-{kind}" in parts:
-            bulk("Falletta liquid water", falletta[:80], falletta[80:], {f"{kind}/fit": MODELS[f"{kind}/fit"]})
+        if f"paper-water-{kind}" in parts:
+            bulk("liquid water (the paper's RPBE-D3 set)", paper_water[:80], paper_water[80:], {f"{kind}/fit": MODELS[f"{kind}/fit"]})
     if "cost" in parts:
         # the cost does not depend on the number of training frames: 4 frames fit each model
-        models = {label: fit(falletta[0:80:20], options)[0] for label, options in MODELS.items()}
-        cost(models, falletta[80])
+        models = {label: fit(paper_water[0:80:20], options)[0] for label, options in MODELS.items()}
+        cost(models, paper_water[80])
     if "small" in parts:
         dimer()
         schienbein()

@@ -2,7 +2,7 @@
 features × λ = 0 invariants, body order ν = 3) against the linear default, all
 fitted on Z* alone and measured in one run:
 
-1. Falletta liquid water (train frames 0–79, test 80–99): held-out and
+1. liquid water (the paper's RPBE-D3 set) (train frames 0–79, test 80–99): held-out and
    training Z* RMSE, fit time.
 2. LES-BEC superionic water (frames 0–39 → 40–49): the same.
 3. GFN2 water dimer (100 Z* configurations → held-out dipole and Z* RMSPE).
@@ -22,7 +22,7 @@ import ase.io
 import numpy as np
 
 import ase_dipole
-from ase_dipole.io import load_falletta_water
+from ase_dipole.io import load_paper_water
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.io.water import read_extxyz_born
 from ase_dipole.learning.model import PolarizationModel, rmspe
@@ -111,9 +111,9 @@ def main():
     print(f"ase-dipole {ase_dipole.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
           f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS')}, load average at start "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    falletta = load_falletta_water()
-    models = bulk("Falletta liquid water", falletta[:80], falletta[80:])
-    cost(models, falletta[80])
+    paper_water = load_paper_water()
+    models = bulk("liquid water (the paper's RPBE-D3 set)", paper_water[:80], paper_water[80:])
+    cost(models, paper_water[80])
     superionic = read_extxyz_born(SUPERIONIC)
     bulk("LES-BEC superionic water (2000 K)", superionic[:40], superionic[40:])
     dimer()

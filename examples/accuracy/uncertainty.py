@@ -1,7 +1,7 @@
 """Acceptance figures of the uncertainty, the active selection and the
 default accuracy (issue "trust the Born charges").
 
-1. Calibration: default model fitted on Falletta frames 0–79 (Z* only),
+1. Calibration: default model fitted on paper-water frames 0–79 (Z* only),
    held-out frames 80–99: Z* RMSE, share of Z* components with |error| ≤ σ
    and ≤ 2σ, Spearman correlation of per-frame σ and per-frame error, mean σ;
    mean σ on LES-BEC superionic water (a configuration space the model never
@@ -9,7 +9,7 @@ default accuracy (issue "trust the Born charges").
 2. Default accuracy: superionic water (LES-BEC, frames 0–39 → 40–49),
    Schienbein liquid water (5 → 10, in the corrected index order), GFN2 water
    dimer (100 Z* → held-out dipole / Z* RMSPE).
-3. Active selection: from Falletta frames 0–9, add 10 frames chosen from
+3. Active selection: from paper-water frames 0–9, add 10 frames chosen from
    10–79 by uncertainty (``select_frames(by="uncertainty")``), by farthest
    point sampling, and at random (5 seeds); Z* RMSE on frames 80–99.
 4. Cost (single thread, ``time.thread_time``): μ + all Z* of a 192-atom
@@ -30,7 +30,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import ase_dipole
-from ase_dipole.io import load_falletta_water, load_schienbein_water
+from ase_dipole.io import load_paper_water, load_schienbein_water
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.io.water import read_extxyz_born
 from ase_dipole.learning.model import PolarizationModel, rmspe
@@ -64,14 +64,14 @@ def born_rmse(model, frames):
     return float(np.sqrt(np.mean((predicted - reference) ** 2)))
 
 
-def calibration(falletta, superionic):
-    print("== 1. calibration: default model, Falletta frames 0-79 -> 80-99 (Z* only)")
-    model, seconds = fit(falletta[:80])
-    error, sigma, frame_error, frame_sigma = errors_and_sigmas(model, falletta[80:])
+def calibration(paper_water, superionic):
+    print("== 1. calibration: default model, paper-water frames 0-79 -> 80-99 (Z* only)")
+    model, seconds = fit(paper_water[:80])
+    error, sigma, frame_error, frame_sigma = errors_and_sigmas(model, paper_water[80:])
     rho = spearmanr(frame_sigma, frame_error)
     print(f"fit {seconds:.1f} s wall (λ = {model.regularization:.1e}, noise σ_n = "
           f"{np.sqrt(model._fitted()['posterior'].noise_variance['born']):.4f} e from CV residuals)")
-    print(f"Falletta 80->20 Z* RMSE {np.sqrt(np.mean(error ** 2)):.4f} e   (acceptance ≤ 0.0175 e)")
+    print(f"paper-water 80->20 Z* RMSE {np.sqrt(np.mean(error ** 2)):.4f} e   (acceptance ≤ 0.0175 e)")
     print(f"share |err| <= 1σ {np.mean(error <= sigma):.3f}   (acceptance [0.55, 0.85])")
     print(f"share |err| <= 2σ {np.mean(error <= 2 * sigma):.3f}   (acceptance [0.88, 0.995])")
     print(f"Spearman(per-frame σ, per-frame error) {rho.statistic:.3f} (p = {rho.pvalue:.2g}, 20 frames)")
@@ -105,31 +105,31 @@ def default_accuracy(superionic):
           f"{100 * rmspe(z, z_ref):.2f} %   (acceptance ≤ 0.41 % / 1.62 %)")
 
 
-def active_selection(falletta, seeds):
-    print("== 3. active selection: Falletta 0-9 + 10 of frames 10-79, test 80-99 (Z* RMSE, e)")
-    base, _ = fit(falletta[:10])
-    pool = falletta[10:80]
-    test = falletta[80:]
+def active_selection(paper_water, seeds):
+    print("== 3. active selection: paper-water 0-9 + 10 of frames 10-79, test 80-99 (Z* RMSE, e)")
+    base, _ = fit(paper_water[:10])
+    pool = paper_water[10:80]
+    test = paper_water[80:]
     print(f"10 frames only: {born_rmse(base, test):.4f}")
     results = {}
     chosen = select_frames(pool, 10, by="uncertainty", model=base)
-    results["uncertainty"] = born_rmse(fit(falletta[:10] + [pool[i] for i in chosen])[0], test)
+    results["uncertainty"] = born_rmse(fit(paper_water[:10] + [pool[i] for i in chosen])[0], test)
     print(f"+10 by uncertainty (frames {sorted(int(i) + 10 for i in chosen)}): {results['uncertainty']:.4f}")
     chosen = select_frames(pool, 10, by="fps", model=base)
-    results["fps"] = born_rmse(fit(falletta[:10] + [pool[i] for i in chosen])[0], test)
+    results["fps"] = born_rmse(fit(paper_water[:10] + [pool[i] for i in chosen])[0], test)
     print(f"+10 by farthest points (frames {sorted(int(i) + 10 for i in chosen)}): {results['fps']:.4f}")
     random = []
     for seed in range(seeds):
         picks = np.random.default_rng(seed).choice(len(pool), 10, replace=False)
-        random.append(born_rmse(fit(falletta[:10] + [pool[i] for i in picks])[0], test))
+        random.append(born_rmse(fit(paper_water[:10] + [pool[i] for i in picks])[0], test))
     print(f"+10 at random, {seeds} seeds: mean {np.mean(random):.4f} (each: "
           f"{', '.join(f'{r:.4f}' for r in random)})")
     print(f"uncertainty vs random: {100 * (1 - results['uncertainty'] / np.mean(random)):+.1f} % lower error")
 
 
-def cost(model, falletta):
+def cost(model, paper_water):
     print("== 4. cost, one thread (time.thread_time), 192-atom water frame")
-    atoms = falletta[90].copy()
+    atoms = paper_water[90].copy()
     velocities = np.random.default_rng(0).normal(scale=0.01, size=(len(atoms), 3))
 
     def timed(function, repeats):
@@ -153,12 +153,12 @@ def main():
     parser.add_argument("--seeds", type=int, default=5, help="random selections to average")
     args = parser.parse_args()
     print(f"ase-dipole {ase_dipole.__version__}")
-    falletta = load_falletta_water()
+    paper_water = load_paper_water()
     superionic = read_extxyz_born(SUPERIONIC)
-    model = calibration(falletta, superionic)
-    cost(model, falletta)
+    model = calibration(paper_water, superionic)
+    cost(model, paper_water)
     default_accuracy(superionic)
-    active_selection(falletta, args.seeds)
+    active_selection(paper_water, args.seeds)
 
 
 if __name__ == "__main__":

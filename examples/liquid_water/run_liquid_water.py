@@ -1,7 +1,7 @@
 """Infrared spectrum of liquid water (Schmiedmayer & Kresse 2024, II.G), end to end.
 
 1. Fit a :class:`ase_dipole.learning.model.PolarizationModel` (its defaults) to the
-   DFT Born charges of the Falletta et al. liquid-water set (frames 0–79) and
+   DFT Born charges of the paper's RPBE-D3 liquid-water set (Schmiedmayer & Kresse) (frames 0–79) and
    report the Z* error on the held-out frames 80–99.
 2. Build a 64-molecule box at 997 kg/m³, minimise it briefly with the SPC/Fw
    force field (OpenMM, :mod:`spcfw_openmm`), and run the IR protocol of
@@ -211,13 +211,13 @@ def main(argv=None):
     import openmm
 
     import ase_dipole
-    from ase_dipole.io import load_falletta_water
+    from ase_dipole.io import load_paper_water
     from ase_dipole.dynamics.md import run_ir_md
     from ase_dipole.spectra.plot import plot_parity
     from ase_dipole.spectra.green_kubo import ir_spectrum, read_experiment
 
     log(f"protocol '{name}': {json.dumps(settings)}")
-    frames = load_falletta_water()
+    frames = load_paper_water()
     train = frames[slice(*settings["train_frames"])]
     test = frames[slice(*settings["test_frames"])]
     model_path = os.path.join(workdir, "model.json")

@@ -29,7 +29,7 @@ spectrum probes.
 
 The molecules are found from the geometry (each H bonded to its nearest O
 under the minimum-image convention), so any atom order works (O H H ..., or
-all H then all O as in the Falletta data set).
+all H then all O as in the paper-water data set).
 """
 
 import numpy as np

@@ -82,7 +82,7 @@ def test_dimer_energy_matches_plain_coulomb_lj_and_harmonic_terms(dimer):
 
 
 def test_atom_order_does_not_matter(dimer):
-    # All H first, then all O (the Falletta layout) gives the same energy and
+    # All H first, then all O (the paper-water layout) gives the same energy and
     # permuted forces.
     order = [1, 2, 4, 5, 0, 3]
     reference = dimer.copy()
