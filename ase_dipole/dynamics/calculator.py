@@ -237,7 +237,7 @@ class DipoleCalculator(Calculator):
         wrapped calculator's plus ``'field_energy'`` = −μ·E (eV, μ in e·Å),
         ``'forces'`` the wrapped calculator's plus ``'field_forces'``,
         F_{iβ} = Σ_α E_α Z*_{i,αβ} (eV/Å), and ``'stress'`` is not available.
-        A field with |E| above :data:`FIELD_LINEAR_BOUND_V_PER_A` warns.
+        A field with ‖E‖ above :data:`FIELD_LINEAR_BOUND_V_PER_A` warns.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -278,20 +278,20 @@ class DipoleCalculator(Calculator):
       conducting (tin-foil) boundary conditions, the one of the fluctuation
       formula ε(0) − ε∞ = β⟨δM δM⟩/(V ε0). In a real insulator a finite
       field in a periodic cell is only metastable (Zener tunnelling when
-      e|E|L exceeds the gap for a cell length L along E), which a dipole
+      e‖E‖L exceeds the gap for a cell length L along E), which a dipole
       model cannot see.
 
     The bound :data:`FIELD_LINEAR_BOUND_V_PER_A` = 0.1 V/Å (10⁹ V/m):
     relative to the force kept, E·Z*, the first dropped one is
-    ½ E·∂α∞/∂x·E, a fraction E |∂α∞/∂x| / (2 |Z*|) of it. For O–H and C–H
-    stretches |∂α/∂r| ≈ 1 Å³/Å in 4πε0 units (0.07 e·Å/V) and |Z*| ≈
+    ½ E·∂α∞/∂x·E, a fraction E ‖∂α∞/∂x‖ / (2 ‖Z*‖) of it. For O–H and C–H
+    stretches ‖∂α/∂r‖ ≈ 1 Å³/Å in 4πε0 units (0.07 e·Å/V) and ‖Z*‖ ≈
     0.3–0.4 e, so the fraction is about 1 % at 0.1 V/Å and grows linearly
     above; water, the usual subject of finite-field MD, dissociates in ab
     initio finite-field MD from about 0.35 V/Å (Saitta et al., Phys. Rev.
     Lett. 108, 207801 (2012)), a regime no zero-field model describes. The
     bound concerns the model, not the ionic response: the MD itself follows
     the ions non-linearly (saturated orientation, say); but the fluctuation
-    formula, ⟨M⟩_E − ⟨M⟩_0 = β⟨δM δM⟩·E, needs β |E| δM_rms ≪ 1, which in a
+    formula, ⟨M⟩_E − ⟨M⟩_0 = β⟨δM δM⟩·E, needs β ‖E‖ δM_rms ≪ 1, which in a
     polar liquid can mean fields far below the bound.
     """
 

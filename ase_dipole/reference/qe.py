@@ -221,7 +221,7 @@ def qe_born_charges(atoms, *, pseudopotentials=None, pseudo_dir=None, ecutwfc_Ry
     epsilon : numpy.ndarray
         (3, 3), the clamped-ion dielectric tensor ε∞.
     details : dict
-        ``acoustic_sum_rule_violation_e`` (max |Σ_i Z*_i| of the raw
+        ``acoustic_sum_rule_violation_e`` (max :math:`|\\sum_i Z^*_i|` of the raw
         charges, e), ``pw_seconds``, ``ph_seconds`` (wall time, s),
         ``pw_cpu_s``, ``ph_cpu_s`` (CPU time of the programs, s: the cost on
         a loaded machine).

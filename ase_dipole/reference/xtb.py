@@ -111,7 +111,7 @@ def xtb_born_charges(atoms, *, method="GFN2-xTB", charge=0, accuracy=1e-4,
     6N self-consistent calculations from tblite's default guess. The
     truncation error is O(h²) (≈1e-6 e for h = 1e-3 Å). The SCF noise
     ~ tolerance/h needs the tight default ``accuracy``: over 150 thermal
-    water-dimer geometries, max |Σ_i Z*_i| was 3e-4 e at accuracy 0.01 and
+    water-dimer geometries, max :math:`|\\sum_i Z^*_i|` was 3e-4 e at accuracy 0.01 and
     1.6e-5 e at 1e-3; at 1e-4 the FD truncation (~1e-6 e) dominates and Z*
     agrees with accuracy 1e-5 to ~1e-7 e, at about the same cost.
 

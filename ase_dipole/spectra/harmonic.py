@@ -316,7 +316,7 @@ class HarmonicIR:
     symprec : float, optional
         Symmetry tolerance in Å for the BORN parser.
     acoustic_threshold_cm1 : float, optional
-        A mode is acoustic when |ν̃| is below this AND its eigenvector is a
+        A mode is acoustic when :math:`|\\tilde\\nu|` is below this AND its eigenvector is a
         rigid translation (translational weight > 0.9).
     periodic : bool, optional
         A crystal (True) or a molecule (False). Default: the ``pbc`` of the
@@ -520,17 +520,18 @@ class HarmonicIR:
 
     @property
     def intensities(self):
-        """(3N,) e²/amu: |Z̃_ν|²."""
+        """(3N,) e²/amu: :math:`|\\tilde Z_\\nu|^2`."""
         return self._get("intensities")
 
     @property
     def intensities_km_mol(self):
-        """(3N,) km/mol: molar integrated absorption N_A |Z̃_ν|²/(12 ε0 c²)."""
+        """(3N,) km/mol: molar integrated absorption
+        :math:`N_A |\\tilde Z_\\nu|^2/(12 \\varepsilon_0 c^2)`."""
         return self._get("intensities") * KM_PER_MOL_PER_E2_AMU
 
     @property
     def is_acoustic(self):
-        """(3N,) bool: for a crystal, |ν̃| small and the eigenvector a rigid
+        """(3N,) bool: for a crystal, :math:`|\\tilde\\nu|` small and the eigenvector a rigid
         translation; for a molecule, the rigid translations and rotations."""
         return self._get("acoustic")
 
