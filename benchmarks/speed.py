@@ -1,6 +1,6 @@
-"""The speed figures of the README: μ + Z*, the MD observer, features and
-their scaling to 98 304 atoms, each as single-thread CPU time and as a ratio to
-a 1024³ dgemm timed in the same process.
+"""The speed figures of docs/speed.md and docs/scale.md: μ + Z*, the MD
+observer, features and their scaling to 98 304 atoms, each as single-thread CPU
+time and as a ratio to a 1024³ dgemm timed in the same process.
 
     python benchmarks/speed.py [--repeats 15] [--no-large] [--wall]
 

@@ -7,7 +7,7 @@ import sys
 from ase_dipole.workflow.demo import DEFAULT_OUTDIR, QUICK
 
 help = ("run the water-dimer demo: fit on Born charges, GFN2-xTB MD, finite-T and "
-        "harmonic IR spectra (2-3 minutes; --quick: under a minute)")
+        "harmonic IR spectra (about 5 minutes on one idle core; --quick: under a minute)")
 
 
 def add_arguments(parser):
