@@ -230,3 +230,68 @@ def test_trajectory_average_and_error_band():
         raman_spectrum(bare)
     with pytest.raises(ValueError, match="laser_wavelength_nm must be a positive number of nm"):
         raman_spectrum(logs, laser_wavelength_nm=-1)
+
+
+def test_command_lines(tmp_path):
+    """``ase-dipole raman LOG`` writes what raman_spectrum computes;
+    ``ase-dipole harmonic --raman`` what HarmonicRaman computes; bad input is
+    one parser error."""
+    from ase.io import write
+
+    from ase_dipole.cli import main
+    from ase_dipole.dynamics.polarizability_log import PolarizabilityLog, write_polarizability_log
+
+    rng = np.random.default_rng(7)
+    log = PolarizabilityLog(time_fs=np.arange(4000) * 1.0, alphadot=rng.normal(size=(4000, 6)),
+                            alpha=np.zeros((4000, 6)), metadata={"temperature_K": 300.0})
+    write_polarizability_log(tmp_path / "a.alog", log)
+    assert main(["raman", str(tmp_path / "a.alog"), "-o", str(tmp_path / "r.csv"), "--channel", "perpendicular",
+                 "--laser-nm", "633"]) == 0
+    written = read_raman_csv(tmp_path / "r.csv")
+    expected = raman_spectrum(log, channel="perpendicular", laser_wavelength_nm=633.0)
+    np.testing.assert_allclose(written.intensity, expected.intensity, rtol=1e-10)
+    with pytest.raises(SystemExit):
+        main(["raman", str(tmp_path / "a.alog"), "-o", str(tmp_path / "bad.csv"), "--laser-nm", "0"])
+    assert not (tmp_path / "bad.csv").exists()
+
+    atoms = emt_water()
+    frame = atoms.copy()
+    set_polarizability_derivatives(frame, AnalyticBondPolarizability(atoms).predict(atoms)[1])
+    write(tmp_path / "water.extxyz", frame)
+    assert main(["harmonic", "--structure", str(tmp_path / "water.extxyz"), "--calculator",
+                 "ase.calculators.emt:EMT", "--raman", str(tmp_path / "water.extxyz"), "--molecule",
+                 "-o", str(tmp_path / "h.csv"), "--peaks", str(tmp_path / "h.dat")]) == 0
+    api = HarmonicRaman(phonopy_from_calculator(atoms, EMT(), log=None), frame).run()
+    table = read_raman_peaks(tmp_path / "h.dat")
+    np.testing.assert_allclose(table["activity_A4_amu"][api.active], api.activities()[api.active], rtol=1e-5)
+    assert read_raman_csv(tmp_path / "h.csv").unit == "cm^2/sr/cm^-1"
+
+
+VASP = os.path.join(os.path.dirname(__file__), "data", "vasp_outcar")
+
+
+def test_quartz_raman_tensors_from_vasp_epsilon_match_phonopy_spectroscopy():
+    """α = V(ε∞ − 1)/4π from the real α-quartz OUTCARs displaced ± along
+    Raman modes 4, 5 (E pair) and 6 (A1): activities 45ā² + 7γ² and ρ as in
+    Phonopy-Spectroscopy's own peak table (3 decimals; the E pair summed)."""
+    from ase_dipole.io.polarizability import read_vasp_polarizability
+    from ase_dipole.spectra.raman import depolarization_ratios, raman_tensor_from_mode_displacement
+
+    table = np.genfromtxt(os.path.join(VASP, "aSiO2_peak_table_README.txt"), dtype=None, encoding=None)
+    reference = {round(float(row[0]), 2): (float(row[3]), float(row[5])) for row in table if row[3] != "Inactive"}
+    tensors = {}
+    for mode in (4, 5, 6):
+        minus, plus = (read_vasp_polarizability(os.path.join(VASP, f"OUTCAR.{mode:04d}.00{k}.gz")) for k in (1, 2))
+        epsilon = minus.info["epsilon"]
+        np.testing.assert_allclose(minus.info["polarizability"], minus.get_volume() / (4 * np.pi)
+                                   * (0.5 * (epsilon + epsilon.T) - np.eye(3)), rtol=1e-12, atol=1e-12)
+        tensors[mode] = raman_tensor_from_mode_displacement(minus, plus)
+    stacked = np.stack([tensors[4], tensors[5], tensors[6]])
+    a2, g2 = raman_invariants(stacked)
+    activity = 45 * a2 + 7 * g2
+    rho = depolarization_ratios(stacked)
+    assert activity[0] + activity[1] == pytest.approx(reference[127.37][0], rel=2e-3)
+    assert activity[2] == pytest.approx(reference[223.52][0], abs=6e-4)
+    np.testing.assert_allclose(rho, [reference[127.37][1], reference[127.37][1], reference[223.52][1]], atol=5e-3)
+    with pytest.raises(ValueError, match="same geometry"):
+        raman_tensor_from_mode_displacement(minus, minus)

@@ -87,6 +87,17 @@ def read_polarizability_log(path):
                              alpha=data[:, 7:13].copy(), metadata=metadata, path=str(path))
 
 
+def write_polarizability_log(path, log):
+    """Write a :class:`PolarizabilityLog` (e.g. computed from a stored
+    trajectory) atomically; ``format_version`` is added to its metadata."""
+    from ase_dipole.atomic import atomic_write
+
+    metadata = {**log.metadata, "format_version": FORMAT_VERSION}
+    with atomic_write(path) as handle:
+        handle.write(MAGIC + "\n# metadata: " + json.dumps(metadata) + "\n" + COLUMNS + "\n")
+        np.savetxt(handle, np.column_stack([log.time_fs, log.alphadot, log.alpha]), fmt="%.12e")
+
+
 def load_polarizability_logs(logs, temperature_K=None):
     """Read and cross-check logs for :func:`ase_dipole.spectra.raman.raman_spectrum`.
 

@@ -106,3 +106,45 @@ def set_polarizability_derivatives(atoms, derivatives):
     """Store ∂α/∂x in ``atoms.arrays['polarizability_derivatives']`` as (N, 27) Å²."""
     checked = check_polarizability_derivatives(derivatives, len(atoms))
     atoms.arrays[DERIVATIVES_KEY] = checked.reshape(len(atoms), 27)
+
+
+def polarizability_from_epsilon(epsilon, volume_A3):
+    r"""α of a periodic cell from its ion-clamped dielectric tensor ε∞, Å³.
+
+    .. math::
+
+        \alpha = \frac{V}{4\pi}\,(\varepsilon_\infty - 1)
+
+    (Gaussian units, α the polarizability volume of the cell; the convention
+    of Phonopy-Spectroscopy and of docs/raman.md).
+
+    Parameters
+    ----------
+    epsilon : array_like, shape (3, 3)
+    volume_A3 : float
+        Cell volume, Å³.
+    """
+    epsilon = check_polarizability(epsilon, what="ε∞")
+    if not (np.isfinite(volume_A3) and volume_A3 > 0):
+        raise ValueError(f"volume_A3 must be a positive cell volume in Å³, got {volume_A3!r}")
+    return float(volume_A3) / (4.0 * np.pi) * (epsilon - np.eye(3))
+
+
+def read_vasp_polarizability(path):
+    """α of the cell from a VASP OUTCAR with ε∞ (LEPSILON / LCALCEPS).
+
+    Returns
+    -------
+    ase.Atoms
+        The OUTCAR's geometry with ``info['polarizability']`` (3, 3) Å³ =
+        V(ε∞ − 1)/(4π) and ``info['epsilon']``, plus whatever
+        :func:`ase_dipole.io.vasp.read_vasp_outcar` reads (Born charges).
+    """
+    from ase_dipole.io.vasp import read_vasp_outcar
+
+    atoms = read_vasp_outcar(path)
+    epsilon = atoms.info.get("epsilon")
+    if epsilon is None:
+        raise ValueError(f"'{path}' holds no MACROSCOPIC STATIC DIELECTRIC TENSOR (ε∞); run VASP with LEPSILON = .TRUE.")
+    set_polarizability(atoms, polarizability_from_epsilon(epsilon, atoms.get_volume()))
+    return atoms

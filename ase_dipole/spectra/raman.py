@@ -158,6 +158,35 @@ def raman_invariants(tensors):
     return mean**2, 1.5 * np.einsum("mab,mab->m", traceless, traceless)
 
 
+def raman_tensor_from_mode_displacement(minus, plus):
+    r"""R = ∂α/∂Q (3, 3) Å²/√amu of one normal mode from two frames displaced
+    ∓ along it, each with ``info['polarizability']`` (Å³):
+
+    .. math::
+
+        R = \frac{\alpha_+ - \alpha_-}{\lVert \sqrt{m}\,(x_+ - x_-) \rVert}
+
+    (central difference in the mass-weighted amplitude; displacements by the
+    minimum image in a periodic cell). This is how Phonopy-Spectroscopy's
+    ``phonopy-raman`` displaces the structure.
+    """
+    from ase_dipole.io.polarizability import get_polarizability
+
+    if minus.get_chemical_symbols() != plus.get_chemical_symbols():
+        raise ValueError("the two displaced frames hold different atoms; pair the ± frames of one mode")
+    alphas = [get_polarizability(frame) for frame in (minus, plus)]
+    if any(alpha is None for alpha in alphas):
+        raise ValueError("both frames need info['polarizability'] (Å³); read VASP OUTCARs with read_vasp_polarizability")
+    delta = plus.get_positions() - minus.get_positions()
+    if np.all(minus.pbc) and minus.cell.rank == 3:
+        fractional = np.linalg.solve(np.array(minus.cell).T, delta.T).T
+        delta = (fractional - np.round(fractional)) @ np.array(minus.cell)
+    amplitude = np.linalg.norm(np.sqrt(minus.get_masses())[:, None] * delta)
+    if not amplitude > 0:
+        raise ValueError("the two frames have the same geometry; give the − and + displaced frames of a mode")
+    return (alphas[1] - alphas[0]) / amplitude
+
+
 def depolarization_ratios(tensors):
     """ρ = 3γ²/(45ā² + 4γ²) of Raman tensors (M, 3, 3); NaN for an inactive mode."""
     mean_square, anisotropy_square = raman_invariants(tensors)
