@@ -37,6 +37,7 @@ from ase_dipole.io.polarizability import (get_polarizability, get_polarizability
                                           polarizability_from_epsilon, read_vasp_polarizability,
                                           set_polarizability, set_polarizability_derivatives)
 from ase_dipole.spectra.raman import HarmonicRaman, RamanSpectrum, raman_spectrum, read_raman_csv
+from ase_dipole.learning.polarizability import PolarizabilityModel
 
 __all__ = [
     "__version__",
@@ -101,4 +102,5 @@ __all__ = [
     "set_polarizability_derivatives",
     "polarizability_from_epsilon",
     "read_vasp_polarizability",
+    "PolarizabilityModel",
 ]

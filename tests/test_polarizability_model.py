@@ -1,0 +1,150 @@
+"""PolarizabilityModel and its λ = 0 ⊕ λ = 2 descriptor: exact gradients
+(against central differences), α → R α Rᵀ with an invariant trace,
+translation and permutation invariance, and the fit on α and/or ∂α/∂x of an
+exact α(R) (ASE's bond-polarizability model on rattled, rotated water)."""
+
+import numpy as np
+import pytest
+from ase.build import molecule
+from scipy.spatial.transform import Rotation
+
+from ase_dipole.descriptors.lambda2 import Lambda2SOAP
+from ase_dipole.io.polarizability import set_polarizability, set_polarizability_derivatives
+from ase_dipole.learning.polarizability import PolarizabilityModel
+from raman_helpers import AnalyticBondPolarizability
+
+#: central-difference step for the gradient checks, Å
+STEP_A = 1e-5
+
+
+def _methanol():
+    atoms = molecule("CH3OH")
+    atoms.rattle(0.05, seed=1)
+    return atoms
+
+
+def test_descriptor_gradients_equal_central_differences():
+    atoms = _methanol()
+    descriptor = Lambda2SOAP(["C", "H", "O"], cutoff=4.0, n_max=2)
+    D2, D0, G2, G0 = descriptor.gradients(atoms)
+    reference = atoms.get_positions()
+    displaced = atoms.copy()
+    for k in range(len(atoms)):
+        for c in range(3):
+            values = []
+            for sign in (1.0, -1.0):
+                moved = reference.copy()
+                moved[k, c] += sign * STEP_A
+                displaced.positions = moved
+                values.append(descriptor.features(displaced))
+            np.testing.assert_allclose((values[0][0] - values[1][0]) / (2 * STEP_A), G2[k, c],
+                                       atol=1e-7 * np.abs(G2).max())
+            np.testing.assert_allclose((values[0][1] - values[1][1]) / (2 * STEP_A), G0[k, c],
+                                       atol=1e-7 * np.abs(G0).max())
+
+
+def _labelled_water(n_frames, seed=0):
+    rng = np.random.default_rng(seed)
+    base = molecule("H2O")
+    source = AnalyticBondPolarizability(base)
+    frames = []
+    for index in range(n_frames):
+        atoms = base.copy()
+        atoms.positions += rng.normal(scale=0.06, size=atoms.positions.shape)
+        atoms.positions = atoms.positions @ Rotation.random(random_state=seed * 1000 + index).as_matrix().T
+        alpha, derivatives = source.predict(atoms)
+        set_polarizability(atoms, alpha)
+        set_polarizability_derivatives(atoms, derivatives)
+        frames.append(atoms)
+    return frames
+
+
+def _rmspe(predicted, reference):
+    predicted, reference = np.asarray(predicted), np.asarray(reference)
+    return 100.0 * np.sqrt(np.mean((predicted - reference) ** 2)) / np.std(reference)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    frames = _labelled_water(16)
+    return PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3).fit(frames, n_folds=4), frames
+
+
+def test_model_derivatives_equal_finite_differences_and_symmetries(fitted):
+    model, _ = fitted
+    atoms = _methanol()[[0, 1, 3, 4]]  # C, O, H, H: species the model does not know
+    with pytest.raises(ValueError, match=r"unknown species \['C'\]"):
+        model.predict(atoms)
+    atoms = _labelled_water(1, seed=7)[0]
+    alpha, derivatives = model.predict(atoms)
+    reference = atoms.get_positions()
+    displaced = atoms.copy()
+    for k in range(len(atoms)):
+        for c in range(3):
+            moved = reference.copy()
+            moved[k, c] += STEP_A
+            displaced.positions = moved
+            plus = model.predict_polarizability(displaced)
+            moved[k, c] -= 2 * STEP_A
+            displaced.positions = moved
+            minus = model.predict_polarizability(displaced)
+            np.testing.assert_allclose((plus - minus) / (2 * STEP_A), derivatives[k, :, :, c],
+                                       atol=1e-7 * np.abs(derivatives).max())
+    np.testing.assert_allclose(alpha, alpha.T, atol=1e-12 * np.abs(alpha).max())
+    rotation = Rotation.random(random_state=5).as_matrix()
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ rotation.T
+    rotated_alpha, rotated_derivatives = model.predict(rotated)
+    np.testing.assert_allclose(rotated_alpha, rotation @ alpha @ rotation.T, atol=1e-10 * np.abs(alpha).max())
+    assert np.trace(rotated_alpha) == pytest.approx(np.trace(alpha), rel=1e-12)
+    np.testing.assert_allclose(rotated_derivatives,
+                               np.einsum("ap,bq,cr,kpqr->kabc", rotation, rotation, rotation, derivatives),
+                               atol=1e-10 * np.abs(derivatives).max())
+    shifted = atoms.copy()
+    shifted.positions += [2.0, -1.0, 0.5]
+    np.testing.assert_allclose(model.predict_polarizability(shifted), alpha, atol=1e-12 * np.abs(alpha).max())
+    order = [2, 0, 1]
+    permuted_alpha, permuted_derivatives = model.predict(atoms[order])
+    np.testing.assert_allclose(permuted_alpha, alpha, atol=1e-12 * np.abs(alpha).max())
+    np.testing.assert_allclose(permuted_derivatives, derivatives[order], atol=1e-12 * np.abs(derivatives).max())
+    np.testing.assert_allclose(derivatives.sum(axis=0), 0.0, atol=1e-10 * np.abs(derivatives).max())
+
+
+def test_fit_on_derivatives_alone_and_combined():
+    """∂α/∂x alone fixes the anisotropic part and the trace's fluctuations
+    (not the species' constant); ∂α/∂x plus α of 3 frames fixes α; α alone
+    of the same frames is worse."""
+    train, test = _labelled_water(12, seed=1), _labelled_water(10, seed=2)
+    reference = np.array([frame.info["polarizability"] for frame in test])
+
+    def parts(values):
+        trace = np.trace(values, axis1=1, axis2=2)
+        return values - trace[:, None, None] / 3 * np.eye(3), trace - trace.mean()
+
+    derivative_only = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3).fit(
+        train, weights={"alpha": 0.0, "dalpha": 1.0}, n_folds=3)
+    predicted = np.array([derivative_only.predict_polarizability(frame) for frame in test])
+    for got, expected in zip(parts(predicted), parts(reference)):
+        assert _rmspe(got, expected) < 2.0
+    few_alpha = [frame.copy() for frame in train]
+    for frame in few_alpha[3:]:
+        del frame.info["polarizability"]
+    combined = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3).fit(few_alpha, n_folds=3)
+    combined_error = _rmspe([combined.predict_polarizability(f) for f in test], reference)
+    assert combined_error < 2.0
+    alpha_only = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3).fit(
+        train[:3], weights={"alpha": 1.0, "dalpha": 0.0}, regularization=1e-6)
+    assert _rmspe([alpha_only.predict_polarizability(f) for f in test], reference) > combined_error
+
+
+def test_model_file_round_trip_and_bad_files(fitted, tmp_path):
+    model, frames = fitted
+    model.save(tmp_path / "alpha.npz")
+    back = PolarizabilityModel.load(tmp_path / "alpha.npz")
+    assert back.sha256 == model.sha256
+    np.testing.assert_array_equal(back.predict(frames[0])[1], model.predict(frames[0])[1])
+    (tmp_path / "bad.npz").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="is not a PolarizabilityModel file"):
+        PolarizabilityModel.load(tmp_path / "bad.npz")
+    with pytest.raises(RuntimeError, match=r"PolarizabilityModel.fit\(\) has to be done"):
+        PolarizabilityModel(["H", "O"]).predict(frames[0])
