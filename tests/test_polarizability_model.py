@@ -148,3 +148,53 @@ def test_model_file_round_trip_and_bad_files(fitted, tmp_path):
         PolarizabilityModel.load(tmp_path / "bad.npz")
     with pytest.raises(RuntimeError, match=r"PolarizabilityModel.fit\(\) has to be done"):
         PolarizabilityModel(["H", "O"]).predict(frames[0])
+
+
+def test_observer_logs_alpha_dot_of_the_model(fitted, tmp_path):
+    """The PolarizabilityObserver's α̇ = Σ_k ∂α/∂x_k·v_k equals central
+    differences of its logged α along a short NVE run (0.25 fs rows)."""
+    import ase.units
+    from ase.calculators.emt import EMT
+    from ase.md.velocitydistribution import thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    from ase_dipole.dynamics.polarizability_log import PolarizabilityObserver, read_polarizability_log
+
+    model, frames = fitted
+    atoms = frames[0].copy()
+    atoms.calc = EMT()
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(2))
+    dyn = VelocityVerlet(atoms, 0.25 * ase.units.fs)
+    observer = PolarizabilityObserver(dyn, model, tmp_path / "run.alog", interval=1, temperature_K=300)
+    dyn.attach(observer, interval=1)
+    dyn.run(60)
+    observer.close()
+    log = read_polarizability_log(tmp_path / "run.alog")
+    assert log.metadata["model_sha256"] == model.sha256
+    central = (log.alpha[2:] - log.alpha[:-2]) / (log.time_fs[2:] - log.time_fs[:-2])[:, None]
+    np.testing.assert_allclose(central, log.alphadot[1:-1], atol=0.01 * np.abs(log.alphadot).max())
+    with pytest.raises(FileExistsError, match="exists; remove it or pass overwrite=True"):
+        PolarizabilityObserver(dyn, model, tmp_path / "run.alog")
+
+
+def test_harmonic_raman_of_a_saved_model_from_the_command_line(fitted, tmp_path):
+    """``ase-dipole harmonic --raman MODEL.npz`` gives the activities of
+    HarmonicRaman(phonon, model) for the same force constants."""
+    from ase.calculators.emt import EMT
+    from ase.io import write
+
+    from ase_dipole.cli import main
+    from ase_dipole.spectra.harmonic import phonopy_from_calculator
+    from ase_dipole.spectra.raman import HarmonicRaman, read_raman_peaks
+    from raman_helpers import emt_water
+
+    model, _ = fitted
+    model.save(tmp_path / "alpha.npz")
+    atoms = emt_water()
+    write(tmp_path / "water.extxyz", atoms)
+    assert main(["harmonic", "--structure", str(tmp_path / "water.extxyz"), "--calculator",
+                 "ase.calculators.emt:EMT", "--molecule", "--raman", str(tmp_path / "alpha.npz"),
+                 "-o", str(tmp_path / "h.csv"), "--peaks", str(tmp_path / "h.dat")]) == 0
+    api = HarmonicRaman(phonopy_from_calculator(atoms, EMT(), log=None), model).run()
+    table = read_raman_peaks(tmp_path / "h.dat")
+    np.testing.assert_allclose(table["activity_A4_amu"][api.active], api.activities()[api.active], rtol=1e-5)

@@ -66,7 +66,8 @@ def add_harmonic_arguments(parser):
     group = parser.add_argument_group("Raman (instead of IR)")
     group.add_argument("--raman", metavar="SOURCE",
                        help="harmonic Raman: extxyz with arrays 'polarizability_derivatives' ((N, 27) A^2) for "
-                            "the primitive cell, or a .npy of shape (N, 3, 3, 3); no Born charges needed")
+                            "the primitive cell, a .npy of shape (N, 3, 3, 3), or a saved PolarizabilityModel "
+                            "(.npz); no Born charges needed")
     group.add_argument("--raman-temperature-K", type=float, default=300.0,
                        help="temperature of the Bose factor 1 + n, K")
     from ase_dipole.spectra.raman import CHANNELS, DEFAULT_LASER_WAVELENGTH_NM, QUANTITIES
@@ -88,7 +89,14 @@ def run_harmonic(args, parser, phonon_of):
     masses = masses_from_args(args, parser)
     try:
         phonon = phonon_of(args, parser, masses)
-        source = np.load(args.raman) if str(args.raman).endswith(".npy") else args.raman
+        if str(args.raman).endswith(".npy"):
+            source = np.load(args.raman)
+        elif str(args.raman).endswith(".npz"):
+            from ase_dipole.learning.polarizability import PolarizabilityModel
+
+            source = PolarizabilityModel.load(args.raman)
+        else:
+            source = args.raman
         harmonic = HarmonicRaman(phonon, source, laser_wavelength_nm=args.laser_nm,
                                  temperature_K=args.raman_temperature_K,
                                  periodic=False if args.molecule else None).run()
@@ -99,7 +107,8 @@ def run_harmonic(args, parser, phonon_of):
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     inputs = [args.phonopy, args.structure, args.force_sets, args.force_constants, args.raman]
-    record = provenance(inputs=[path for path in inputs if path], command=command_line(args._argv))
+    record = provenance(inputs=[path for path in inputs if path], model_sha256=getattr(source, "sha256", None),
+                        command=command_line(args._argv))
     spectrum.metadata["provenance"] = record
     print(harmonic.peak_table(), end="")
     spectrum.write_csv(args.output)
