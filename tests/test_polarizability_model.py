@@ -198,3 +198,25 @@ def test_harmonic_raman_of_a_saved_model_from_the_command_line(fitted, tmp_path)
     api = HarmonicRaman(phonopy_from_calculator(atoms, EMT(), log=None), model).run()
     table = read_raman_peaks(tmp_path / "h.dat")
     np.testing.assert_allclose(table["activity_A4_amu"][api.active], api.activities()[api.active], rtol=1e-5)
+
+
+def test_folded_prediction_equals_the_design_rows():
+    """The fast route (coefficients folded into the densities) gives the α and
+    ∂α/∂x of the design rows the fit uses, for random coefficients, a periodic
+    cell and three species."""
+    from ase.build import bulk
+
+    model = PolarizabilityModel(["C", "H", "O"], cutoff=3.5, n_max=3)
+    model.coefficients = np.random.default_rng(4).normal(size=model.n_columns)
+    crystal = bulk("C", "diamond", a=3.6).repeat((1, 1, 2))
+    crystal.symbols[1] = "O"
+    crystal.symbols[3] = "H"
+    crystal.rattle(0.05, seed=3)
+    for atoms in (_methanol(), crystal):
+        fast_alpha, fast_derivatives = model.predict(atoms)
+        rows_alpha, rows_derivatives = model.predict_from_features(atoms)
+        np.testing.assert_allclose(fast_alpha, rows_alpha, atol=1e-10 * np.abs(rows_alpha).max())
+        np.testing.assert_allclose(fast_derivatives, rows_derivatives,
+                                   atol=1e-10 * np.abs(rows_derivatives).max())
+        np.testing.assert_allclose(model.predict_polarizability(atoms), rows_alpha,
+                                   atol=1e-10 * np.abs(rows_alpha).max())

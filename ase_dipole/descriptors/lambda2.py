@@ -114,3 +114,27 @@ class Lambda2SOAP:
         G2 (N, 3, S, F2, 3, 3) ``[k, c, s, f, a, b] = Σ_{j of s} ∂D2_f,ab(X_j)/∂x_kc`` (1/Å)
         and G0 (N, 3, S, F0)."""
         return self._run(atoms, True)
+
+    def predict(self, atoms, tensor_coefficients, scalar_coefficients, *, gradient=True):
+        """α (3, 3) and ∂α/∂x (N, 3, 3, 3) (or None) of the linear model with
+        per-species coefficients (S, F2) and (S, F0), by the folded route of
+        :func:`ase_dipole.descriptors.lambda2_numba.predict` (no feature gradients formed)."""
+        S = len(self.species)
+        c2 = np.ascontiguousarray(tensor_coefficients, dtype=float)
+        c0 = np.ascontiguousarray(scalar_coefficients, dtype=float)
+        if c2.shape != (S, self.n_tensor_features) or c0.shape != (S, self.n_scalar_features):
+            raise ValueError(f"coefficients have shapes {c2.shape}, {c0.shape}; expected "
+                             f"({S}, {self.n_tensor_features}) and ({S}, {self.n_scalar_features})")
+        numbers = atoms.numbers
+        known = (numbers < len(self._species_index)) & (
+            self._species_index[np.minimum(numbers, len(self._species_index) - 1)] >= 0)
+        if not known.all():
+            unknown = sorted({chemical_symbols[z] for z in numbers[~known]})
+            raise ValueError(f"unknown species {unknown}; this descriptor knows {list(self.species)}")
+        species = self._species_index[numbers]
+        nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+        alpha = np.empty((3, 3))
+        dalpha = np.empty((len(atoms), 3, 3, 3) if gradient else (0, 3, 3, 3))
+        kernels.predict(nl.offsets, nl.neighbours, nl.vectors, species, species[nl.neighbours], self._table,
+                        self._grid_step, self.n_max, self._pair_index, c2, c0, alpha, dalpha, gradient)
+        return alpha, (dalpha if gradient else None)

@@ -206,3 +206,119 @@ def _add_channel_gradient(G2, G0, sj, k, j, p, n, P, pair_index, base_b, base_c,
                 for c in range(3):
                     dD2[a, b, c] = s[q] * dt[n, a, b, c]
         _accumulate2(G2, sj, k, j, base_c + q * P + p, dD2)
+
+
+@njit(cache=True, fastmath=False)
+def _traceless_add(out, weight, a_vec, b_vec):
+    """out += weight · traceless part of (a bᵀ + b aᵀ) (3 × 3)."""
+    dot = a_vec[0] * b_vec[0] + a_vec[1] * b_vec[1] + a_vec[2] * b_vec[2]
+    for a in range(3):
+        for b in range(3):
+            out[a, b] += weight * (a_vec[a] * b_vec[b] + b_vec[a] * a_vec[b]
+                                   - (2.0 * dot / 3.0 if a == b else 0.0))
+
+
+@njit(cache=True, fastmath=False)
+def predict(offsets, neighbours, vectors, species, neighbour_species, table, grid_step, n_max,
+            pair_index, c2, c0, alpha, dalpha, want_gradient):
+    """α (3, 3) and, if ``want_gradient``, ∂α/∂x (N, 3, 3, 3) ``[k, a, b, c]``
+    of the linear model with per-species coefficients c2 (S, F2), c0 (S, F0),
+    without forming feature gradients (both outputs are cleared first).
+
+    Per centre the coefficients are folded into the densities once,
+    u_p = Σ_q M_pq v_q (M_pq = b_pq/2 off the diagonal, b_pp on it, b the
+    1 ⊗ 1 coefficients), y_q = Σ_p e_pq s_p and z_p = Σ_q e_pq t_q (e the
+    0 ⊗ 2 ones), and likewise for the scalar products, so that each pair
+    costs O(n_max) instead of O(n_max · P)."""
+    P = pair_index.shape[0]
+    n_pairs = P * (P + 1) // 2
+    base_b = P
+    base_c = P + n_pairs
+    base_vv = 1 + P
+    base_tt = 1 + P + n_pairs
+    alpha[:] = 0.0
+    if want_gradient:
+        dalpha[:] = 0.0
+    L = table.shape[2]
+    g = np.empty(L)
+    dg = np.empty(L)
+    ps = np.empty(n_max)
+    pv = np.empty((n_max, 3))
+    pt = np.empty((n_max, 3, 3))
+    ds = np.empty((n_max, 3))
+    dv = np.empty((n_max, 3, 3))
+    dt = np.empty((n_max, 3, 3, 3))
+    s = np.empty(P)
+    v = np.empty((P, 3))
+    t = np.empty((P, 3, 3))
+    u = np.empty((P, 3))
+    gv = np.empty((P, 3))
+    ht = np.empty((P, 3, 3))
+    z = np.empty((P, 3, 3))
+    tau = np.empty(P)
+    dA = np.empty((3, 3, 3))
+    column = np.empty(3)
+    for j in range(len(offsets) - 1):
+        sj = species[j]
+        _centre_densities(j, offsets, vectors, neighbour_species, table, grid_step, n_max, g, dg,
+                          ps, pv, pt, ds, dv, dt, s, v, t)
+        scalar = c0[sj, 0]
+        for p in range(P):
+            tau[p] = c2[sj, p]
+            u[p] = 0.0
+            gv[p] = 0.0
+            ht[p] = 0.0
+            z[p] = 0.0
+            scalar += c0[sj, 1 + p] * s[p]
+        for p in range(P):
+            for q in range(P):
+                f = pair_index[p, q]
+                half = 1.0 if p == q else 0.5
+                for a in range(3):
+                    u[p, a] += half * c2[sj, base_b + f] * v[q, a]
+                    gv[p, a] += half * c0[sj, base_vv + f] * v[q, a]
+                    for b in range(3):
+                        ht[p, a, b] += half * c0[sj, base_tt + f] * t[q, a, b]
+                        z[p, a, b] += c2[sj, base_c + p * P + q] * t[q, a, b]
+                tau[q] += c2[sj, base_c + p * P + q] * s[p]
+        # value: α = Σ τ_p t_p + TL(Σ v_p u_pᵀ) + 1 (c0 + Σ ... )
+        for p in range(P):
+            _traceless_add(alpha, 0.5, v[p], u[p])
+            scalar += v[p, 0] * gv[p, 0] + v[p, 1] * gv[p, 1] + v[p, 2] * gv[p, 2]
+            for a in range(3):
+                for b in range(3):
+                    alpha[a, b] += tau[p] * t[p, a, b]
+                    scalar += t[p, a, b] * ht[p, a, b]
+        for a in range(3):
+            alpha[a, a] += scalar
+        if not want_gradient:
+            continue
+        for pair in range(offsets[j], offsets[j + 1]):
+            _pair(vectors[pair], table, grid_step, n_max, g, dg, ps, pv, pt, ds, dv, dt, True)
+            k = neighbours[pair]
+            base = neighbour_species[pair] * n_max
+            for n in range(n_max):
+                p = base + n
+                dA[:] = 0.0
+                for c in range(3):
+                    for a in range(3):
+                        column[a] = dv[n, a, c]
+                    d_scalar = c0[sj, 1 + p] * ds[n, c]
+                    d_scalar += 2.0 * (gv[p, 0] * column[0] + gv[p, 1] * column[1] + gv[p, 2] * column[2])
+                    for a in range(3):
+                        for b in range(3):
+                            d_scalar += 2.0 * ht[p, a, b] * dt[n, a, b, c]
+                    for a in range(3):
+                        for b in range(3):
+                            dA[a, b, c] = (tau[p] * dt[n, a, b, c] + ds[n, c] * z[p, a, b]
+                                           + (d_scalar if a == b else 0.0))
+                    dot = column[0] * u[p, 0] + column[1] * u[p, 1] + column[2] * u[p, 2]
+                    for a in range(3):
+                        for b in range(3):
+                            dA[a, b, c] += (column[a] * u[p, b] + u[p, a] * column[b]
+                                            - (2.0 * dot / 3.0 if a == b else 0.0))
+                for a in range(3):
+                    for b in range(3):
+                        for c in range(3):
+                            dalpha[k, a, b, c] += dA[a, b, c]
+                            dalpha[j, a, b, c] -= dA[a, b, c]

@@ -148,18 +148,27 @@ class PolarizabilityModel:
         return self
 
     # -- prediction -----------------------------------------------------------
+    def _blocks(self):
+        self._check_coefficients()
+        S = len(self.species)
+        F2, F0 = self.descriptor.n_tensor_features, self.descriptor.n_scalar_features
+        return self.coefficients[:S * F2].reshape(S, F2), self.coefficients[S * F2:].reshape(S, F0)
+
     def predict(self, atoms):
         """α (3, 3) Å³ and ∂α/∂x (N, 3, 3, 3) Å², ``[k, a, b, c] = ∂α_ab/∂x_kc``."""
+        return self.descriptor.predict(atoms, *self._blocks())
+
+    def predict_polarizability(self, atoms):
+        """α (3, 3) Å³ only."""
+        return self.descriptor.predict(atoms, *self._blocks(), gradient=False)[0]
+
+    def predict_from_features(self, atoms):
+        """α and ∂α/∂x as rows of the design matrix times the coefficients:
+        the route the fit sees, slower (feature gradients formed); for checks."""
         self._check_coefficients()
         alpha_rows, dalpha_rows = self._rows(atoms, True)
         return ((alpha_rows @ self.coefficients).reshape(3, 3),
                 (dalpha_rows @ self.coefficients).reshape(len(atoms), 3, 3, 3))
-
-    def predict_polarizability(self, atoms):
-        """α (3, 3) Å³ only (no gradients formed)."""
-        self._check_coefficients()
-        alpha_rows, _ = self._rows(atoms, False)
-        return (alpha_rows @ self.coefficients).reshape(3, 3)
 
     # -- file -----------------------------------------------------------------
     @property
