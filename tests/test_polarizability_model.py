@@ -220,3 +220,34 @@ def test_folded_prediction_equals_the_design_rows():
                                    atol=1e-10 * np.abs(rows_derivatives).max())
         np.testing.assert_allclose(model.predict_polarizability(atoms), rows_alpha,
                                    atol=1e-10 * np.abs(rows_alpha).max())
+
+
+def test_ase_calculator_properties(fitted, tmp_path):
+    """'polarizability' and 'polarizability_derivatives' through ASE's
+    get_property, from a model or its file; energy and forces forwarded."""
+    from ase.calculators.emt import EMT
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    from ase_dipole.dynamics.polarizability_calculator import PolarizabilityCalculator
+
+    model, frames = fitted
+    model.save(tmp_path / "alpha.npz")
+    atoms = frames[1].copy()
+    atoms.calc = PolarizabilityCalculator(tmp_path / "alpha.npz", calculator=EMT())
+    alpha, derivatives = model.predict(atoms)
+    np.testing.assert_allclose(atoms.calc.get_property("polarizability", atoms), alpha, rtol=1e-12)
+    np.testing.assert_allclose(atoms.calc.get_property("polarizability_derivatives", atoms), derivatives,
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(atoms.get_forces(), _emt_forces(atoms), rtol=1e-12)
+    bare = frames[1].copy()
+    bare.calc = PolarizabilityCalculator(model)
+    with pytest.raises(PropertyNotImplementedError, match="forces"):
+        bare.get_forces()
+
+
+def _emt_forces(atoms):
+    from ase.calculators.emt import EMT
+
+    copy = atoms.copy()
+    copy.calc = EMT()
+    return copy.get_forces()
