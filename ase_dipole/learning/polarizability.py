@@ -48,6 +48,7 @@ class PolarizabilityModel:
         self.descriptor = Lambda2SOAP(species, cutoff=cutoff, n_max=n_max)
         self.coefficients = None
         self.fit_report = {}
+        self.posterior_factor = None  # W (C, R): Σ = W Wᵀ, the coefficients' posterior covariance
 
     @property
     def species(self):
@@ -136,11 +137,19 @@ class PolarizabilityModel:
         weights = {kind: float(weights.get(kind, 0.0)) for kind in KINDS if counts[kind]}
         if regularization is None:
             solution = cross_validate(equations, weights, grid=grid)
-            cv_rmse = {kind: float(values[int(np.argmin(solution.cv_loss))])
-                       for kind, values in solution.cv_rmse.items()}
+            best = int(np.argmin(solution.cv_loss))
+            cv_rmse = {kind: float(values[best]) for kind, values in solution.cv_rmse.items()}
+            # s² from the held-out weighted residual per row (ase_dipole.learning.posterior)
+            scale2 = float(solution.cv_loss[best]) / sum(equations.count(kind) for kind in weights)
+            eigen = solution.eigen
+            factor = np.zeros((self.n_columns, len(eigen.values)))
+            factor[eigen.live] = (eigen.vectors / eigen.scale[:, None]) * np.sqrt(
+                scale2 / (eigen.values + solution.regularization))[None, :]
+            self.posterior_factor = factor
         else:
             solution = solve(equations, weights, regularization)
             cv_rmse = {}
+            self.posterior_factor = None
         self.coefficients = solution.coefficients.copy()
         self.fit_report = {"regularization": solution.regularization, "cv_rmse": cv_rmse,
                            "n_frames_alpha": counts["alpha"], "n_frames_dalpha": counts["dalpha"],
@@ -161,6 +170,23 @@ class PolarizabilityModel:
     def predict_polarizability(self, atoms):
         """α (3, 3) Å³ only."""
         return self.descriptor.predict(atoms, *self._blocks(), gradient=False)[0]
+
+    @property
+    def has_uncertainty(self):
+        """Whether :meth:`predict_std` is available (a cross-validated fit)."""
+        return self.posterior_factor is not None
+
+    def predict_std(self, atoms):
+        """Posterior standard deviations of α (3, 3) Å³ and ∂α/∂x (N, 3, 3, 3) Å²
+        (the coefficients' uncertainty, ``gᵀΣg`` for each design row g, with
+        Σ = s² (G + λD²)⁻¹ as in :mod:`ase_dipole.learning.posterior`; s² the
+        cross-validated residual per row)."""
+        if self.posterior_factor is None:
+            raise RuntimeError("no posterior: fit with cross-validation (no regularization=) for predict_std")
+        alpha_rows, dalpha_rows = self._rows(atoms, True)
+        sigma_alpha = np.sqrt(np.sum((alpha_rows @ self.posterior_factor) ** 2, axis=1)).reshape(3, 3)
+        sigma_dalpha = np.sqrt(np.sum((dalpha_rows @ self.posterior_factor) ** 2, axis=1))
+        return sigma_alpha, sigma_dalpha.reshape(len(atoms), 3, 3, 3)
 
     def predict_from_features(self, atoms):
         """α and ∂α/∂x as rows of the design matrix times the coefficients:
@@ -187,7 +213,10 @@ class PolarizabilityModel:
                   "hyper_parameters": self.descriptor.hyper_parameters, "fit_report": self.fit_report,
                   "sha256": self.sha256, "ase_dipole_version": __version__}
         with atomic_write(path, "wb") as handle:
-            np.savez(handle, header=np.array(json.dumps(header)), coefficients=self.coefficients)
+            arrays = {"coefficients": self.coefficients}
+            if self.posterior_factor is not None:
+                arrays["posterior_factor"] = self.posterior_factor
+            np.savez(handle, header=np.array(json.dumps(header)), **arrays)
 
     @classmethod
     def load(cls, path):
@@ -197,6 +226,7 @@ class PolarizabilityModel:
             with np.load(path) as stored:
                 header = json.loads(str(stored["header"]))
                 coefficients = stored["coefficients"].copy()
+                factor = stored["posterior_factor"].copy() if "posterior_factor" in stored.files else None
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"'{path}' is not a PolarizabilityModel file ({error})") from error
         if header.get("magic") != MAGIC or header.get("format_version") != FORMAT_VERSION:
@@ -208,6 +238,7 @@ class PolarizabilityModel:
             raise ValueError(f"'{path}' holds {coefficients.shape} coefficients; its hyper-parameters "
                              f"need ({model.n_columns},): the file is damaged")
         model.coefficients = coefficients
+        model.posterior_factor = factor
         model.fit_report = header.get("fit_report", {})
         if model.sha256 != header.get("sha256"):
             raise ValueError(f"'{path}': digest mismatch (file {str(header.get('sha256'))[:12]}…, "
