@@ -295,3 +295,30 @@ def test_quartz_raman_tensors_from_vasp_epsilon_match_phonopy_spectroscopy():
     np.testing.assert_allclose(rho, [reference[127.37][1], reference[127.37][1], reference[223.52][1]], atol=5e-3)
     with pytest.raises(ValueError, match="same geometry"):
         raman_tensor_from_mode_displacement(minus, minus)
+
+
+def test_compare_command_takes_raman_spectra(tmp_path, capsys):
+    """``ase-dipole compare`` matches the peaks of two Raman CSVs (here the
+    harmonic spectrum with Gaussian and with Lorentzian lines: same positions,
+    same areas within the Lorentzian tails cut by the window) and refuses a
+    Raman against an IR spectrum (different units)."""
+    from ase_dipole.cli import main
+    from ase_dipole.spectra.compare import compare_spectra
+    from ase_dipole.spectra.green_kubo import IRSpectrum
+
+    atoms = emt_water()
+    harmonic = HarmonicRaman(_water_phonon(atoms), AnalyticBondPolarizability(atoms)).run()
+    grid = np.arange(1.0, 3500.0, 0.5)
+    harmonic.spectrum(grid, lineshape="gaussian").write_csv(tmp_path / "gauss.csv")
+    harmonic.spectrum(grid).write_csv(tmp_path / "lorentz.csv")
+    assert main(["compare", str(tmp_path / "gauss.csv"), str(tmp_path / "lorentz.csv"),
+                 "-o", str(tmp_path / "peaks.txt")]) == 0
+    comparison = compare_spectra(read_raman_csv(tmp_path / "gauss.csv"), read_raman_csv(tmp_path / "lorentz.csv"))
+    np.testing.assert_allclose(comparison.shift_cm1, 0.0, atol=0.5)
+    assert len(comparison.shift_cm1) == 3
+    np.testing.assert_allclose(comparison.area_ratio, 1.0, atol=0.02)
+    IRSpectrum(wavenumber_cm1=grid, intensity=np.ones_like(grid), error=np.zeros_like(grid),
+               unit="cm^2").write_csv(tmp_path / "ir.csv")
+    with pytest.raises(SystemExit):
+        main(["compare", str(tmp_path / "ir.csv"), str(tmp_path / "lorentz.csv")])
+    assert "cannot compare a spectrum in 'cm^2' with one in 'cm^2/sr/cm^-1'" in capsys.readouterr().err

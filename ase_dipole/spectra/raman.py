@@ -573,3 +573,13 @@ def raman_spectrum(logs, *, channel="total", quantity="cross_section", laser_wav
     }
     return RamanSpectrum(wavenumber_cm1=wavenumber[keep], intensity=spectra.mean(axis=0), error=error,
                          unit=unit, metadata=metadata)
+
+
+def read_any_spectrum_csv(path):
+    """An IR (:func:`~ase_dipole.spectra.green_kubo.read_spectrum_csv`) or Raman
+    (:func:`read_raman_csv`) spectrum CSV, told apart by its first line."""
+    from ase_dipole.spectra.green_kubo import read_spectrum_csv
+
+    with open(path) as handle:
+        first = handle.readline().rstrip("\n")
+    return read_raman_csv(path) if first == CSV_MAGIC else read_spectrum_csv(path)
