@@ -322,3 +322,24 @@ def test_compare_command_takes_raman_spectra(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["compare", str(tmp_path / "ir.csv"), str(tmp_path / "lorentz.csv")])
     assert "cannot compare a spectrum in 'cm^2' with one in 'cm^2/sr/cm^-1'" in capsys.readouterr().err
+
+
+def test_polarizability_log_survives_a_killed_run(tmp_path):
+    """A last row cut short (a run killed mid-write) is skipped with a
+    warning; a file of another kind is one clear error."""
+    from ase_dipole.dynamics.polarizability_log import (PolarizabilityLog, read_polarizability_log,
+                                                        write_polarizability_log)
+
+    rng = np.random.default_rng(1)
+    log = PolarizabilityLog(time_fs=np.arange(5) * 0.5, alphadot=rng.normal(size=(5, 6)),
+                            alpha=rng.normal(size=(5, 6)), metadata={"temperature_K": 300.0})
+    path = tmp_path / "cut.alog"
+    write_polarizability_log(path, log)
+    text = path.read_text()
+    path.write_text(text[: text.rstrip("\n").rfind(" ")])
+    with pytest.warns(UserWarning, match="skipping a truncated last row"):
+        back = read_polarizability_log(path)
+    np.testing.assert_allclose(back.alphadot, log.alphadot[:4], rtol=1e-11)
+    (tmp_path / "other.log").write_text("# ase-dipole dipole log\n")
+    with pytest.raises(ValueError, match="is not an ase-dipole polarizability log"):
+        read_polarizability_log(tmp_path / "other.log")
