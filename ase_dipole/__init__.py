@@ -32,6 +32,12 @@ from ase_dipole.reference import (dft_born_charges, label_frames, label_frames_p
 from ase_dipole.workflow.demo import run_demo
 from ase_dipole.workflow.protocol import load_protocol
 from ase_dipole.workflow.steps import run_protocol
+from ase_dipole.dynamics.polarizability_log import PolarizabilityObserver, read_polarizability_log
+from ase_dipole.io.polarizability import (get_polarizability, get_polarizability_derivatives,
+                                          polarizability_from_epsilon, read_vasp_polarizability,
+                                          set_polarizability, set_polarizability_derivatives)
+from ase_dipole.spectra.raman import HarmonicRaman, RamanSpectrum, raman_spectrum, read_raman_csv
+from ase_dipole.learning.polarizability import PolarizabilityModel
 
 __all__ = [
     "__version__",
@@ -84,4 +90,17 @@ __all__ = [
     "run_demo",
     "load_protocol",
     "run_protocol",
+    "HarmonicRaman",
+    "RamanSpectrum",
+    "raman_spectrum",
+    "read_raman_csv",
+    "PolarizabilityObserver",
+    "read_polarizability_log",
+    "get_polarizability",
+    "set_polarizability",
+    "get_polarizability_derivatives",
+    "set_polarizability_derivatives",
+    "polarizability_from_epsilon",
+    "read_vasp_polarizability",
+    "PolarizabilityModel",
 ]

@@ -28,6 +28,7 @@ COMMANDS = {
     "run": "run",
     "demo": "demo",
     "label": "label",
+    "raman": "raman",
 }
 
 

@@ -20,11 +20,11 @@ def add_arguments(parser):
 
 def run(args, parser):
     from ase_dipole.spectra.compare import compare_spectra, plot_comparison
-    from ase_dipole.spectra.green_kubo import read_spectrum_csv
+    from ase_dipole.spectra.raman import read_any_spectrum_csv
 
     try:
-        finite_T = read_spectrum_csv(args.finite_T)
-        harmonic = read_spectrum_csv(args.harmonic)
+        finite_T = read_any_spectrum_csv(args.finite_T)
+        harmonic = read_any_spectrum_csv(args.harmonic)
         comparison = compare_spectra(
             finite_T,
             harmonic,

@@ -49,6 +49,9 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", default="harmonic.csv", help="spectrum CSV")
     parser.add_argument("--peaks", metavar="FILE", help="write the mode table here")
     parser.add_argument("--plot", metavar="IMAGE", help="write a figure of the spectrum")
+    from ase_dipole.cli.raman import add_harmonic_arguments
+
+    add_harmonic_arguments(parser)
 
 
 def _force_files_beside(args):
@@ -119,6 +122,10 @@ def run(args, parser):
 
     from ase_dipole.spectra.harmonic import HarmonicIR
 
+    if args.raman is not None:
+        from ase_dipole.cli.raman import run_harmonic
+
+        return run_harmonic(args, parser, _phonon)
     if sum(source is not None for source in (args.born, args.model, args.dipole_calculator)) != 1:
         parser.error("give the Born charges with exactly one of --born FILE, --model MODEL and "
                      "--dipole-calculator MODULE:FACTORY")

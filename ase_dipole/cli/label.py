@@ -29,6 +29,10 @@ def add_arguments(parser):
                         help="store Born charges only (implied by --method qe)")
     parser.add_argument("--no-born-charges", action="store_true",
                         help="store dipoles only (xtb, pyscf)")
+    parser.add_argument("--property", choices=("born-charges", "polarizability"), default="born-charges",
+                        help="born-charges: Z* (and the dipole); polarizability: alpha (A^3) and "
+                             "d alpha/dx (A^2) by CPHF + central differences (pyscf only; and the dipole "
+                             "unless --no-dipole)")
     parser.add_argument("--charge", type=int, default=0, help="total charge, e (xtb, pyscf)")
     xtb = parser.add_argument_group("xtb")
     xtb.add_argument("--xtb-method", default="GFN2-xTB", help="tblite parametrisation")
@@ -119,7 +123,8 @@ def run(args, parser):
     try:
         with client_from_args(args) as client:
             result = label_frames_parallel(frames, cache_dir=cache, method=args.method,
-                                           dipole=dipole, born_charges=not args.no_born_charges,
+                                           dipole=dipole, polarizability=args.property == "polarizability",
+                                           born_charges=not args.no_born_charges and args.property != "polarizability",
                                            client=client, progress=not args.quiet, options=options)
     except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError) as error:
         parser.error(str(error))

@@ -10,6 +10,7 @@ these two functions, so they give the same numbers.
 import sys
 
 from ase_dipole.io.extxyz import set_born_charges, set_dipole
+from ase_dipole.io.polarizability import set_polarizability, set_polarizability_derivatives
 from ase_dipole.progress import Progress
 from ase_dipole.reference.pyscf_dft import dft_born_charges, dft_dipole
 from ase_dipole.reference.qe import qe_born_charges
@@ -34,11 +35,14 @@ def canonical_method(method):
     return METHOD_NAMES[method]
 
 
-def check_request(method, *, dipole, born_charges, options):
+def check_request(method, *, dipole, born_charges, options, polarizability=False):
     """Validate a labelling request; return the canonical method name."""
     method = canonical_method(method)
-    if not (dipole or born_charges):
-        raise ValueError("nothing to compute: set dipole=True and/or born_charges=True")
+    if not (dipole or born_charges or polarizability):
+        raise ValueError("nothing to compute: set dipole=True, born_charges=True and/or polarizability=True")
+    if polarizability and method != "dft":
+        raise ValueError(f"polarizability labels (α and ∂α/∂x) come from PySCF only; use method 'pyscf' "
+                         f"(or 'dft'), not '{method}'")
     if method == "qe" and (dipole or not born_charges):
         raise ValueError("method 'qe' gives Born charges and ε∞ of periodic cells, not a "
                          "dipole (the bulk polarization is multivalued): use dipole=False, "
@@ -62,7 +66,7 @@ def reference_name(method, options):
             f"k {tuple(options.get('kpts', (2, 2, 2)))}, {pseudo})")
 
 
-def compute_labels(frame, method, options, *, dipole=True, born_charges=True):
+def compute_labels(frame, method, options, *, dipole=True, born_charges=True, polarizability=False):
     """Reference labels of one frame as plain arrays.
 
     Parameters are those of :func:`label_frames`, ``options`` the dict of
@@ -74,13 +78,25 @@ def compute_labels(frame, method, options, *, dipole=True, born_charges=True):
     dict
         ``"dipole"`` (3,) e·Å or None, ``"born_charges"`` (N, 3, 3) e or None,
         ``"epsilon"`` (3, 3) or None (QE only), ``"details"`` (dict of
-        numbers, QE only), ``"reference"`` (str).
+        numbers, QE only), ``"reference"`` (str), ``"polarizability"`` (3, 3)
+        Å³ and ``"polarizability_derivatives"`` (N, 3, 3, 3) Å² or None
+        (``polarizability=True``, PySCF: analytic CPHF α, ∂α/∂x by central
+        differences of it, :mod:`ase_dipole.reference.polarizability`).
     """
-    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options)
+    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options,
+                           polarizability=polarizability)
     atoms = frame.copy()
     atoms.calc = None
     labels = {"dipole": None, "born_charges": None, "epsilon": None, "details": {},
-              "reference": reference_name(method, options)}
+              "reference": reference_name(method, options), "polarizability": None,
+              "polarizability_derivatives": None}
+    if polarizability:
+        from ase_dipole.reference.polarizability import dft_polarizability_derivatives
+
+        labels["polarizability"], labels["polarizability_derivatives"] = dft_polarizability_derivatives(
+            atoms, **options)
+        if not (dipole or born_charges):
+            return labels
     if method == "qe":
         labels["born_charges"], labels["epsilon"], labels["details"] = qe_born_charges(atoms, **options)
         return labels
@@ -106,6 +122,10 @@ def apply_labels(frame, labels):
         set_dipole(atoms, labels["dipole"])
     if labels["epsilon"] is not None:
         atoms.info["epsilon"] = labels["epsilon"].copy()
+    if labels.get("polarizability") is not None:
+        set_polarizability(atoms, labels["polarizability"])
+    if labels.get("polarizability_derivatives") is not None:
+        set_polarizability_derivatives(atoms, labels["polarizability_derivatives"])
     for key in ("acoustic_sum_rule_violation_e",):
         if key in labels["details"]:
             atoms.info[key] = float(labels["details"][key])
@@ -114,7 +134,7 @@ def apply_labels(frame, labels):
 
 
 def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
-                 progress=True, **options):
+                 progress=True, polarizability=False, **options):
     """Label frames with reference dipoles and/or Born charges, in this process.
 
     Returns copies of the frames in the extended-XYZ convention of
@@ -138,6 +158,9 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
         Which labels to store (at least one).
     progress : bool
         Show progress on stderr (:class:`ase_dipole.progress.Progress`).
+    polarizability : bool
+        Also store ``info['polarizability']`` (Å³) and
+        ``arrays['polarizability_derivatives']`` (N, 27) Å² (method ``"dft"`` only).
     **options
         Passed to the underlying functions (e.g. ``xc``, ``basis`` for
         ``"dft"``; ``accuracy``, ``step_A`` for ``"gfn2"``;
@@ -147,13 +170,15 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
     -------
     list of ase.Atoms
     """
-    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options)
+    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options,
+                           polarizability=polarizability)
     frames = list(frames)
     labelled = []
     report = Progress(len(frames), f"label_frames [{reference_name(method, options)}]",
                       unit="frames", stream=sys.stderr if progress else None)
     for count, frame in enumerate(frames, start=1):
-        labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges)
+        labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges,
+                                polarizability=polarizability)
         labelled.append(apply_labels(frame, labels))
         report.update(count)
     return labelled

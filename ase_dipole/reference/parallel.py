@@ -31,6 +31,8 @@ from ase_dipole.progress import Progress
 from ase_dipole.reference.labelling import apply_labels, check_request, compute_labels
 
 _CACHE_FORMAT = 1
+#: arrays a cache file may hold
+_LABEL_ARRAYS = ("dipole", "born_charges", "epsilon", "polarizability", "polarizability_derivatives")
 
 
 def frame_digest(atoms):
@@ -44,18 +46,21 @@ def frame_digest(atoms):
     return digest.hexdigest()
 
 
-def request_digest(atoms, *, method, dipole, born_charges, options):
-    """Cache key of one frame under one labelling request (sha256 hex)."""
-    request = json.dumps({"format": _CACHE_FORMAT, "method": method, "dipole": bool(dipole),
-                          "born_charges": bool(born_charges),
-                          "options": {k: v for k, v in options.items() if k != "keep_outputs"}},
-                         sort_keys=True, default=list)
+def request_digest(atoms, *, method, dipole, born_charges, options, polarizability=False):
+    """Cache key of one frame under one labelling request (sha256 hex); a
+    request without polarizability keeps the key it had before that label existed."""
+    request = {"format": _CACHE_FORMAT, "method": method, "dipole": bool(dipole),
+               "born_charges": bool(born_charges),
+               "options": {k: v for k, v in options.items() if k != "keep_outputs"}}
+    if polarizability:
+        request["polarizability"] = True
+    request = json.dumps(request, sort_keys=True, default=list)
     return hashlib.sha256((frame_digest(atoms) + request).encode()).hexdigest()
 
 
 def _save(path, labels, seconds):
-    arrays = {key: labels[key] for key in ("dipole", "born_charges", "epsilon")
-              if labels[key] is not None}
+    arrays = {key: labels.get(key) for key in _LABEL_ARRAYS
+              if labels.get(key) is not None}
     meta = {"reference": labels["reference"], "details": labels["details"], "seconds": seconds}
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
@@ -68,12 +73,12 @@ def load_cached(path):
     with np.load(path) as stored:
         meta = json.loads(str(stored["meta"]))
         labels = {key: (stored[key].copy() if key in stored.files else None)
-                  for key in ("dipole", "born_charges", "epsilon")}
+                  for key in _LABEL_ARRAYS}
     labels.update(reference=meta["reference"], details=meta["details"], seconds=meta["seconds"])
     return labels
 
 
-def label_one(frame, cache_path, *, method, dipole, born_charges, options):
+def label_one(frame, cache_path, *, method, dipole, born_charges, options, polarizability=False):
     """Task body: label one frame and cache the result atomically.
 
     Returns ``{"status": "done", "seconds": ...}`` or, when the calculation
@@ -81,7 +86,8 @@ def label_one(frame, cache_path, *, method, dipole, born_charges, options):
     """
     start = time.perf_counter()
     try:
-        labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges)
+        labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges,
+                                polarizability=polarizability)
     except Exception as error:  # a failed frame is reported, not fatal for the others
         return {"status": "failed", "error": f"{type(error).__name__}: {error}",
                 "traceback": traceback.format_exc()}
@@ -119,7 +125,7 @@ class LabelRun:
 
 
 def label_frames_parallel(frames, *, cache_dir, method="gfn2", options=None, dipole=True,
-                          born_charges=True, client=None, progress=True):
+                          born_charges=True, client=None, progress=True, polarizability=False):
     """Label frames as one task per frame, cached in ``cache_dir``, resumable.
 
     Parameters
@@ -135,6 +141,9 @@ def label_frames_parallel(frames, *, cache_dir, method="gfn2", options=None, dip
         :func:`ase_dipole.reference.label_frames` (e.g. ``{"method":
         "GFN1-xTB"}`` for tblite, ``{"pseudopotentials": {...}, "kpts": ...}``
         for QE).
+    polarizability : bool
+        Also store α (Å³) and ∂α/∂x (Å²) (PySCF only; see
+        :func:`~ase_dipole.reference.labelling.compute_labels`).
     client : distributed.Client, optional
         Run the tasks on its workers; None runs them here one after another.
     progress : bool
@@ -145,17 +154,18 @@ def label_frames_parallel(frames, *, cache_dir, method="gfn2", options=None, dip
     LabelRun
     """
     options = dict(options or {})
-    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options)
+    method = check_request(method, dipole=dipole, born_charges=born_charges, options=options,
+                           polarizability=polarizability)
     frames = list(frames)
     os.makedirs(cache_dir, exist_ok=True)
     keys = [request_digest(f, method=method, dipole=dipole, born_charges=born_charges,
-                           options=options) for f in frames]
+                           options=options, polarizability=polarizability) for f in frames]
     paths = [os.path.join(cache_dir, f"{key}.npz") for key in keys]
     missing = [i for i, path in enumerate(paths) if not os.path.exists(path)]
     reused = [i for i in range(len(frames)) if i not in set(missing)]
     report = Progress(len(missing), f"label [{method}]", unit="frames",
                       stream=sys.stderr if progress else None)
-    task = dict(method=method, dipole=dipole, born_charges=born_charges)
+    task = dict(method=method, dipole=dipole, born_charges=born_charges, polarizability=polarizability)
     outcomes = {}
     if client is None:
         for count, i in enumerate(missing, start=1):
