@@ -6,6 +6,9 @@ from ase_dipole import __version__
 from ase_dipole.io import READERS, BornChargeFormatError, read_born_charges
 from ase_dipole.io.extxyz import write_extxyz
 
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"cell": "cell_A"}
+
 help = "convert VASP/phonopy/QE/APT Born-charge files to extended XYZ (born_charges, dipole, epsilon)"
 
 

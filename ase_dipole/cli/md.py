@@ -30,7 +30,8 @@ def add_arguments(parser):
         help="force calculator: 'tblite' (GFN2-xTB) or 'module:factory', a callable returning "
              "an ASE calculator, e.g. 'ase.calculators.emt:EMT'",
     )
-    parser.add_argument("-o", "--outdir", required=True, help="output directory (traj_000.log, ...)")
+    parser.add_argument("-o", "--outdir", required=True,
+                        help="output folder (run.json, traj_000.log, ...)")
     parser.add_argument("--temperature-K", type=float, required=True, help="temperature, K")
     parser.add_argument("--timestep-fs", type=float, default=0.5, help="MD time step, fs")
     parser.add_argument("--n-trajectories", type=int, default=4, help="number of NVE runs")

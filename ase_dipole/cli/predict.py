@@ -18,6 +18,7 @@ from ase_dipole.io.extxyz import (
     write_extxyz,
 )
 from ase_dipole.learning.model import PolarizationModel
+from ase_dipole.progress import progress_bar
 
 help = "predict dipoles and Born charges with a fitted model; write extxyz"
 
@@ -29,6 +30,7 @@ def add_arguments(parser):
                         help="extxyz with the predicted 'dipole' (e·Å) and 'born_charges' (e); "
                              "reference values of the input are kept as 'dipole_reference' and "
                              "'born_charges_reference'")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def _reference(getter, frame, index, path):
@@ -50,6 +52,7 @@ def run(args, parser):
         parser.error(str(error))
     frames = read_frames(args.structures, parser)
     out = []
+    bar = progress_bar(len(frames), "predict", unit="frame", stream=None if args.quiet else sys.stderr)
     for index, frame in enumerate(frames):
         check_box(frame, model.descriptor.cutoff)
         try:
@@ -70,6 +73,8 @@ def run(args, parser):
         set_born_charges(atoms, born)
         atoms.info["predicted_by"] = f"ase-dipole {__version__} model sha256 {model.sha256}"
         out.append(atoms)
+        bar.update(1)
+    bar.close()
     try:
         write_extxyz(args.output, out)
     except OSError as error:

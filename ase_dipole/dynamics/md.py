@@ -75,7 +75,7 @@ from ase_dipole.dynamics.checkpoint import (
 )
 from ase_dipole.dynamics.dipole_log import read_dipole_log
 from ase_dipole.dynamics.observer import DipoleObserver
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar, progress_line
 
 #: thermostatted ensembles that can supply starting configurations
 ENSEMBLES = ("nvt", "npt")
@@ -196,11 +196,27 @@ def _thermalize(atoms, temperature_K, rng):
         thermalize_momenta(atoms, temperature_K, rng=rng)
 
 
-def _run_phase(dyn, steps, label, stream):
-    bar = Progress(steps, label, stream=stream)
-    bar.attach(dyn)
+def _run_phase(dyn, steps, label, bar):
+    """Run ``steps`` more steps of ``dyn``, counting each on ``bar`` (the
+    run's progress bar, or None) under ``label``."""
+    if bar is not None:
+        bar.set_description(label, refresh=False)
+        counted = [dyn.nsteps]
+
+        def tick():
+            bar.update(dyn.nsteps - counted[0])
+            counted[0] = dyn.nsteps
+
+        dyn.attach(tick, interval=1)
     dyn.run(steps)
-    bar.update(steps)
+
+
+def _not_to_run(bar, steps):
+    """Take ``steps`` that were done by an earlier run off ``bar``'s total,
+    so that its rate and remaining time count only the work of this run."""
+    if bar is not None and steps:
+        bar.total -= steps
+        bar.refresh()
 
 
 def _thermostat(atoms, *, ensemble, timestep_fs, temperature_K, friction_per_fs, pressure_bar,
@@ -347,33 +363,33 @@ def _sampling_segment(task, previous=None, progress=None):
     from ase.md.velocitydistribution import Stationary, ZeroRotation
 
     k, start = task["trajectory"], task["start"]
+    p = task["parameters"]
+    steps = p["equilibration_steps"] if task["previous_start"] is None else p["decorrelation_steps"]
     result = dict(phase="sampling", trajectory=k, path=start, resumed_from_step=None,
-                  steps=0, where=_where())
+                  steps=steps, where=_where())
     checkpoint_path = start[:-len(".traj")] + ".ckpt.npz"
     if os.path.exists(start):
         if os.path.exists(checkpoint_path):
             os.remove(checkpoint_path)
+        _not_to_run(progress, steps)
         return dict(result, status="done")
-    p = task["parameters"]
     rng = np.random.default_rng([p["seed"], k])
     identity = dict(run=task["run"], phase="sampling", trajectory=k)
     checkpointed = p["ensemble"] == "nvt"
     state = load_checkpoint(checkpoint_path, identity) if checkpointed else None
     if task["previous_start"] is None:
         thermal = task["atoms"].copy()
-        steps = p["equilibration_steps"]
         if state is None:
             _thermalize(thermal, p["temperature_K"], rng)
             if not is_periodic(thermal):
                 ZeroRotation(thermal)
     else:
         thermal = ase.io.read(task["previous_start"])
-        steps = p["decorrelation_steps"]
     if state is not None:
         restore_atoms(thermal, state)
         rng.bit_generator.state = state["rng_state"]
         result["resumed_from_step"] = state["step"]
-    result["steps"] = steps
+        _not_to_run(progress, state["step"])
     if steps:
         thermal.calc = _with_field(_build_calculator(task["calculator"]), task)
         dyn = _thermostat(thermal, ensemble=p["ensemble"], timestep_fs=p["timestep_fs"],
@@ -449,6 +465,7 @@ def _production_run(task, progress):
             and (os.path.exists(quality_path) or not os.path.exists(checkpoint_path))):
         if os.path.exists(checkpoint_path):
             os.remove(checkpoint_path)
+        _not_to_run(progress, p["production_steps"])
         return dict(result, status="done")
     began_s = time.perf_counter()
     model = task["model"] if not isinstance(task["model"], (str, os.PathLike)) \
@@ -465,6 +482,7 @@ def _production_run(task, progress):
     if state is not None:
         restore_atoms(production, state)
         result.update(resumed_from_step=state["step"], rows_kept=state["log_rows"])
+        _not_to_run(progress, state["step"])
     production.calc = _with_field(calculator, task, model)
     dyn = VelocityVerlet(production, p["timestep_fs"] * units.fs)
     if state is not None:
@@ -500,19 +518,20 @@ def _production_run(task, progress):
 
 
 def _report(result, n_trajectories, stream):
-    """One line per finished task: the NVE record, and what was resumed."""
+    """One line per finished task (above the progress bar): the NVE record,
+    and what was resumed."""
     if stream is None:
         return
     k = result["trajectory"]
     resumed = result["resumed_from_step"]
     if result["phase"] == "sampling":
         if resumed is not None:
-            stream.write(f"sampling {k + 1}/{n_trajectories}: resumed {result['path']} from its "
-                         f"checkpoint at step {resumed} of {result['steps']}\n")
+            progress_line(f"sampling {k + 1}/{n_trajectories}: resumed {result['path']} from its "
+                          f"checkpoint at step {resumed} of {result['steps']}", stream)
         return
     if result["status"] == "done":
-        stream.write(f"production {k + 1}/{n_trajectories}: {result['path']} was finished "
-                     "earlier; kept\n")
+        progress_line(f"production {k + 1}/{n_trajectories}: {result['path']} was finished "
+                      "earlier; kept", stream)
         return
     quality = result["nve"]
     drift = quality["energy_drift_eV_per_atom"]
@@ -523,13 +542,26 @@ def _report(result, n_trajectories, stream):
                  f"{result['steps']} ({result['rows_kept']} log rows kept)")
     if not result["where"].startswith("this process"):
         line += f" [{result['where']}]"
-    stream.write(line + "\n")
+    progress_line(line, stream)
 
 
-def _run_on_client(client, segments, productions, n_chains, retries, progress):
+def _count(bar, result):
+    """Count a task finished on a Dask worker on the client's bar: its steps,
+    less those an earlier run had done."""
+    if result["status"] == "done":
+        _not_to_run(bar, result["steps"])
+        return
+    resumed = result["resumed_from_step"] or 0
+    _not_to_run(bar, resumed)
+    bar.set_description(f"{result['phase']} {result['trajectory'] + 1}", refresh=False)
+    bar.update(result["steps"] - resumed)
+
+
+def _run_on_client(client, segments, productions, n_chains, retries, progress, bar):
     """Submit the sampling segments (each after its chain's previous one) and
     each NVE run once its start is written, so that Dask places it on the
-    least busy worker; report the tasks as they finish."""
+    least busy worker; report the tasks as they finish (lines on
+    ``progress``, their steps on ``bar``)."""
     import uuid
 
     import distributed
@@ -552,6 +584,7 @@ def _run_on_client(client, segments, productions, n_chains, retries, progress):
                     f"task {future.key} lost every worker that ran it ({error}); rerun the same "
                     "command to resume from its checkpoints"
                 ) from None
+            _count(bar, result)
             _report(result, len(productions), progress)
             if result["phase"] == "sampling":
                 k = result["trajectory"]
@@ -637,8 +670,10 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         rescheduled by Dask itself); a retried task resumes from its
         checkpoint.
     progress : file or None
-        Stream for progress bars and one line per finished run (saying
-        what was resumed); ``None`` for silence.
+        Stream for one progress bar over the steps of the whole run (its
+        remaining time from the measured speed of the latest steps; steps
+        done by an earlier run are not counted) and one line per finished
+        run (saying what was resumed); ``None`` for silence.
 
     Returns
     -------
@@ -728,11 +763,15 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
                         log=os.path.join(outdir, f"traj_{k:03d}.log"),
                         nve=os.path.join(outdir, f"traj_{k:03d}.nve.json"))
                    for k in range(n_trajectories)]
-    if client is None:
-        for task in segments:
-            _report(_sampling_segment(task, progress=progress), n_trajectories, progress)
-        for task in productions:
-            _report(_production_task(task, progress=progress), n_trajectories, progress)
-    else:
-        _run_on_client(client, segments, productions, n_chains, int(retries), progress)
+    total = (min(n_chains, n_trajectories) * int(equilibration_steps)
+             + max(n_trajectories - n_chains, 0) * int(decorrelation_steps)
+             + n_trajectories * int(production_steps))
+    with progress_bar(total, "MD", unit="step", stream=progress) as bar:
+        if client is None:
+            for task in segments:
+                _report(_sampling_segment(task, progress=bar), n_trajectories, progress)
+            for task in productions:
+                _report(_production_task(task, progress=bar), n_trajectories, progress)
+        else:
+            _run_on_client(client, segments, productions, n_chains, int(retries), progress, bar)
     return [task["log"] for task in productions]

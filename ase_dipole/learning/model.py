@@ -62,7 +62,7 @@ from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS,
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.descriptors.neighbours import check_finite_positions
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar
 
 #: identifies a model file
 FORMAT = "ase-dipole-polarization-model"
@@ -395,7 +395,8 @@ class PolarizationModel:
             polarization quantum, so it is fitted (with a warning) only when
             asked for by ``"dipole"`` or ``"both"``.
         progress : bool
-            Report progress on stderr.
+            Progress bars on stderr: the frames, then the cross-validation
+            (one tick per fold and one for the final solve).
 
         Returns
         -------
@@ -434,7 +435,8 @@ class PolarizationModel:
         fit_charges = p["charges"] == "fit"
         n_columns += len(numbers) if fit_charges else 0
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
-        report = Progress(len(samples), "fit", unit="frames", stream=sys.stderr if progress else None)
+        stream = sys.stderr if progress else None
+        report = progress_bar(len(samples), "fit", unit="frame", stream=stream)
         for position, sample in enumerate(samples):
             fold = position * n_folds // len(samples)
             zbar = mean_born[species_index[sample.atoms.numbers]]
@@ -462,14 +464,17 @@ class PolarizationModel:
                     equations.add(fold, "dipole", rows, sample.dipole - zbar @ sample.atoms.positions)
             except ValueError as error:
                 raise ValueError(f"frame {sample.index}: {error}") from None
-            report.update(position + 1)
+            report.update(1)
+        report.close()
         std = {kind: equations.target_std(kind) for kind in kinds}
         weight = {"born": p["born_weight"], "dipole": p["dipole_weight"]}
         row_weights = {kind: weight[kind] / (std[kind] ** 2 if std[kind] > 0 else 1.0) for kind in kinds}
         if not any(row_weights.values()):
             raise ValueError(f"all weights of the fitted target kinds {list(kinds)} are zero")
         if p["regularization"] is None:
-            solution = ridge.cross_validate(equations, row_weights, grid=p["regularization_grid"])
+            with progress_bar(n_folds + 1, "cross-validation", unit="solve", stream=stream) as bar:
+                solution = ridge.cross_validate(equations, row_weights,
+                                                grid=p["regularization_grid"], progress=bar)
             best = int(np.argmin(solution.cv_loss))
             if p["regularization_grid"] and best in (0, len(solution.grid) - 1) and len(solution.grid) > 1:
                 warnings.warn(f"cross-validation chose λ = {solution.regularization:.3g} at the edge "
@@ -594,8 +599,8 @@ class PolarizationModel:
             return [None] * S, {}
         invariants = [[] for _ in range(S)]
         owners = [[] for _ in range(S)]
-        report = Progress(len(samples), "reference environments", unit="frames",
-                          stream=sys.stderr if progress else None)
+        report = progress_bar(len(samples), "reference environments", unit="frame",
+                              stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
             try:
                 values = descriptor.invariants(sample.atoms)
@@ -607,7 +612,8 @@ class PolarizationModel:
                 atoms_of_s = np.flatnonzero(index == s)
                 invariants[s].append(values[atoms_of_s].astype(np.float32))
                 owners[s].extend((position, int(a)) for a in atoms_of_s)
-            report.update(position + 1)
+            report.update(1)
+        report.close()
         bases, references = [], {}
         for s in range(S):
             candidates = np.concatenate(invariants[s])

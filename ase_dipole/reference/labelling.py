@@ -10,7 +10,7 @@ these two functions, so they give the same numbers.
 import sys
 
 from ase_dipole.io.extxyz import set_born_charges, set_dipole
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar
 from ase_dipole.reference.pyscf_dft import dft_born_charges, dft_dipole
 from ase_dipole.reference.qe import qe_born_charges
 from ase_dipole.reference.xtb import xtb_born_charges, xtb_dipole
@@ -137,7 +137,7 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
     dipole, born_charges : bool
         Which labels to store (at least one).
     progress : bool
-        Show progress on stderr (:class:`ase_dipole.progress.Progress`).
+        Show progress on stderr (:func:`ase_dipole.progress.progress_bar`).
     **options
         Passed to the underlying functions (e.g. ``xc``, ``basis`` for
         ``"dft"``; ``accuracy``, ``step_A`` for ``"gfn2"``;
@@ -150,10 +150,10 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
     method = check_request(method, dipole=dipole, born_charges=born_charges, options=options)
     frames = list(frames)
     labelled = []
-    report = Progress(len(frames), f"label_frames [{reference_name(method, options)}]",
-                      unit="frames", stream=sys.stderr if progress else None)
-    for count, frame in enumerate(frames, start=1):
-        labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges)
-        labelled.append(apply_labels(frame, labels))
-        report.update(count)
+    with progress_bar(len(frames), f"label_frames [{reference_name(method, options)}]",
+                      unit="frame", stream=sys.stderr if progress else None) as report:
+        for frame in frames:
+            labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges)
+            labelled.append(apply_labels(frame, labels))
+            report.update(1)
     return labelled

@@ -1,0 +1,204 @@
+"""What every command shares (docs/cli_conventions.md): one-line errors that
+name the options the user typed, --quiet and --threads, the order of the
+commands in --help, and provenance in every output."""
+
+import ast
+import glob
+import os
+import re
+
+import numpy as np
+import pytest
+
+from ase_dipole.cli import COMMANDS, THREADED, build_parser, main
+
+
+def subparsers():
+    action = next(a for a in build_parser()._actions if a.dest == "command")
+    return action.choices
+
+
+def one_line_error(capsys, argv):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "usage:" not in error, error
+    return error.strip()
+
+
+# -- errors -------------------------------------------------------------------------------
+def test_argparse_and_api_errors_are_one_line(tmp_path, capsys):
+    assert one_line_error(capsys, ["md", "x.xyz"]).startswith(
+        "ase-dipole md: error: the following arguments are required: --calculator")
+    assert one_line_error(capsys, ["spectrum", "a.log", "--fwhm-cm1", "x"]) == \
+        "ase-dipole spectrum: error: argument --fwhm-cm1: invalid float value: 'x'"
+    assert one_line_error(capsys, ["bogus"]).startswith(
+        "ase-dipole: error: argument COMMAND: invalid choice: 'bogus'")
+    assert one_line_error(capsys, ["fit", str(tmp_path / "missing.extxyz"), "-o",
+                                   str(tmp_path / "m.json")]).startswith(
+        "ase-dipole fit: error: cannot read")
+
+
+def _keyword_passes(path):
+    """(keyword, dest) of every ``keyword=args.dest`` (call keyword, dict entry
+    or ``d["keyword"] = args.dest``) in a command module whose names differ."""
+    pairs = set()
+
+    def dest(node):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id == "args"):
+            return node.attr
+        return None
+
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) != "update":
+            pairs |= {(k.arg, dest(k.value)) for k in node.keywords if k.arg and dest(k.value)}
+        elif isinstance(node, ast.Dict):
+            pairs |= {(k.value, dest(v)) for k, v in zip(node.keys, node.values)
+                      if isinstance(k, ast.Constant) and isinstance(k.value, str) and dest(v)}
+        elif isinstance(node, ast.Assign) and dest(node.value):
+            pairs |= {(t.slice.value, dest(node.value)) for t in node.targets
+                      if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant)}
+    return {(keyword, name) for keyword, name in pairs if keyword != name}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_keyword_an_error_can_name_becomes_the_flag_typed(command):
+    """Every option's Python name, and every API keyword the command passes an
+    option under another name, reads as the option in an error: with its value
+    (``fwhm_cm1=120`` -> ``--fwhm-cm1 120``, the '=' not lost), bare
+    (``pass format=`` -> ``pass --format``, names without '_' too) and in a
+    bound (``fwhm_cm1 >= 3`` -> ``--fwhm-cm1 >= 3``)."""
+    parser = subparsers()[command]
+    flags = {}
+    for action in parser._actions:
+        longs = [s for s in action.option_strings if s.startswith("--")]
+        if longs and action.dest not in ("help",):
+            flags[action.dest] = max(longs, key=len)
+    module = os.path.join(os.path.dirname(__file__), "..", "ase_dipole", "cli",
+                          COMMANDS[command] + ".py")
+    for keyword, dest in _keyword_passes(module):
+        if dest in flags and keyword not in flags:
+            flags[keyword] = flags[dest]
+            assert keyword in parser.keywords, f"{command}: {keyword}=args.{dest} is not in keywords"
+    assert flags
+    for name, flag in flags.items():
+        text = parser.name_flags(f"{name}=120 is too wide; pass {name}= now; use {name} >= 3.5")
+        assert text == f"{flag} 120 is too wide; pass {flag} now; use {flag} >= 3.5", (name, text)
+
+
+def test_api_hints_fold_into_the_flag(tmp_path):
+    parsers = subparsers()
+    assert parsers["log"].name_flags("give lammps_units= (CLI: --lammps-units), one of metal") \
+        == "give --lammps-units, one of metal"
+    assert parsers["label"].name_flags("or pass pw_command=/ph_command= with the full path") \
+        == "or pass --pw-command/--ph-command with the full path"
+    assert parsers["label"].name_flags("pass pseudopotentials={symbol: file} with files") \
+        == "pass --pseudopotential SYMBOL=FILE with files"
+    # a Python name that is not followed by '=' or a bound stays prose
+    assert parsers["spectrum"].name_flags("log x has no temperature_K in its metadata") \
+        == "log x has no temperature_K in its metadata"
+
+
+def test_real_errors_name_the_flags(tmp_path, capsys, monkeypatch):
+    """The messages of issue 27: a too wide Nyquist range, a BORN file without
+    its structure, a QE frame without its pseudopotential."""
+    from ase_dipole.dynamics.dipole_log import DipoleLogWriter
+
+    log = tmp_path / "a.log"
+    with DipoleLogWriter(log, dict(timestep_fs=2.0, interval=1, n_atoms=2, volume_A3=None,
+                                   periodic=False, temperature_K=300.0)) as writer:
+        for t in range(2000):  # 4 ps, every 2 fs: Nyquist at 8339 cm^-1
+            writer.write(2.0 * t, np.sin([0.3 * t, 0.1 * t, 0.2 * t]), np.zeros(3))
+    error = one_line_error(capsys, ["spectrum", str(log), "--max-wavenumber-cm1", "15000",
+                                    "--fwhm-cm1", "40", "-o", str(tmp_path / "ir.csv")])
+    assert "--max-wavenumber-cm1 15000 exceeds" in error, error
+    error = one_line_error(capsys, ["spectrum", str(log), "--fwhm-cm1", "0.5",
+                                    "-o", str(tmp_path / "ir.csv")])
+    assert "for --fwhm-cm1 0.5 (5 widths" in error and "use --fwhm-cm1 >= " in error, error
+
+    born = os.path.join(os.path.dirname(__file__), "data", "phonopy_born", "BORN_NaCl")
+    error = one_line_error(capsys, ["convert", born, "-o", str(tmp_path / "x.extxyz")])
+    assert "pass --structure" in error and "structure=" not in error, error
+
+    import ase.io
+    from ase.build import bulk
+
+    ase.io.write(tmp_path / "si.extxyz", bulk("Si"))
+    (tmp_path / "pseudo").mkdir()
+    (tmp_path / "pseudo" / "Si.pbe-rrkj.UPF").write_text("")
+    (tmp_path / "bin").mkdir()
+    for program in ("pw.x", "ph.x"):
+        (tmp_path / "bin" / program).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / "bin" / program).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    assert main(["label", str(tmp_path / "si.extxyz"), "-o", str(tmp_path / "si_out.extxyz"),
+                 "--method", "qe", "--pseudo-dir", str(tmp_path / "pseudo"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "no pseudopotential given for ['Si']; pass --pseudopotential SYMBOL=FILE" in error
+    assert "pseudopotentials=" not in error
+
+
+# -- one CLI ------------------------------------------------------------------------------
+def test_help_lists_the_commands_in_the_order_of_the_method_and_ends_with_demo_and_run():
+    text = build_parser().format_help()
+    listed = re.findall(r"^    (\S+)", text, flags=re.MULTILINE)
+    assert listed == list(COMMANDS)
+    order = ["label", "fit", "md", "spectrum", "harmonic", "compare", "run", "demo"]
+    assert [listed.index(name) for name in order] == sorted(listed.index(name) for name in order)
+    last = text.strip().split("\n\n")[-1]
+    assert "ase-dipole demo" in last and "ase-dipole run" in last
+
+
+PROGRESS_COMMANDS = ("select", "label", "fit", "learning-curve", "predict", "md", "harmonic",
+                     "run", "demo")
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_quiet_and_threads_where_they_mean_something(command):
+    options = {s for a in subparsers()[command]._actions for s in a.option_strings}
+    assert ("--quiet" in options) == (command in PROGRESS_COMMANDS)
+    assert ("--threads" in options) == (command in THREADED)
+
+
+def test_threads_hold_numba_and_blas_inside_a_command(monkeypatch):
+    import numba
+    from threadpoolctl import threadpool_info
+
+    seen = {}
+
+    def run(args, parser):
+        seen["numba"] = numba.get_num_threads()
+        seen["blas"] = {info["num_threads"] for info in threadpool_info()
+                        if info["user_api"] == "blas"}
+        return 0
+
+    monkeypatch.setattr("ase_dipole.cli.spectrum.run", run)
+    assert main(["spectrum", "a.log", "--threads", "1"]) == 0
+    assert seen == {"numba": 1, "blas": {1}}
+
+
+def test_threads_must_be_positive(capsys):
+    assert "--threads 0: give a whole number >= 1" in one_line_error(
+        capsys, ["spectrum", "a.log", "--threads", "0"])
+
+
+def test_output_option_help_says_file_or_folder():
+    """-o is a file everywhere except md, run and demo, where it is a folder
+    (and says so)."""
+    for name, parser in subparsers().items():
+        action = next((a for a in parser._actions if "-o" in a.option_strings), None)
+        assert action is not None, name
+        if name in ("md", "run", "demo"):
+            assert action.dest == "outdir" and "folder" in action.help, name
+        else:
+            assert action.dest == "output" and "folder" not in action.help, name
+
+
+def test_cli_modules_have_no_private_argv_parsing():
+    """Every command reads its options through the shared parser (no sys.argv)."""
+    for path in glob.glob(os.path.join(os.path.dirname(__file__), "..", "ase_dipole", "cli", "*.py")):
+        if path.endswith(("__main__.py", "__init__.py")):
+            continue
+        assert "sys.argv" not in open(path).read(), path
