@@ -202,3 +202,163 @@ def test_cli_modules_have_no_private_argv_parsing():
         if path.endswith(("__main__.py", "__init__.py")):
             continue
         assert "sys.argv" not in open(path).read(), path
+
+
+# -- progress -----------------------------------------------------------------------------
+def test_fit_shows_the_cross_validation_as_it_goes(dimer, capsys):
+    """The cross-validation after the last frame was silent: it is a bar of
+    its own, one tick per fold and one for the final solve."""
+    from ase_dipole.learning.model import PolarizationModel
+
+    PolarizationModel(cutoff=4.5, n_max=4, l_max=2, cv_folds=4).fit(
+        dimer["born_train"][:12], targets="born", progress=True)
+    bars = [line for line in capsys.readouterr().err.splitlines() if "%|" in line]
+    assert any(line.startswith("fit: 100%") and "| 12/12 [" in line for line in bars), bars
+    assert any(line.startswith("cross-validation: 100%") and "| 5/5 [" in line
+               for line in bars), bars
+
+
+def test_cross_validation_ticks_once_per_fold_and_for_the_final_solve(dimer):
+    from ase_dipole.learning import ridge
+
+    class Counter:
+        n = 0
+
+        def update(self, n):
+            self.n += n
+
+    equations = ridge.NormalEquations(4, n_folds=3)
+    rng = np.random.default_rng(0)
+    for fold in range(3):
+        equations.add(fold, "born", rng.normal(size=(10, 4)), rng.normal(size=10))
+    counter = Counter()
+    ridge.cross_validate(equations, {"born": 1.0}, progress=counter)
+    assert counter.n == 4
+
+
+def test_learning_curve_says_each_fit_as_it_starts(dimer, capsys):
+    from ase_dipole.learning.learning_curve import learning_curve
+
+    learning_curve({"born": dimer["born_train"][:8]}, dimer["born_test"][:2], sizes=[4, 8],
+                   parameters=dict(cutoff=4.5, n_max=4, l_max=2, regularization=1e-6),
+                   progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    first_bar = next(i for i, line in enumerate(lines) if "%|" in line)
+    assert lines[0] == "learning curve: fit 1/2, Z* on 4 frame(s)" and first_bar > 0, lines
+
+
+# -- provenance ---------------------------------------------------------------------------
+def _dimer_file(tmp_path, frames, name="train.extxyz"):
+    from ase_dipole.io.extxyz import write_extxyz
+
+    path = tmp_path / name
+    write_extxyz(path, frames)
+    return path
+
+
+def test_model_file_carries_date_command_and_the_digest_of_its_training_data(dimer, tmp_path):
+    import json
+
+    import ase.io
+
+    from ase_dipole import __version__
+    from ase_dipole.learning.model import PolarizationModel
+
+    frames = dimer["born_train"][:6]
+    train = _dimer_file(tmp_path, frames)
+    small = ["--cutoff", "4.5", "--n-max", "4", "--l-max", "2", "--regularization", "1e-6"]
+    assert main(["fit", str(train), "-o", str(tmp_path / "m.json"), "--quiet", *small]) == 0
+    record = PolarizationModel.load(tmp_path / "m.json").provenance
+    assert record["command"].startswith(f"ase-dipole fit {train} -o ")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", record["date"])
+    assert record["ase_dipole_version"] == __version__ and record["n_training_frames"] == 6
+    # the digest is of the content: the same frames in another file (other
+    # extra keys, another order of them) give the same digest, one moved atom another
+    shuffled = []
+    for frame in ase.io.read(train, index=":"):
+        frame.info = {"note": "copy", **frame.info}
+        shuffled.append(frame)
+    copy = _dimer_file(tmp_path, shuffled, "copy.extxyz")
+    moved = [frame.copy() for frame in frames]
+    moved[3].positions[1, 2] += 1e-6
+    moved_file = _dimer_file(tmp_path, moved, "moved.extxyz")
+    for path, same in ((copy, True), (moved_file, False)):
+        assert main(["fit", str(path), "-o", str(tmp_path / "n.json"), "--quiet", *small]) == 0
+        other = PolarizationModel.load(tmp_path / "n.json").provenance
+        assert (other["training_data_sha256"] == record["training_data_sha256"]) == same
+    # files written before provenance (no entry) still load
+    document = json.loads((tmp_path / "m.json").read_text())
+    del document["provenance"]
+    from ase_dipole.learning.model import DIGEST_KEY, _content_digest
+
+    document[DIGEST_KEY] = _content_digest(document)
+    (tmp_path / "old.json").write_text(json.dumps(document))
+    assert PolarizationModel.load(tmp_path / "old.json").provenance is None
+
+
+def test_api_fit_without_a_command_has_no_date(dimer):
+    from ase_dipole.learning.model import PolarizationModel
+
+    model = PolarizationModel(cutoff=4.5, n_max=4, l_max=2, regularization=1e-6).fit(
+        dimer["born_train"][:3], targets="born", progress=False)
+    assert set(model.provenance) == {"training_data_sha256", "n_training_frames",
+                                     "ase_dipole_version"}
+
+
+def test_convert_and_predict_outputs_carry_input_digests(dimer, tmp_path):
+    import json
+
+    import ase.io
+
+    from ase_dipole.learning.model import PolarizationModel
+    from ase_dipole.provenance import file_sha256
+
+    born = os.path.join(os.path.dirname(__file__), "data", "phonopy_born", "BORN_NaCl")
+    poscar = os.path.join(os.path.dirname(__file__), "data", "phonopy_born", "POSCAR_NaCl")
+    assert main(["convert", born, "--structure", poscar, "-o", str(tmp_path / "nacl.extxyz")]) == 0
+    record = json.loads(ase.io.read(tmp_path / "nacl.extxyz").info["conversion_provenance"])
+    assert record["inputs"] == [{"path": born, "sha256": file_sha256(born)},
+                                {"path": poscar, "sha256": file_sha256(poscar)}]
+    assert record["command"].startswith("ase-dipole convert ")
+
+    model = PolarizationModel(cutoff=4.5, n_max=4, l_max=2, regularization=1e-6).fit(
+        dimer["born_train"][:3], targets="born", progress=False)
+    model.save(tmp_path / "m.json")
+    structures = _dimer_file(tmp_path, dimer["born_test"][:2], "test.extxyz")
+    assert main(["predict", str(tmp_path / "m.json"), str(structures), "-o",
+                 str(tmp_path / "p.extxyz"), "--quiet"]) == 0
+    for frame in ase.io.read(tmp_path / "p.extxyz", index=":"):
+        record = json.loads(frame.info["prediction_provenance"])
+        assert record["model_sha256"] == model.sha256 == file_sha256(tmp_path / "m.json")
+        assert [item["sha256"] for item in record["inputs"]] == [
+            file_sha256(tmp_path / "m.json"), file_sha256(structures)]
+
+
+def test_md_logs_and_run_file_carry_date_command_and_xtb_accuracy(tmp_path, capsys):
+    import json
+
+    import ase.io
+
+    from ase_dipole.dynamics.dipole_log import read_dipole_log
+    from ase_dipole.dynamics.md import make_force_calculator
+    from md_helpers import water_model
+
+    model, atoms = water_model()
+    model.save(tmp_path / "water.npz")
+    ase.io.write(tmp_path / "water.extxyz", atoms)
+    arguments = ["md", str(tmp_path / "water.extxyz"), "--model", str(tmp_path / "water.npz"),
+                 "--calculator", "tblite", "-o", str(tmp_path / "run"), "--temperature-K", "200",
+                 "--n-trajectories", "1", "--equilibration-steps", "2", "--decorrelation-steps",
+                 "0", "--production-steps", "4", "--quiet", "--threads", "1"]
+    assert main(arguments + ["--xtb-accuracy", "0.5"]) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["parameters"]["xtb_accuracy"] == 0.5
+    assert run["command"].startswith("ase-dipole md ") and "--xtb-accuracy 0.5" in run["command"]
+    log = read_dipole_log(tmp_path / "run" / "traj_000.log").metadata
+    assert log["command"] == run["command"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", log["date"])
+    assert make_force_calculator("tblite", xtb_accuracy=0.5).parameters["accuracy"] == 0.5
+    assert make_force_calculator("tblite").parameters["accuracy"] == 0.01
+    error = one_line_error(capsys, arguments[:4] + ["--calculator", "ase.calculators.emt:EMT"]
+                           + arguments[6:] + ["--xtb-accuracy", "0.5"])
+    assert "--xtb-accuracy is tblite's setting of --calculator tblite" in error

@@ -49,6 +49,7 @@ import hashlib
 import importlib
 import json
 import os
+import shlex
 import socket
 import sys
 import time
@@ -82,24 +83,29 @@ ENSEMBLES = ("nvt", "npt")
 #: built-in force calculators (``--calculator`` names)
 BUILTIN_CALCULATORS = ("tblite",)
 RUN_FILE = "run.json"
+#: tblite's accuracy multiplier of the built-in ``'tblite'`` calculator: a
+#: tight SCF (tblite's own default, 1.0, lets NVE runs drift visibly)
+XTB_ACCURACY = 0.01
 
 
-def make_force_calculator(spec):
+def make_force_calculator(spec, *, xtb_accuracy=XTB_ACCURACY):
     """Return an ASE calculator from a specification.
 
     Parameters
     ----------
     spec : ase calculator or callable or str
         A calculator (returned as is); a callable returning one; the name
-        ``"tblite"`` (GFN2-xTB via :class:`tblite.ase.TBLite` with a tight
-        SCF, ``accuracy=0.01``; needs the ``reference`` extra); or
-        ``"module:factory"``, an importable callable returning a calculator
-        (e.g. ``"ase.calculators.emt:EMT"``).
+        ``"tblite"`` (GFN2-xTB via :class:`tblite.ase.TBLite`; needs the
+        ``reference`` extra); or ``"module:factory"``, an importable callable
+        returning a calculator (e.g. ``"ase.calculators.emt:EMT"``).
+    xtb_accuracy : float, keyword-only
+        tblite's accuracy multiplier of ``"tblite"`` (smaller is tighter;
+        default :data:`XTB_ACCURACY`).
     """
     if hasattr(spec, "get_property") and not isinstance(spec, type):
         return spec
     if callable(spec):
-        return make_force_calculator(spec())
+        return make_force_calculator(spec(), xtb_accuracy=xtb_accuracy)
     if not isinstance(spec, str):
         raise TypeError(f"cannot make a calculator from {spec!r}")
     if spec == "tblite":
@@ -109,8 +115,9 @@ def make_force_calculator(spec):
             raise ImportError(
                 "the 'tblite' calculator needs tblite: pip install ase-dipole[reference]"
             ) from None
-        # tight SCF: with tblite's default accuracy NVE runs drift visibly
-        return TBLite(method="GFN2-xTB", accuracy=0.01, verbosity=0)
+        if not (np.isfinite(xtb_accuracy) and xtb_accuracy > 0):
+            raise ValueError(f"xtb_accuracy must be a positive number, got {xtb_accuracy!r}")
+        return TBLite(method="GFN2-xTB", accuracy=float(xtb_accuracy), verbosity=0)
     if ":" not in spec:
         raise ValueError(
             f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS} or "
@@ -245,11 +252,13 @@ def _write_atomic(path, atoms):
         ase.io.write(handle, snapshot, format="traj")
 
 
-def _check_run_file(outdir, parameters):
+def _check_run_file(outdir, parameters, command):
     path = os.path.join(outdir, RUN_FILE)
     if os.path.exists(path):
         with open(path) as handle:
             previous = json.load(handle)["parameters"]
+        if previous.get("calculator") == "tblite":  # runs from before the option: its old fixed value
+            previous.setdefault("xtb_accuracy", 0.01)
         differ = sorted(key for key in set(previous) | set(parameters)
                         if key != "n_trajectories" and previous.get(key) != parameters.get(key))
         if differ:
@@ -260,8 +269,13 @@ def _check_run_file(outdir, parameters):
                 "directory or the same parameters"
             )
     record = dict(parameters=parameters, ase_dipole_version=__version__,
-                  date=datetime.datetime.now().isoformat(timespec="seconds"))
+                  date=_now(), command=command)
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def _now():
+    """The date and time (UTC, ISO 8601, seconds) recorded in run.json and the logs."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _log_is_complete(path, n_rows, model_sha256):
@@ -297,13 +311,14 @@ def _where():
         return f"this process on {socket.gethostname()}"
 
 
-def _build_calculator(spec):
-    """:func:`make_force_calculator` inside a task; a failure names the
-    specification and the worker."""
+def _build_calculator(spec, parameters):
+    """:func:`make_force_calculator` inside a task (with the run's
+    ``xtb_accuracy``); a failure names the specification and the worker."""
+    options = {"xtb_accuracy": parameters["xtb_accuracy"]} if "xtb_accuracy" in parameters else {}
     if not isinstance(spec, str):
-        return make_force_calculator(spec)
+        return make_force_calculator(spec, **options)
     try:
-        return make_force_calculator(spec)
+        return make_force_calculator(spec, **options)
     except (ImportError, ValueError, TypeError, AttributeError) as error:
         raise type(error)(
             f"force calculator {spec!r} could not be built on {_where()}: {error}; install it "
@@ -391,7 +406,7 @@ def _sampling_segment(task, previous=None, progress=None):
         result["resumed_from_step"] = state["step"]
         _not_to_run(progress, state["step"])
     if steps:
-        thermal.calc = _with_field(_build_calculator(task["calculator"]), task)
+        thermal.calc = _with_field(_build_calculator(task["calculator"], task["parameters"]), task)
         dyn = _thermostat(thermal, ensemble=p["ensemble"], timestep_fs=p["timestep_fs"],
                           temperature_K=p["temperature_K"], friction_per_fs=p["friction_per_fs"],
                           pressure_bar=p["pressure_bar"], rng=rng)
@@ -470,7 +485,7 @@ def _production_run(task, progress):
     began_s = time.perf_counter()
     model = task["model"] if not isinstance(task["model"], (str, os.PathLike)) \
         else _task_model(task)
-    calculator = _build_calculator(task["calculator"])
+    calculator = _build_calculator(task["calculator"], task["parameters"])
     production = ase.io.read(task["start"])
     identity = dict(run=task["run"], phase="production", trajectory=k)
     state = load_checkpoint(checkpoint_path, identity)
@@ -490,6 +505,7 @@ def _production_run(task, progress):
     observer = DipoleObserver(dyn, model, log_path, interval=p["interval"],
                               temperature_K=p["temperature_K"],
                               metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"],
+                                            date=_now(), command=task["command"],
                                             electric_field_V_per_A=p.get("electric_field_V_per_A")),
                               overwrite=state is None)  # without a checkpoint: from the start
     dyn.attach(observer, interval=p["interval"])
@@ -603,7 +619,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
               production_steps=20000, interval=1, friction_per_fs=0.01, ensemble="nvt",
               pressure_bar=1.0, seed=0, sampling_chains=1, checkpoint_steps=None,
               checkpoint_wall_s=DEFAULT_CHECKPOINT_WALL_S, electric_field_V_per_A=None,
-              client=None, retries=2, progress=sys.stderr):
+              client=None, retries=2, progress=sys.stderr, xtb_accuracy=XTB_ACCURACY,
+              command=None):
     """Run the IR MD protocol: thermostatted sampling, then NVE production runs.
 
     Parameters
@@ -674,6 +691,12 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         remaining time from the measured speed of the latest steps; steps
         done by an earlier run are not counted) and one line per finished
         run (saying what was resumed); ``None`` for silence.
+    xtb_accuracy : float
+        tblite's accuracy multiplier when ``force_calculator`` is
+        ``'tblite'`` (recorded in ``run.json``; default :data:`XTB_ACCURACY`).
+    command : str, optional
+        The command line that started the run, recorded with the date in
+        ``run.json`` and in every dipole log (default: this process's).
 
     Returns
     -------
@@ -716,7 +739,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     check_species(model, atoms)
     if client is None:
         if isinstance(force_calculator, str):
-            make_force_calculator(force_calculator)  # fail now, not in the first task
+            make_force_calculator(force_calculator, xtb_accuracy=xtb_accuracy)  # fail now
             calculator_name = force_calculator
         elif hasattr(force_calculator, "get_property") and not isinstance(force_calculator, type):
             calculator_name = type(force_calculator).__name__
@@ -744,11 +767,14 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         model_sha256=str(model.sha256),
         electric_field_V_per_A=None if field is None else [float(value) for value in field],
     )
-    _check_run_file(outdir, parameters)
+    if force_calculator == "tblite":
+        parameters["xtb_accuracy"] = float(xtb_accuracy)
+    command = shlex.join(sys.argv) if command is None else command
+    _check_run_file(outdir, parameters, command)
 
     n_chains = int(sampling_chains)
     starts = [os.path.join(outdir, f"start_{k:03d}.traj") for k in range(n_trajectories)]
-    common = dict(parameters=parameters, run=_run_digest(parameters),
+    common = dict(parameters=parameters, run=_run_digest(parameters), command=command,
                   calculator=force_calculator, n_trajectories=int(n_trajectories),
                   checkpoint_steps=None if checkpoint_steps is None else int(checkpoint_steps),
                   checkpoint_wall_s=float(checkpoint_wall_s))

@@ -63,6 +63,7 @@ from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.descriptors.neighbours import check_finite_positions
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
 from ase_dipole.progress import progress_bar
+from ase_dipole.provenance import content_sha256, date_now
 
 #: identifies a model file
 FORMAT = "ase-dipole-polarization-model"
@@ -299,6 +300,16 @@ class PolarizationModel:
         return dict(self._fitted()["metrics"])
 
     @property
+    def provenance(self):
+        """Where the fit comes from (dict), or None for files written before
+        ase-dipole recorded it: ``training_data_sha256`` (the content of the
+        fitted frames), ``n_training_frames``, ``ase_dipole_version`` and,
+        when the fit was given its command (the CLI does), ``date`` and
+        ``command``."""
+        record = self._fitted().get("provenance")
+        return None if record is None else dict(record)
+
+    @property
     def cross_validation(self):
         """``{"grid": [...], "loss": [...], "rmse": {kind: [...]}}``; empty
         lists when λ was given."""
@@ -377,7 +388,7 @@ class PolarizationModel:
         return samples
 
     # -- fit -------------------------------------------------------------------
-    def fit(self, frames, *, targets="auto", progress=True):
+    def fit(self, frames, *, targets="auto", progress=True, command=None):
         """Fit the coefficients to Born charges and/or dipoles.
 
         Parameters
@@ -397,6 +408,11 @@ class PolarizationModel:
         progress : bool
             Progress bars on stderr: the frames, then the cross-validation
             (one tick per fold and one for the final solve).
+        command : str, optional
+            The command line that fits, recorded with the date in the model
+            file's :attr:`provenance` (the CLI passes its own). Without it
+            the file holds no date, so that fits of the same data and
+            settings give byte-identical files.
 
         Returns
         -------
@@ -512,6 +528,7 @@ class PolarizationModel:
             "posterior": posterior, "product": product,
         }
         self._state["uncertainty"] = self._training_uncertainty(samples) if posterior else None
+        self._state["provenance"] = _training_provenance(samples, command)
         self._file_sha256 = None
         return self
 
@@ -855,6 +872,8 @@ class PolarizationModel:
         if state.get("posterior") is not None:
             document["posterior"] = state["posterior"].to_document()
             document["uncertainty"] = state["uncertainty"]
+        if state.get("provenance") is not None:
+            document["provenance"] = state["provenance"]
         document[DIGEST_KEY] = _content_digest(document)
         return (json.dumps(document, sort_keys=True, indent=1, allow_nan=False) + "\n").encode()
 
@@ -923,6 +942,7 @@ class PolarizationModel:
                 model._state["posterior"] = Posterior.from_document(document["posterior"],
                                                                     S * n_columns + charge_columns)
                 model._state["uncertainty"] = dict(document["uncertainty"])
+            model._state["provenance"] = document.get("provenance")  # files before it: none
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
                              f"{version}): {type(error).__name__}: {error}") from None
@@ -936,6 +956,20 @@ class PolarizationModel:
                              "ase-dipole fit, or refit the model")
         model._file_sha256 = hashlib.sha256(data).hexdigest()
         return model
+
+
+def _training_provenance(samples, command):
+    """Where a fit comes from: the sha256 of the content of its training
+    data (:func:`ase_dipole.provenance.content_sha256` of every frame's atomic
+    numbers, positions, cell, pbc and the fitted Z* and dipole), the number
+    of frames, the package version and, with a ``command``, it and the date."""
+    arrays = (value for s in samples for value in (s.atoms.numbers, s.atoms.positions,
+                                                   s.atoms.cell.array, s.atoms.pbc, s.born, s.dipole))
+    record = {"training_data_sha256": content_sha256(arrays), "n_training_frames": len(samples),
+              "ase_dipole_version": __version__}
+    if command is not None:
+        record.update(date=date_now(), command=command)
+    return record
 
 
 def _content_digest(document):
