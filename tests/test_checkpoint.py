@@ -3,7 +3,6 @@ crashes in its sampling and then in its production and is rerun twice,
 ending with the logs of an uninterrupted run."""
 
 import os
-import re
 from io import StringIO
 
 import numpy as np
@@ -18,7 +17,7 @@ from ase_dipole.dynamics.checkpoint import (
 )
 from ase_dipole.dynamics.dipole_log import read_dipole_log
 from ase_dipole.dynamics.md import run_ir_md
-from md_helpers import gfn2_xtb_stateless, one_thread, water_model
+from md_helpers import gfn2_xtb_stateless, log_text_of_the_run, one_thread, water_model
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
@@ -116,13 +115,9 @@ def test_runs_crashing_in_sampling_and_production_resume_to_the_uninterrupted_lo
     assert "from its checkpoint at step 30 of 60 (16 log rows kept)" in final
     for name in sorted(os.listdir(tmp_path / "uninterrupted")):
         if name.endswith((".log", ".nve.json")):
-            assert undated(outdir / name) == undated(tmp_path / "uninterrupted" / name)
+            assert log_text_of_the_run(outdir / name) == \
+                log_text_of_the_run(tmp_path / "uninterrupted" / name)
     assert not [name for name in os.listdir(outdir) if name.endswith(".ckpt.npz")]
-
-
-def undated(path):
-    """A log's or record's text without the date its header records."""
-    return re.sub(r'"date": "[^"]*", ', "", path.read_text())
 
 
 def test_a_trajectory_is_written_by_one_process_at_a_time(tmp_path):

@@ -12,6 +12,7 @@ import sys
 
 from ase_dipole.cli.options import add_mass_argument, masses_from_args
 from ase_dipole.distributed import add_cluster_arguments
+from ase_dipole.dynamics.md import XTB_ACCURACY
 
 help = "run the IR MD protocol (Langevin sampling, NVE production runs logging Ṗ)"
 
@@ -32,8 +33,8 @@ def add_arguments(parser):
     )
     parser.add_argument("--xtb-accuracy", type=float, default=None, metavar="X",
                         help="tblite's accuracy multiplier with --calculator tblite (default "
-                             "0.01: a tight SCF; tblite's own 1.0 lets NVE runs drift visibly); "
-                             "recorded in run.json")
+                             f"{XTB_ACCURACY:g}: a tight SCF; tblite's own 1.0 lets NVE runs "
+                             "drift visibly); recorded in run.json")
     parser.add_argument("-o", "--outdir", required=True,
                         help="output folder (run.json, traj_000.log, ...)")
     parser.add_argument("--temperature-K", type=float, required=True, help="temperature, K")
@@ -74,7 +75,7 @@ def run(args, parser):
     import ase.io
 
     from ase_dipole.distributed import client_from_args
-    from ase_dipole.dynamics.md import XTB_ACCURACY, run_ir_md
+    from ase_dipole.dynamics.md import run_ir_md
     from ase_dipole.provenance import command_line
     from ase_dipole.dynamics.trajectory import apply_masses
     from ase_dipole.learning.fixed_charges import FixedChargesModel

@@ -43,7 +43,6 @@ other parameters must match).
 """
 
 import contextlib
-import datetime
 import fcntl
 import hashlib
 import importlib
@@ -77,6 +76,7 @@ from ase_dipole.dynamics.checkpoint import (
 from ase_dipole.dynamics.dipole_log import read_dipole_log
 from ase_dipole.dynamics.observer import DipoleObserver
 from ase_dipole.progress import progress_bar, progress_line
+from ase_dipole.provenance import date_now
 
 #: thermostatted ensembles that can supply starting configurations
 ENSEMBLES = ("nvt", "npt")
@@ -269,13 +269,8 @@ def _check_run_file(outdir, parameters, command):
                 "directory or the same parameters"
             )
     record = dict(parameters=parameters, ase_dipole_version=__version__,
-                  date=_now(), command=command)
+                  date=date_now(), command=command)
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
-
-
-def _now():
-    """The date and time (UTC, ISO 8601, seconds) recorded in run.json and the logs."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _log_is_complete(path, n_rows, model_sha256):
@@ -505,7 +500,7 @@ def _production_run(task, progress):
     observer = DipoleObserver(dyn, model, log_path, interval=p["interval"],
                               temperature_K=p["temperature_K"],
                               metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"],
-                                            date=_now(), command=task["command"],
+                                            date=date_now(), command=task["command"],
                                             electric_field_V_per_A=p.get("electric_field_V_per_A")),
                               overwrite=state is None)  # without a checkpoint: from the start
     dyn.attach(observer, interval=p["interval"])
