@@ -362,3 +362,29 @@ def test_md_logs_and_run_file_carry_date_command_and_xtb_accuracy(tmp_path, caps
     error = one_line_error(capsys, arguments[:4] + ["--calculator", "ase.calculators.emt:EMT"]
                            + arguments[6:] + ["--xtb-accuracy", "0.5"])
     assert "--xtb-accuracy is tblite's setting of --calculator tblite" in error
+
+
+def test_remaining_time_follows_the_measured_speed_after_the_first_steps():
+    """A first step ten times slower (start-up, compilation) must not hold the
+    estimate: after 50 of 200 one-second steps it says ~150 s left (the old
+    average since the start said 177 s)."""
+    import io
+
+    from ase_dipole.progress import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    clock = [0.0]
+    stream = Terminal()
+    bar = progress_bar(200, "production", stream=stream)
+    bar._time = lambda: clock[0]
+    bar.start_t = bar.last_print_t = 0.0
+    for step in range(50):
+        clock[0] += 10.0 if step == 0 else 1.0
+        bar.update(1)
+    left = stream.getvalue().split("\r")[-1]
+    minutes, seconds = map(int, re.search(r"<(\d\d):(\d\d),", left).groups())
+    assert abs(60 * minutes + seconds - 150) <= 5, left
+    bar.close()
