@@ -69,8 +69,8 @@ class Parser(argparse.ArgumentParser):
         self.keywords = dict(keywords or {})
 
     def flag_names(self):
-        """``{python name: option}``: every option's ``dest`` and every
-        keyword of :attr:`keywords` with the long option the user types."""
+        """``{python name: (option, action)}``: every option's ``dest`` and
+        every keyword of :attr:`keywords`, with the long option the user types."""
         flags = {}
         for action in self._actions:
             longs = [s for s in action.option_strings if s.startswith("--")]
