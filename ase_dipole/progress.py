@@ -68,7 +68,7 @@ def progress_bar(total, label, *, unit="step", stream=sys.stderr):
         return _Bar(total=total, disable=True)
     interactive = getattr(stream, "isatty", lambda: False)()
     return _Bar(total=total, desc=label, unit=unit, file=stream if interactive else _Lines(stream),
-                disable=False, dynamic_ncols=interactive, ascii=not interactive,
+                disable=False, dynamic_ncols=interactive, ascii=None if interactive else True,
                 mininterval=0.1 if interactive else FILE_INTERVAL_S, smoothing=SMOOTHING)
 
 
