@@ -183,6 +183,8 @@ def add_cluster_arguments(parser):
                             "(repeatable), e.g. queue=debug, walltime=02:00:00")
     group.add_argument("--connect-timeout-s", type=float, default=20.0, metavar="SECONDS",
                        help="how long to try reaching --scheduler before giving up, s")
+    if hasattr(parser, "keywords"):  # ase_dipole.cli.Parser: errors naming cluster_client's keyword
+        parser.keywords["slurm_options"] = "slurm_option"
 
 
 def client_from_args(args):

@@ -12,6 +12,8 @@ import shlex
 import sys
 from datetime import datetime, timezone
 
+import numpy as np
+
 from ase_dipole import __version__
 
 #: bytes read at a time when hashing a file
@@ -25,6 +27,34 @@ def file_sha256(path):
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def content_sha256(arrays):
+    """sha256 hex digest of the content of a sequence of arrays.
+
+    Each array enters with its dtype, shape and little-endian bytes (``None``
+    as a marker of its own), so equal numbers give equal digests whatever the
+    file they were read from, and one changed number changes the digest.
+
+    Parameters
+    ----------
+    arrays : iterable of array_like or None
+    """
+    digest = hashlib.sha256()
+    for array in arrays:
+        if array is None:
+            digest.update(b"none;")
+            continue
+        values = np.ascontiguousarray(array)
+        values = values.astype(values.dtype.newbyteorder("<"), copy=False)
+        digest.update(f"{values.dtype.str}{values.shape};".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def date_now():
+    """The current date and time, UTC, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def command_line(argv=None):
@@ -54,7 +84,7 @@ def provenance(*, inputs=(), model_sha256=None, command=None):
     """
     record = {
         "ase_dipole_version": __version__,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": date_now(),
         "command": command_line() if command is None else command,
         "inputs": [{"path": os.fspath(path), "sha256": file_sha256(path)}
                    for path in inputs if os.path.isfile(os.fspath(path))],

@@ -148,3 +148,30 @@ def single_blas_thread():
     finally:
         for library, threads in changed:
             library.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def limit_threads(threads):
+    """Hold numba, OpenMP (tblite) and BLAS to ``threads`` threads inside the
+    block (``None``: leave them alone), restoring the previous counts.
+
+    The owners of thread pools (numba's threading layer, scipy's BLAS,
+    tblite's OpenMP) are loaded first: ``threadpoolctl`` acts on loaded
+    libraries, and numba's layer resets the OpenMP count when it starts.
+    """
+    if threads is None:
+        yield
+        return
+    import numba
+    import scipy.linalg  # noqa: F401  (scipy's own BLAS)
+    from threadpoolctl import threadpool_limits
+
+    with contextlib.suppress(ImportError):
+        import tblite.ase  # noqa: F401  (OpenMP)
+    previous = numba.get_num_threads()  # starts numba's threading layer
+    numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    try:
+        with threadpool_limits(limits=int(threads)):
+            yield
+    finally:
+        numba.set_num_threads(previous)

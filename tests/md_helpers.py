@@ -128,3 +128,20 @@ def mode_charges(born_charges, modes, masses_amu):
     n_atoms = len(masses_amu)
     weighted = modes.reshape(len(modes), n_atoms, 3) / np.sqrt(np.asarray(masses_amu))[None, :, None]
     return np.einsum("iab,nib->na", born_charges, weighted)
+
+
+def log_text_of_the_run(path):
+    """A dipole log's or NVE record's text without the date and the command
+    line its header records (which differ between runs of the same MD)."""
+    import json
+
+    lines = []
+    with open(path) as handle:
+        for line in handle:
+            if line.startswith("# metadata: "):
+                metadata = json.loads(line[len("# metadata: "):])
+                metadata.pop("date", None)
+                metadata.pop("command", None)
+                line = "# metadata: " + json.dumps(metadata, sort_keys=True) + "\n"
+            lines.append(line)
+    return "".join(lines)

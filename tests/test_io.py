@@ -379,4 +379,4 @@ def test_cli_convert(tmp_path, capsys):
     assert len(ase.io.read(out, index=":")) == 10
     with pytest.raises(SystemExit):
         main(["convert", BORN_SIO2, "-o", str(out)])
-    assert "pass structure=" in capsys.readouterr().err
+    assert "pass --structure" in capsys.readouterr().err

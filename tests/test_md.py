@@ -277,19 +277,46 @@ def test_md_command_line(tmp_path, capsys):
 def test_progress_writes_lines_into_files_and_redraws_on_terminals():
     import io
 
-    from ase_dipole.progress import Progress
+    from ase_dipole.progress import progress_bar
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
-    for stream, expected_newlines in ((io.StringIO(), 11), (Terminal(), 1)):
-        bar = Progress(1000, "production", stream=stream)
-        for done in range(0, 1001, 20):
-            bar.update(done)
+    for stream in (io.StringIO(), Terminal()):
+        with progress_bar(1000, "production", stream=stream) as bar:
+            for _ in range(50):
+                bar.update(20)
         text = stream.getvalue()
-        assert text.count("\n") == expected_newlines
-        assert "1000/1000 steps" in text.splitlines()[-1].split("\r")[-1]
+        last = text.rstrip("\n").split("\n")[-1].split("\r")[-1]
+        assert "production: 100%" in last and "1000/1000" in last
+        if isinstance(stream, Terminal):
+            assert text.count("\n") == 1 and "\r" in text  # redrawn in place
+        else:
+            assert "\r" not in text  # a file gets whole lines: first, last (and one per 30 s)
+            assert text.count("\n") == 2
+
+
+def test_md_progress_is_one_bar_over_the_whole_run(tmp_path):
+    """The remaining time of an MD run covers all its phases: one bar counts
+    the steps of the equilibration, the decorrelations and every production
+    run (20 + 10 + 2 × 30 = 90); a rerun counts only what is left (one more
+    trajectory: 10 + 30 steps)."""
+    import io
+
+    from ase.calculators.emt import EMT
+
+    model, atoms = water_model()
+    options = dict(temperature_K=300.0, timestep_fs=0.5, equilibration_steps=20,
+                   decorrelation_steps=10, production_steps=30, interval=3, seed=5)
+    report = io.StringIO()
+    run_ir_md(atoms, EMT, model, tmp_path, n_trajectories=2, progress=report, **options)
+    bars = [line for line in report.getvalue().splitlines() if "%|" in line]
+    assert bars[-1].startswith("production 2/2: 100%") and "| 90/90 [" in bars[-1], bars
+    assert {line.split("|")[2].split("[")[0].split("/")[1].strip() for line in bars} == {"90"}
+    report = io.StringIO()
+    run_ir_md(atoms, EMT, model, tmp_path, n_trajectories=3, progress=report, **options)
+    assert "| 40/40 [" in [line for line in report.getvalue().splitlines() if "%|" in line][-1]
 
 
 def test_nve_temperature_counts_the_removed_centre_of_mass_motion():

@@ -20,7 +20,7 @@ from ase_dipole.cli import main
 from ase_dipole.distributed import cluster_client, thread_environment
 from ase_dipole.dynamics.md import run_ir_md
 from ase_dipole.io.extxyz import set_born_charges, set_dipole
-from md_helpers import one_thread, relaxed_water, water_model
+from md_helpers import log_text_of_the_run, one_thread, relaxed_water, water_model
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 #: GFN2-xTB without SCF memory: forces depend on the positions alone
@@ -38,8 +38,7 @@ def _outputs(outdir, n_trajectories):
     texts = {}
     for k in range(n_trajectories):
         for name in (f"traj_{k:03d}.log", f"traj_{k:03d}.nve.json"):
-            with open(os.path.join(outdir, name)) as handle:
-                texts[name] = handle.read()
+            texts[name] = log_text_of_the_run(os.path.join(outdir, name))
     return texts
 
 

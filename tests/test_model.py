@@ -490,7 +490,7 @@ def test_cli_fit_predict_learning_curve(dimer, tmp_path, capsys):
     table = tmp_path / "curve.csv"
     plot = tmp_path / "curve.png"
     assert main(["learning-curve", str(train), str(test), "--sizes", "3", "8", "--series", "born", "both",
-                 "--csv", str(table), "--plot", str(plot), *small]) == 0
+                 "-o", str(table), "--plot", str(plot), *small]) == 0
     lines = table.read_text().splitlines()
     assert len(lines) == 6 and plot.stat().st_size > 0
     record = json.loads(lines[0][len("# provenance: "):])

@@ -229,7 +229,7 @@ def test_label_frames_dft_progress(capsys):
     np.testing.assert_allclose(get_dipole(frame),
                                reference.dft_dipole(atoms, xc="hf", basis="sto-3g"))
     assert "born_charges" not in frame.arrays
-    assert "1/1 frames" in capsys.readouterr().err
+    assert "| 1/1 [" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------- errors

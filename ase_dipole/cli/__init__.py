@@ -1,7 +1,11 @@
 """The ``ase-dipole`` command line: a registry of sub-commands.
 
 Each sub-command module defines ``help`` (one line), ``add_arguments(parser)``
-and ``run(args, parser)``; ``main(argv=None)`` lets tests call it.
+and ``run(args, parser)``, and optionally ``keywords`` (the API keyword
+arguments it passes under another name, ``{keyword: dest}``, so that an API
+error naming the keyword names the option instead); ``main(argv=None)`` lets
+tests call it. :func:`build_parser` returns the whole parser (the CLI
+reference of the documentation is generated from it).
 """
 
 import argparse
@@ -12,24 +16,36 @@ import warnings
 
 from ase_dipole import __version__
 
-#: sub-command name -> module under ase_dipole.cli
+#: sub-command name -> module under ase_dipole.cli, in the order of the method:
+#: data (select, label or convert), fit, MD or the log of another code's
+#: trajectory, spectrum, harmonic spectrum, comparison; then the whole protocol
 COMMANDS = {
+    "select": "select",
+    "label": "label",
     "convert": "convert",
+    "fit": "fit",
+    "learning-curve": "learning_curve",
+    "predict": "predict",
     "md": "md",
-    "harmonic": "harmonic",
-    "compare": "compare",
+    "log": "log",
     "spectrum": "spectrum",
     "dielectric": "dielectric",
-    "fit": "fit",
-    "predict": "predict",
-    "select": "select",
-    "log": "log",
-    "learning-curve": "learning_curve",
+    "raman": "raman",
+    "harmonic": "harmonic",
+    "compare": "compare",
     "run": "run",
     "demo": "demo",
-    "label": "label",
-    "raman": "raman",
 }
+
+#: commands that compute (numba kernels, BLAS, tblite's OpenMP): they take ``--threads``
+THREADED = ("select", "label", "fit", "learning-curve", "predict", "md", "log", "spectrum",
+            "dielectric", "raman", "harmonic", "run", "demo")
+
+EPILOG = """\
+new here? 'ase-dipole demo' runs the whole method on a water dimer (about 5 minutes);
+'ase-dipole run PROTOCOL.toml' runs it on your system, step by step and resumable
+(protocols to start from: ase_dipole/workflow/protocols/). 'ase-dipole COMMAND --help'
+describes each command."""
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -44,31 +60,75 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _error_naming_flags(parser):
-    """``parser.error`` that writes the command's flags where an API message
-    names Python keyword arguments: ``force_sets=`` becomes ``--force-sets``."""
-    flags = {action.dest: action.option_strings[-1] for action in parser._actions
-             if action.option_strings and "_" in action.dest}
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
-                         + r")=") if flags else None
-    error = parser.error
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``PROG: error: MESSAGE``
+    (no usage block), with the Python keyword arguments an API message names
+    written as the options of this command (:meth:`flag_names`)."""
 
-    def named_error(message):
-        if pattern is not None:
-            message = pattern.sub(lambda match: flags[match.group(1)], str(message))
-            message = re.sub(r"(--[\w-]+) \(CLI: \1([^)]*)\)", r"\1\2", message)
-        error(message)
+    def __init__(self, *args, keywords=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keywords = dict(keywords or {})
 
-    return named_error
+    def flag_names(self):
+        """``{python name: (option, action)}``: every option's ``dest`` and
+        every keyword of :attr:`keywords`, with the long option the user types."""
+        flags = {}
+        for action in self._actions:
+            longs = [s for s in action.option_strings if s.startswith("--")]
+            if longs and action.dest != argparse.SUPPRESS:
+                flags[action.dest] = (max(longs, key=len), action)
+        for keyword, dest in self.keywords.items():
+            flags[keyword] = flags[dest]
+        return flags
+
+    def name_flags(self, message):
+        """``message`` with ``name=VALUE`` written ``--flag VALUE``, a bare
+        ``name=`` (or ``name={...}``, a Python placeholder) ``--flag`` (with
+        its metavar), and ``name >= x`` ``--flag >= x``; an API hint
+        ``(CLI: --flag ...)`` after the translated name is folded into it."""
+        flags = self.flag_names()
+        if not flags:
+            return message
+        names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+        pattern = re.compile(r"(?<![-\w.])(" + names + r")(?:=(\{[^}]*\}|(?:(?!/?(?:" + names
+                             + r")=)[^\s,;)])*)|(?=\s*[<>]=?\s))")
+
+        def replace(match):
+            flag, action = flags[match.group(1)]
+            value = match.group(2)
+            if value and not value.startswith("{"):
+                return f"{flag} {value}"
+            takes_value = action.nargs != 0
+            if value and takes_value:
+                metavar = action.metavar if isinstance(action.metavar, str) else action.dest.upper()
+                return f"{flag} {metavar}"
+            return flag
+
+        message = pattern.sub(replace, str(message))
+        return re.sub(r"(--[\w-]+)(?: [^\s(]+)? \(CLI: \1([^)]*)\)", r"\1\2", message)
+
+    def error(self, message):
+        """Print ``PROG: error: MESSAGE`` on one line to stderr and exit with 2."""
+        text = " ".join(self.name_flags(message).split())
+        self.exit(2, f"{self.prog}: error: {text}\n")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    """The ``ase-dipole`` parser with every sub-command (:data:`COMMANDS`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = Parser(
         prog="ase-dipole",
         description="Finite-temperature IR spectra from a polarization model trained on Born charges.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ase-dipole {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       title="commands (in the order of the method)")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"ase_dipole.cli.{module_name}")
         sub = subparsers.add_parser(
@@ -76,11 +136,23 @@ def build_parser():
             help=module.help,
             description=module.help,
             formatter_class=_HelpFormatter,
+            keywords=getattr(module, "keywords", None),
         )
         module.add_arguments(sub)
-        sub.error = _error_naming_flags(sub)
+        if name in THREADED:
+            add_threads_argument(sub, default=1 if name == "demo" else None)
         sub.set_defaults(_run=module.run, _parser=sub)
     return parser
+
+
+def add_threads_argument(parser, *, default=None):
+    """``--threads N``: numba, BLAS and OpenMP (tblite) threads of this process."""
+    if any("--threads" in action.option_strings for action in parser._actions):
+        return
+    parser.add_argument("--threads", type=int, default=default, metavar="N",
+                        help="threads of the numba kernels, BLAS and tblite's OpenMP in this "
+                             "process" + ("" if default is not None else
+                                          "; without it, as the environment sets them"))
 
 
 def _one_line_warning(message, category, filename, lineno, line=None):
@@ -103,10 +175,16 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 1
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        args._parser.error(f"--threads {threads}: give a whole number >= 1")
     formatwarning = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
-        return args._run(args, args._parser) or 0
+        from ase_dipole.threads import limit_threads
+
+        with limit_threads(threads):
+            return args._run(args, args._parser) or 0
     except OSError as error:  # a failed write (disk full, no permission) or read
         args._parser.error(_os_error_text(error))
     finally:

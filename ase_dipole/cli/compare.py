@@ -2,6 +2,9 @@
 
 from ase_dipole.provenance import command_line, provenance
 
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"max_shift_cm1": "max_shift", "window_cm1": "range_cm1"}
+
 help = "compare a finite-temperature and a harmonic IR spectrum (peak positions, areas, shifts)"
 
 

@@ -1,17 +1,22 @@
 """``ase-dipole convert``: Born-charge files of any supported format to extxyz."""
 
-import datetime
+import json
 
-from ase_dipole import __version__
 from ase_dipole.io import READERS, BornChargeFormatError, read_born_charges
 from ase_dipole.io.extxyz import write_extxyz
+from ase_dipole.provenance import command_line, provenance
+
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"cell": "cell_A"}
 
 help = "convert VASP/phonopy/QE/APT Born-charge files to extended XYZ (born_charges, dipole, epsilon)"
 
 
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="input files (.gz accepted)")
-    parser.add_argument("-o", "--output", required=True, help="output extended-XYZ file")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output extended-XYZ file (each frame's 'conversion_provenance': "
+                             "version, date, command, sha256 of its input files)")
     parser.add_argument("--format", choices=sorted(READERS), default=None,
                         help="input format (default: guessed from name/content)")
     parser.add_argument("--structure", default=None,
@@ -35,7 +40,7 @@ def run(args, parser):
         kwargs["born_key"] = args.born_key
     if args.dipole_key is not None:
         kwargs["dipole_key"] = args.dipole_key
-    stamp = f"ase-dipole {__version__} convert {datetime.datetime.now().isoformat(timespec='seconds')}"
+    command = command_line(args._argv)
     frames = []
     for path in args.inputs:
         try:
@@ -43,8 +48,10 @@ def run(args, parser):
         except (OSError, ValueError, TypeError) as error:
             hint = "" if isinstance(error, BornChargeFormatError) else " (see --help for --format/--structure/--cell-A)"
             parser.error(f"{path}: {error}{hint}")
+        record = json.dumps(provenance(inputs=[path, *([args.structure] if args.structure else [])],
+                                       command=command), sort_keys=True)
         for atoms in read:
-            atoms.info["converted_by"] = stamp
+            atoms.info["conversion_provenance"] = record
         frames.extend(read)
     try:
         write_extxyz(args.output, frames)

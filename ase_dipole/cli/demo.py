@@ -41,7 +41,7 @@ def run(args, parser):
         ("production_steps", args.production_steps), ("seed", args.seed),
     ) if value is not None}
     arguments = run_arguments(args.outdir, quick=args.quick, regenerate=args.regenerate,
-                              force=args.force, **overrides)
+                              force=args.force, threads=args.threads, **overrides)
     if args.quiet:
         arguments.append("--quiet")
     else:

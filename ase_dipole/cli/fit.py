@@ -15,6 +15,7 @@ from ase_dipole.learning.kernel import (DEFAULT_KERNEL_FEATURES, DEFAULT_KERNEL_
 from ase_dipole.learning.model import (CHARGES, CUTOFF_CANDIDATES, DEFAULT_CUTOFF, MODELS, TARGETS,
                                        PolarizationModel)
 from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS
+from ase_dipole.provenance import command_line
 
 help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an extxyz file"
 
@@ -116,7 +117,8 @@ def run(args, parser):
     frames = read_frames(args.train, parser)
     model = model_from_args(args, parser)
     try:
-        model.fit(frames, targets=args.targets, progress=not args.quiet)
+        model.fit(frames, targets=args.targets, progress=not args.quiet,
+                  command=command_line(args._argv))
     except ValueError as error:
         parser.error(f"{args.train}: {error}")
     try:

@@ -2,10 +2,14 @@
 
 import json
 import os
+import sys
 
 from ase_dipole.atomic import write_text_atomic
 from ase_dipole.cli.options import add_mass_argument, masses_from_args
 from ase_dipole.provenance import command_line, provenance
+
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"primitive_matrix": "primitive", "supercell_matrix": "supercell"}
 
 help = "harmonic (0 K) IR spectrum from phonopy Γ modes and Born charges"
 
@@ -49,6 +53,8 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", default="harmonic.csv", help="spectrum CSV")
     parser.add_argument("--peaks", metavar="FILE", help="write the mode table here")
     parser.add_argument("--plot", metavar="IMAGE", help="write a figure of the spectrum")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress on stderr (of the displacements with --calculator)")
     from ase_dipole.cli.raman import add_harmonic_arguments
 
     add_harmonic_arguments(parser)
@@ -87,6 +93,7 @@ def _phonon(args, parser, masses):
             load_calculator(args.calculator),
             supercell_matrix=args.supercell or (1, 1, 1),
             primitive_matrix=args.primitive or "P",
+            log=None if args.quiet else sys.stderr,
         )
     if args.structure is not None and args.supercell is None:
         parser.error("--structure with phonopy force files needs --supercell NA NB NC")

@@ -5,11 +5,12 @@ A thin layer over :func:`ase_dipole.reference.parallel.label_frames_parallel`.
 """
 
 import datetime
-import hashlib
 import json
 import os
-import shlex
 import sys
+
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"pseudopotentials": "pseudopotential", "acoustic_sum_rule": "asr"}
 
 help = "label frames with reference Born charges / dipoles (xtb, pyscf or qe), in parallel and resumable"
 
@@ -89,20 +90,13 @@ def _options(args, parser, cache):
     return options
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run(args, parser):
     import ase.io
 
     from ase_dipole import __version__
     from ase_dipole.atomic import atomic_write, write_text_atomic
     from ase_dipole.distributed import client_from_args
+    from ase_dipole.provenance import command_line, file_sha256
     from ase_dipole.reference.parallel import label_frames_parallel
 
     frames = []
@@ -130,8 +124,8 @@ def run(args, parser):
         parser.error(str(error))
     stamp = {"labelled_by": f"ase-dipole {__version__} label",
              "date": datetime.datetime.now().isoformat(timespec="seconds"),
-             "command": shlex.join(["ase-dipole"] + sys.argv[1:]),
-             "inputs_sha256": ",".join(_sha256(p) for p in args.frames)}
+             "command": command_line(args._argv),
+             "inputs_sha256": ",".join(file_sha256(p) for p in args.frames)}
     for index, atoms in enumerate(result.frames):
         if atoms is not None:
             atoms.info.update(stamp, frame_index=index)
@@ -145,7 +139,8 @@ def run(args, parser):
             {"command": stamp["command"], "date": stamp["date"], "failures": result.failures},
             indent=1) + "\n")
         for failure in result.failures:
-            print(f"  frame {failure['index']} ({failure['formula']}): {failure['error']}",
+            print(f"  frame {failure['index']} ({failure['formula']}): "
+                  f"{parser.name_flags(failure['error'])}",
                   file=sys.stderr)
         print(f"label: {len(result.failures)} frame(s) failed, listed with their errors in "
               f"{failed_path}; rerun the same command to retry them", file=sys.stderr)

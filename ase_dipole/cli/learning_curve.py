@@ -17,7 +17,9 @@ def add_arguments(parser):
     parser.add_argument("--sizes", type=int, nargs="+", required=True, help="numbers of training frames")
     parser.add_argument("--series", choices=TARGETS, nargs="+", default=["born"],
                         help="target selections to compare (one curve each)")
-    parser.add_argument("--csv", metavar="PATH", help="write the table as CSV")
+    parser.add_argument("-o", "--output", "--csv", metavar="PATH", dest="output",
+                        help="write the table as CSV (with provenance); the table is printed "
+                             "either way")
     parser.add_argument("--plot", metavar="PATH", help="write the plot (.png/.pdf/.svg)")
     add_model_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -33,12 +35,12 @@ def run(args, parser):
     except ValueError as error:
         parser.error(str(error))
     print(curve.table())
-    if args.csv:
+    if args.output:
         record = provenance(inputs=[args.train, args.test], command=command_line(args._argv))
         record["model_parameters"] = model.parameters
         record["series"] = list(args.series)
-        curve.write_csv(args.csv, provenance=record)
-        print(f"wrote {args.csv}")
+        curve.write_csv(args.output, provenance=record)
+        print(f"wrote {args.output}")
     if args.plot:
         curve.plot(args.plot, title=f"held-out RMSPE ({args.test})")
         print(f"wrote {args.plot}")

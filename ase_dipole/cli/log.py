@@ -5,6 +5,9 @@ A thin layer over :func:`ase_dipole.dynamics.trajectory.log_from_trajectory`.
 
 from ase_dipole.cli.options import add_dipole_source_arguments, add_mass_argument, dipole_model_from_args
 
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"masses_amu": "mass"}
+
 help = ("dipole log (Ṗ, μ) of an existing trajectory: ASE .traj, extxyz, VASP XDATCAR or "
         "vasprun.xml, LAMMPS dump")
 

@@ -12,6 +12,7 @@ import sys
 
 from ase_dipole.cli.options import add_mass_argument, masses_from_args
 from ase_dipole.distributed import add_cluster_arguments
+from ase_dipole.dynamics.md import XTB_ACCURACY
 
 help = "run the IR MD protocol (Langevin sampling, NVE production runs logging Ṗ)"
 
@@ -30,7 +31,12 @@ def add_arguments(parser):
         help="force calculator: 'tblite' (GFN2-xTB) or 'module:factory', a callable returning "
              "an ASE calculator, e.g. 'ase.calculators.emt:EMT'",
     )
-    parser.add_argument("-o", "--outdir", required=True, help="output directory (traj_000.log, ...)")
+    parser.add_argument("--xtb-accuracy", type=float, default=None, metavar="X",
+                        help="tblite's accuracy multiplier with --calculator tblite (default "
+                             f"{XTB_ACCURACY:g}: a tight SCF; tblite's own 1.0 lets NVE runs "
+                             "drift visibly); recorded in run.json")
+    parser.add_argument("-o", "--outdir", required=True,
+                        help="output folder (run.json, traj_000.log, ...)")
     parser.add_argument("--temperature-K", type=float, required=True, help="temperature, K")
     parser.add_argument("--timestep-fs", type=float, default=0.5, help="MD time step, fs")
     parser.add_argument("--n-trajectories", type=int, default=4, help="number of NVE runs")
@@ -70,6 +76,7 @@ def run(args, parser):
 
     from ase_dipole.distributed import client_from_args
     from ase_dipole.dynamics.md import run_ir_md
+    from ase_dipole.provenance import command_line
     from ase_dipole.dynamics.trajectory import apply_masses
     from ase_dipole.learning.fixed_charges import FixedChargesModel
 
@@ -96,6 +103,9 @@ def run(args, parser):
     if field is not None and args.ensemble == "npt":
         parser.error("--electric-field-V-per-A cannot be used with --ensemble npt (the field term "
                      "has no stress); use --ensemble nvt")
+    if args.xtb_accuracy is not None and args.calculator != "tblite":
+        parser.error(f"--xtb-accuracy is tblite's setting of --calculator tblite, not of "
+                     f"{args.calculator!r}; drop it or use --calculator tblite")
     finished_before = _finished_trajectories(args.outdir)
     started_before = _started_logs(args.outdir) - finished_before
     try:
@@ -111,6 +121,8 @@ def run(args, parser):
                 sampling_chains=args.sampling_chains, checkpoint_steps=args.checkpoint_steps,
                 electric_field_V_per_A=field, client=client, retries=args.retries,
                 progress=None if args.quiet else sys.stderr,
+                xtb_accuracy=XTB_ACCURACY if args.xtb_accuracy is None else args.xtb_accuracy,
+                command=command_line(args._argv),
             )
     except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError) as error:
         parser.error(str(error))

@@ -3,9 +3,9 @@
 A thin layer over :meth:`ase_dipole.learning.model.PolarizationModel.predict`.
 """
 
+import json
 import sys
 
-from ase_dipole import __version__
 from ase_dipole.cli.fit import read_frames
 from ase_dipole.dynamics.calculator import check_box
 from ase_dipole.io.extxyz import (
@@ -18,6 +18,8 @@ from ase_dipole.io.extxyz import (
     write_extxyz,
 )
 from ase_dipole.learning.model import PolarizationModel
+from ase_dipole.progress import progress_bar
+from ase_dipole.provenance import command_line, provenance
 
 help = "predict dipoles and Born charges with a fitted model; write extxyz"
 
@@ -28,7 +30,9 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="extxyz with the predicted 'dipole' (e·Å) and 'born_charges' (e); "
                              "reference values of the input are kept as 'dipole_reference' and "
-                             "'born_charges_reference'")
+                             "'born_charges_reference'; each frame's 'prediction_provenance': "
+                             "version, date, command, model sha256, sha256 of the inputs")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def _reference(getter, frame, index, path):
@@ -49,7 +53,10 @@ def run(args, parser):
     except ValueError as error:
         parser.error(str(error))
     frames = read_frames(args.structures, parser)
+    record = json.dumps(provenance(inputs=[args.model, args.structures], model_sha256=model.sha256,
+                                   command=command_line(args._argv)), sort_keys=True)
     out = []
+    bar = progress_bar(len(frames), "predict", unit="frame", stream=None if args.quiet else sys.stderr)
     for index, frame in enumerate(frames):
         check_box(frame, model.descriptor.cutoff)
         try:
@@ -68,8 +75,10 @@ def run(args, parser):
             atoms.arrays["born_charges_reference"] = reference_born.reshape(len(atoms), 9)
         set_dipole(atoms, dipole)
         set_born_charges(atoms, born)
-        atoms.info["predicted_by"] = f"ase-dipole {__version__} model sha256 {model.sha256}"
+        atoms.info["prediction_provenance"] = record
         out.append(atoms)
+        bar.update(1)
+    bar.close()
     try:
         write_extxyz(args.output, out)
     except OSError as error:

@@ -26,9 +26,6 @@ def add_arguments(parser):
     parser.add_argument("--force", action="store_true", help="rerun every step")
     parser.add_argument("--dry-run", action="store_true",
                         help="only say which steps would run, rerun or be reused, and why")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads of numba, BLAS and OpenMP inside the run "
-                             "(default: as the environment sets them)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_cluster_arguments(parser)
 
@@ -37,8 +34,6 @@ def run(args, parser):
     from ase_dipole.workflow.protocol import ProtocolError, load_protocol, parse_override
     from ase_dipole.workflow.steps import plan_protocol, run_protocol
 
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads {args.threads}: give a whole number >= 1")
     try:
         overrides = dict(((section, key), value) for section, key, value in
                          map(parse_override, args.settings))

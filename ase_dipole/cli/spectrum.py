@@ -10,6 +10,9 @@ _RECORDED_OPTIONS = ("plot", "experiment", "experiment_scale", "experiment_unit"
                      "temperature_K", "fwhm_cm1", "max_wavenumber_cm1", "quantum_correction",
                      "route")
 
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"scale": "experiment_scale", "unit": "experiment_unit"}
+
 help = "Green-Kubo IR spectrum (alpha*n or cross-section) from dipole logs, averaged over trajectories"
 
 

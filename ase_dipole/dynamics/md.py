@@ -43,12 +43,12 @@ other parameters must match).
 """
 
 import contextlib
-import datetime
 import fcntl
 import hashlib
 import importlib
 import json
 import os
+import shlex
 import socket
 import sys
 import time
@@ -75,31 +75,37 @@ from ase_dipole.dynamics.checkpoint import (
 )
 from ase_dipole.dynamics.dipole_log import read_dipole_log
 from ase_dipole.dynamics.observer import DipoleObserver
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar, progress_line
+from ase_dipole.provenance import date_now
 
 #: thermostatted ensembles that can supply starting configurations
 ENSEMBLES = ("nvt", "npt")
 #: built-in force calculators (``--calculator`` names)
 BUILTIN_CALCULATORS = ("tblite",)
 RUN_FILE = "run.json"
+#: tblite's accuracy multiplier of the built-in ``'tblite'`` calculator: a
+#: tight SCF (tblite's own default, 1.0, lets NVE runs drift visibly)
+XTB_ACCURACY = 0.01
 
 
-def make_force_calculator(spec):
+def make_force_calculator(spec, *, xtb_accuracy=XTB_ACCURACY):
     """Return an ASE calculator from a specification.
 
     Parameters
     ----------
     spec : ase calculator or callable or str
         A calculator (returned as is); a callable returning one; the name
-        ``"tblite"`` (GFN2-xTB via :class:`tblite.ase.TBLite` with a tight
-        SCF, ``accuracy=0.01``; needs the ``reference`` extra); or
-        ``"module:factory"``, an importable callable returning a calculator
-        (e.g. ``"ase.calculators.emt:EMT"``).
+        ``"tblite"`` (GFN2-xTB via :class:`tblite.ase.TBLite`; needs the
+        ``reference`` extra); or ``"module:factory"``, an importable callable
+        returning a calculator (e.g. ``"ase.calculators.emt:EMT"``).
+    xtb_accuracy : float, keyword-only
+        tblite's accuracy multiplier of ``"tblite"`` (smaller is tighter;
+        default :data:`XTB_ACCURACY`).
     """
     if hasattr(spec, "get_property") and not isinstance(spec, type):
         return spec
     if callable(spec):
-        return make_force_calculator(spec())
+        return make_force_calculator(spec(), xtb_accuracy=xtb_accuracy)
     if not isinstance(spec, str):
         raise TypeError(f"cannot make a calculator from {spec!r}")
     if spec == "tblite":
@@ -109,8 +115,9 @@ def make_force_calculator(spec):
             raise ImportError(
                 "the 'tblite' calculator needs tblite: pip install ase-dipole[reference]"
             ) from None
-        # tight SCF: with tblite's default accuracy NVE runs drift visibly
-        return TBLite(method="GFN2-xTB", accuracy=0.01, verbosity=0)
+        if not (np.isfinite(xtb_accuracy) and xtb_accuracy > 0):
+            raise ValueError(f"xtb_accuracy must be a positive number, got {xtb_accuracy!r}")
+        return TBLite(method="GFN2-xTB", accuracy=float(xtb_accuracy), verbosity=0)
     if ":" not in spec:
         raise ValueError(
             f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS} or "
@@ -196,11 +203,27 @@ def _thermalize(atoms, temperature_K, rng):
         thermalize_momenta(atoms, temperature_K, rng=rng)
 
 
-def _run_phase(dyn, steps, label, stream):
-    bar = Progress(steps, label, stream=stream)
-    bar.attach(dyn)
+def _run_phase(dyn, steps, label, bar):
+    """Run ``steps`` more steps of ``dyn``, counting each on ``bar`` (the
+    run's progress bar, or None) under ``label``."""
+    if bar is not None:
+        bar.set_description(label, refresh=False)
+        counted = [dyn.nsteps]
+
+        def tick():
+            bar.update(dyn.nsteps - counted[0])
+            counted[0] = dyn.nsteps
+
+        dyn.attach(tick, interval=1)
     dyn.run(steps)
-    bar.update(steps)
+
+
+def _not_to_run(bar, steps):
+    """Take ``steps`` that were done by an earlier run off ``bar``'s total,
+    so that its rate and remaining time count only the work of this run."""
+    if bar is not None and steps:
+        bar.total -= steps
+        bar.refresh()
 
 
 def _thermostat(atoms, *, ensemble, timestep_fs, temperature_K, friction_per_fs, pressure_bar,
@@ -229,11 +252,13 @@ def _write_atomic(path, atoms):
         ase.io.write(handle, snapshot, format="traj")
 
 
-def _check_run_file(outdir, parameters):
+def _check_run_file(outdir, parameters, command):
     path = os.path.join(outdir, RUN_FILE)
     if os.path.exists(path):
         with open(path) as handle:
             previous = json.load(handle)["parameters"]
+        if previous.get("calculator") == "tblite":  # runs from before the option: its old fixed value
+            previous.setdefault("xtb_accuracy", 0.01)
         differ = sorted(key for key in set(previous) | set(parameters)
                         if key != "n_trajectories" and previous.get(key) != parameters.get(key))
         if differ:
@@ -244,7 +269,7 @@ def _check_run_file(outdir, parameters):
                 "directory or the same parameters"
             )
     record = dict(parameters=parameters, ase_dipole_version=__version__,
-                  date=datetime.datetime.now().isoformat(timespec="seconds"))
+                  date=date_now(), command=command)
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
@@ -281,13 +306,14 @@ def _where():
         return f"this process on {socket.gethostname()}"
 
 
-def _build_calculator(spec):
-    """:func:`make_force_calculator` inside a task; a failure names the
-    specification and the worker."""
+def _build_calculator(spec, parameters):
+    """:func:`make_force_calculator` inside a task (with the run's
+    ``xtb_accuracy``); a failure names the specification and the worker."""
+    options = {"xtb_accuracy": parameters["xtb_accuracy"]} if "xtb_accuracy" in parameters else {}
     if not isinstance(spec, str):
-        return make_force_calculator(spec)
+        return make_force_calculator(spec, **options)
     try:
-        return make_force_calculator(spec)
+        return make_force_calculator(spec, **options)
     except (ImportError, ValueError, TypeError, AttributeError) as error:
         raise type(error)(
             f"force calculator {spec!r} could not be built on {_where()}: {error}; install it "
@@ -347,35 +373,35 @@ def _sampling_segment(task, previous=None, progress=None):
     from ase.md.velocitydistribution import Stationary, ZeroRotation
 
     k, start = task["trajectory"], task["start"]
+    p = task["parameters"]
+    steps = p["equilibration_steps"] if task["previous_start"] is None else p["decorrelation_steps"]
     result = dict(phase="sampling", trajectory=k, path=start, resumed_from_step=None,
-                  steps=0, where=_where())
+                  steps=steps, where=_where())
     checkpoint_path = start[:-len(".traj")] + ".ckpt.npz"
     if os.path.exists(start):
         if os.path.exists(checkpoint_path):
             os.remove(checkpoint_path)
+        _not_to_run(progress, steps)
         return dict(result, status="done")
-    p = task["parameters"]
     rng = np.random.default_rng([p["seed"], k])
     identity = dict(run=task["run"], phase="sampling", trajectory=k)
     checkpointed = p["ensemble"] == "nvt"
     state = load_checkpoint(checkpoint_path, identity) if checkpointed else None
     if task["previous_start"] is None:
         thermal = task["atoms"].copy()
-        steps = p["equilibration_steps"]
         if state is None:
             _thermalize(thermal, p["temperature_K"], rng)
             if not is_periodic(thermal):
                 ZeroRotation(thermal)
     else:
         thermal = ase.io.read(task["previous_start"])
-        steps = p["decorrelation_steps"]
     if state is not None:
         restore_atoms(thermal, state)
         rng.bit_generator.state = state["rng_state"]
         result["resumed_from_step"] = state["step"]
-    result["steps"] = steps
+        _not_to_run(progress, state["step"])
     if steps:
-        thermal.calc = _with_field(_build_calculator(task["calculator"]), task)
+        thermal.calc = _with_field(_build_calculator(task["calculator"], task["parameters"]), task)
         dyn = _thermostat(thermal, ensemble=p["ensemble"], timestep_fs=p["timestep_fs"],
                           temperature_K=p["temperature_K"], friction_per_fs=p["friction_per_fs"],
                           pressure_bar=p["pressure_bar"], rng=rng)
@@ -449,11 +475,12 @@ def _production_run(task, progress):
             and (os.path.exists(quality_path) or not os.path.exists(checkpoint_path))):
         if os.path.exists(checkpoint_path):
             os.remove(checkpoint_path)
+        _not_to_run(progress, p["production_steps"])
         return dict(result, status="done")
     began_s = time.perf_counter()
     model = task["model"] if not isinstance(task["model"], (str, os.PathLike)) \
         else _task_model(task)
-    calculator = _build_calculator(task["calculator"])
+    calculator = _build_calculator(task["calculator"], task["parameters"])
     production = ase.io.read(task["start"])
     identity = dict(run=task["run"], phase="production", trajectory=k)
     state = load_checkpoint(checkpoint_path, identity)
@@ -465,6 +492,7 @@ def _production_run(task, progress):
     if state is not None:
         restore_atoms(production, state)
         result.update(resumed_from_step=state["step"], rows_kept=state["log_rows"])
+        _not_to_run(progress, state["step"])
     production.calc = _with_field(calculator, task, model)
     dyn = VelocityVerlet(production, p["timestep_fs"] * units.fs)
     if state is not None:
@@ -472,6 +500,7 @@ def _production_run(task, progress):
     observer = DipoleObserver(dyn, model, log_path, interval=p["interval"],
                               temperature_K=p["temperature_K"],
                               metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"],
+                                            date=date_now(), command=task["command"],
                                             electric_field_V_per_A=p.get("electric_field_V_per_A")),
                               overwrite=state is None)  # without a checkpoint: from the start
     dyn.attach(observer, interval=p["interval"])
@@ -500,19 +529,20 @@ def _production_run(task, progress):
 
 
 def _report(result, n_trajectories, stream):
-    """One line per finished task: the NVE record, and what was resumed."""
+    """One line per finished task (above the progress bar): the NVE record,
+    and what was resumed."""
     if stream is None:
         return
     k = result["trajectory"]
     resumed = result["resumed_from_step"]
     if result["phase"] == "sampling":
         if resumed is not None:
-            stream.write(f"sampling {k + 1}/{n_trajectories}: resumed {result['path']} from its "
-                         f"checkpoint at step {resumed} of {result['steps']}\n")
+            progress_line(f"sampling {k + 1}/{n_trajectories}: resumed {result['path']} from its "
+                          f"checkpoint at step {resumed} of {result['steps']}", stream)
         return
     if result["status"] == "done":
-        stream.write(f"production {k + 1}/{n_trajectories}: {result['path']} was finished "
-                     "earlier; kept\n")
+        progress_line(f"production {k + 1}/{n_trajectories}: {result['path']} was finished "
+                      "earlier; kept", stream)
         return
     quality = result["nve"]
     drift = quality["energy_drift_eV_per_atom"]
@@ -523,13 +553,26 @@ def _report(result, n_trajectories, stream):
                  f"{result['steps']} ({result['rows_kept']} log rows kept)")
     if not result["where"].startswith("this process"):
         line += f" [{result['where']}]"
-    stream.write(line + "\n")
+    progress_line(line, stream)
 
 
-def _run_on_client(client, segments, productions, n_chains, retries, progress):
+def _count(bar, result):
+    """Count a task finished on a Dask worker on the client's bar: its steps,
+    less those an earlier run had done."""
+    if result["status"] == "done":
+        _not_to_run(bar, result["steps"])
+        return
+    resumed = result["resumed_from_step"] or 0
+    _not_to_run(bar, resumed)
+    bar.set_description(f"{result['phase']} {result['trajectory'] + 1}", refresh=False)
+    bar.update(result["steps"] - resumed)
+
+
+def _run_on_client(client, segments, productions, n_chains, retries, progress, bar):
     """Submit the sampling segments (each after its chain's previous one) and
     each NVE run once its start is written, so that Dask places it on the
-    least busy worker; report the tasks as they finish."""
+    least busy worker; report the tasks as they finish (lines on
+    ``progress``, their steps on ``bar``)."""
     import uuid
 
     import distributed
@@ -552,6 +595,7 @@ def _run_on_client(client, segments, productions, n_chains, retries, progress):
                     f"task {future.key} lost every worker that ran it ({error}); rerun the same "
                     "command to resume from its checkpoints"
                 ) from None
+            _count(bar, result)
             _report(result, len(productions), progress)
             if result["phase"] == "sampling":
                 k = result["trajectory"]
@@ -570,7 +614,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
               production_steps=20000, interval=1, friction_per_fs=0.01, ensemble="nvt",
               pressure_bar=1.0, seed=0, sampling_chains=1, checkpoint_steps=None,
               checkpoint_wall_s=DEFAULT_CHECKPOINT_WALL_S, electric_field_V_per_A=None,
-              client=None, retries=2, progress=sys.stderr):
+              client=None, retries=2, progress=sys.stderr, xtb_accuracy=XTB_ACCURACY,
+              command=None):
     """Run the IR MD protocol: thermostatted sampling, then NVE production runs.
 
     Parameters
@@ -637,8 +682,16 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         rescheduled by Dask itself); a retried task resumes from its
         checkpoint.
     progress : file or None
-        Stream for progress bars and one line per finished run (saying
-        what was resumed); ``None`` for silence.
+        Stream for one progress bar over the steps of the whole run (its
+        remaining time from the measured speed of the latest steps; steps
+        done by an earlier run are not counted) and one line per finished
+        run (saying what was resumed); ``None`` for silence.
+    xtb_accuracy : float
+        tblite's accuracy multiplier when ``force_calculator`` is
+        ``'tblite'`` (recorded in ``run.json``; default :data:`XTB_ACCURACY`).
+    command : str, optional
+        The command line that started the run, recorded with the date in
+        ``run.json`` and in every dipole log (default: this process's).
 
     Returns
     -------
@@ -681,7 +734,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     check_species(model, atoms)
     if client is None:
         if isinstance(force_calculator, str):
-            make_force_calculator(force_calculator)  # fail now, not in the first task
+            make_force_calculator(force_calculator, xtb_accuracy=xtb_accuracy)  # fail now
             calculator_name = force_calculator
         elif hasattr(force_calculator, "get_property") and not isinstance(force_calculator, type):
             calculator_name = type(force_calculator).__name__
@@ -709,11 +762,14 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         model_sha256=str(model.sha256),
         electric_field_V_per_A=None if field is None else [float(value) for value in field],
     )
-    _check_run_file(outdir, parameters)
+    if force_calculator == "tblite":
+        parameters["xtb_accuracy"] = float(xtb_accuracy)
+    command = shlex.join(sys.argv) if command is None else command
+    _check_run_file(outdir, parameters, command)
 
     n_chains = int(sampling_chains)
     starts = [os.path.join(outdir, f"start_{k:03d}.traj") for k in range(n_trajectories)]
-    common = dict(parameters=parameters, run=_run_digest(parameters),
+    common = dict(parameters=parameters, run=_run_digest(parameters), command=command,
                   calculator=force_calculator, n_trajectories=int(n_trajectories),
                   checkpoint_steps=None if checkpoint_steps is None else int(checkpoint_steps),
                   checkpoint_wall_s=float(checkpoint_wall_s))
@@ -728,11 +784,15 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
                         log=os.path.join(outdir, f"traj_{k:03d}.log"),
                         nve=os.path.join(outdir, f"traj_{k:03d}.nve.json"))
                    for k in range(n_trajectories)]
-    if client is None:
-        for task in segments:
-            _report(_sampling_segment(task, progress=progress), n_trajectories, progress)
-        for task in productions:
-            _report(_production_task(task, progress=progress), n_trajectories, progress)
-    else:
-        _run_on_client(client, segments, productions, n_chains, int(retries), progress)
+    total = (min(n_chains, n_trajectories) * int(equilibration_steps)
+             + max(n_trajectories - n_chains, 0) * int(decorrelation_steps)
+             + n_trajectories * int(production_steps))
+    with progress_bar(total, "MD", unit="step", stream=progress) as bar:
+        if client is None:
+            for task in segments:
+                _report(_sampling_segment(task, progress=bar), n_trajectories, progress)
+            for task in productions:
+                _report(_production_task(task, progress=bar), n_trajectories, progress)
+        else:
+            _run_on_client(client, segments, productions, n_chains, int(retries), progress, bar)
     return [task["log"] for task in productions]

@@ -146,7 +146,8 @@ def learning_curve(pools, test_frames, *, sizes, parameters=None, progress=False
     parameters : dict or None
         Keyword arguments of :class:`PolarizationModel`.
     progress : bool
-        One line per fitted model on stderr.
+        On stderr: a line as each fit starts, its progress bars, and a line
+        with its held-out errors.
 
     Returns
     -------
@@ -161,22 +162,25 @@ def learning_curve(pools, test_frames, *, sizes, parameters=None, progress=False
         raise ValueError(f"sizes must be positive integers, got {sizes}")
     dipole_frames, dipoles, born_frames, borns = _test_data(test_frames)
     rows = []
-    for targets, pool in pools.items():
-        pool = list(pool)
-        for n in (n for n in sizes if n <= len(pool)):
-            subset = [pool[i] for i in uniform_subset(len(pool), n)]
-            start = time.perf_counter()
-            model = PolarizationModel(**parameters).fit(subset, targets=targets, progress=False)
-            elapsed = time.perf_counter() - start
-            rmse_mu, rmspe_mu = _errors([model.predict_dipole(f) for f in dipole_frames], dipoles)
-            rmse_z, rmspe_z = _errors([model.predict(f)[1] for f in born_frames], borns)
-            rows.append({"series": _LABELS[targets], "targets": targets, "n_train": n,
-                         "regularization": model.regularization, "rmse_dipole_eA": rmse_mu,
-                         "rmspe_dipole": rmspe_mu, "rmse_born_charges_e": rmse_z,
-                         "rmspe_born_charges": rmspe_z, "fit_time_s": elapsed})
-            if progress:
-                print(f"learning curve: {_LABELS[targets]:>7} n={n:<4d} RMSPE μ {100 * rmspe_mu:.3f} % "
-                      f"Z* {100 * rmspe_z:.3f} % ({elapsed:.1f} s)", file=sys.stderr, flush=True)
+    fits = [(targets, n) for targets, pool in pools.items() for n in sizes if n <= len(pool)]
+    for count, (targets, n) in enumerate(fits, start=1):
+        pool = list(pools[targets])
+        subset = [pool[i] for i in uniform_subset(len(pool), n)]
+        if progress:
+            print(f"learning curve: fit {count}/{len(fits)}, {_LABELS[targets]} on {n} frame(s)",
+                  file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        model = PolarizationModel(**parameters).fit(subset, targets=targets, progress=progress)
+        elapsed = time.perf_counter() - start
+        rmse_mu, rmspe_mu = _errors([model.predict_dipole(f) for f in dipole_frames], dipoles)
+        rmse_z, rmspe_z = _errors([model.predict(f)[1] for f in born_frames], borns)
+        rows.append({"series": _LABELS[targets], "targets": targets, "n_train": n,
+                     "regularization": model.regularization, "rmse_dipole_eA": rmse_mu,
+                     "rmspe_dipole": rmspe_mu, "rmse_born_charges_e": rmse_z,
+                     "rmspe_born_charges": rmspe_z, "fit_time_s": elapsed})
+        if progress:
+            print(f"learning curve: {_LABELS[targets]:>7} n={n:<4d} RMSPE μ {100 * rmspe_mu:.3f} % "
+                  f"Z* {100 * rmspe_z:.3f} % ({elapsed:.1f} s)", file=sys.stderr, flush=True)
     if not rows:
         raise ValueError(f"no size in {sizes} fits any pool (pool sizes "
                          f"{ {k: len(v) for k, v in pools.items()} })")

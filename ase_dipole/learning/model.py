@@ -62,7 +62,8 @@ from ase_dipole.learning.product import DEFAULT_N_INVARIANTS, DEFAULT_N_VECTORS,
 from ase_dipole.descriptors.lambda_soap import LambdaSOAP
 from ase_dipole.descriptors.neighbours import check_finite_positions
 from ase_dipole.io.extxyz import get_born_charges, get_dipole
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar
+from ase_dipole.provenance import content_sha256, date_now
 
 #: identifies a model file
 FORMAT = "ase-dipole-polarization-model"
@@ -299,6 +300,16 @@ class PolarizationModel:
         return dict(self._fitted()["metrics"])
 
     @property
+    def provenance(self):
+        """Where the fit comes from (dict), or None for files written before
+        ase-dipole recorded it: ``training_data_sha256`` (the content of the
+        fitted frames), ``n_training_frames``, ``ase_dipole_version`` and,
+        when the fit was given its command (the CLI does), ``date`` and
+        ``command``."""
+        record = self._fitted().get("provenance")
+        return None if record is None else dict(record)
+
+    @property
     def cross_validation(self):
         """``{"grid": [...], "loss": [...], "rmse": {kind: [...]}}``; empty
         lists when λ was given."""
@@ -377,7 +388,7 @@ class PolarizationModel:
         return samples
 
     # -- fit -------------------------------------------------------------------
-    def fit(self, frames, *, targets="auto", progress=True):
+    def fit(self, frames, *, targets="auto", progress=True, command=None):
         """Fit the coefficients to Born charges and/or dipoles.
 
         Parameters
@@ -395,7 +406,13 @@ class PolarizationModel:
             polarization quantum, so it is fitted (with a warning) only when
             asked for by ``"dipole"`` or ``"both"``.
         progress : bool
-            Report progress on stderr.
+            Progress bars on stderr: the frames, then the cross-validation
+            (one tick per fold and one for the final solve).
+        command : str, optional
+            The command line that fits, recorded with the date in the model
+            file's :attr:`provenance` (the CLI passes its own). Without it
+            the file holds no date, so that fits of the same data and
+            settings give byte-identical files.
 
         Returns
         -------
@@ -434,7 +451,8 @@ class PolarizationModel:
         fit_charges = p["charges"] == "fit"
         n_columns += len(numbers) if fit_charges else 0
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
-        report = Progress(len(samples), "fit", unit="frames", stream=sys.stderr if progress else None)
+        stream = sys.stderr if progress else None
+        report = progress_bar(len(samples), "fit", unit="frame", stream=stream)
         for position, sample in enumerate(samples):
             fold = position * n_folds // len(samples)
             zbar = mean_born[species_index[sample.atoms.numbers]]
@@ -462,14 +480,17 @@ class PolarizationModel:
                     equations.add(fold, "dipole", rows, sample.dipole - zbar @ sample.atoms.positions)
             except ValueError as error:
                 raise ValueError(f"frame {sample.index}: {error}") from None
-            report.update(position + 1)
+            report.update(1)
+        report.close()
         std = {kind: equations.target_std(kind) for kind in kinds}
         weight = {"born": p["born_weight"], "dipole": p["dipole_weight"]}
         row_weights = {kind: weight[kind] / (std[kind] ** 2 if std[kind] > 0 else 1.0) for kind in kinds}
         if not any(row_weights.values()):
             raise ValueError(f"all weights of the fitted target kinds {list(kinds)} are zero")
         if p["regularization"] is None:
-            solution = ridge.cross_validate(equations, row_weights, grid=p["regularization_grid"])
+            with progress_bar(n_folds + 1, "cross-validation", unit="solve", stream=stream) as bar:
+                solution = ridge.cross_validate(equations, row_weights,
+                                                grid=p["regularization_grid"], progress=bar)
             best = int(np.argmin(solution.cv_loss))
             if p["regularization_grid"] and best in (0, len(solution.grid) - 1) and len(solution.grid) > 1:
                 warnings.warn(f"cross-validation chose λ = {solution.regularization:.3g} at the edge "
@@ -507,6 +528,7 @@ class PolarizationModel:
             "posterior": posterior, "product": product,
         }
         self._state["uncertainty"] = self._training_uncertainty(samples) if posterior else None
+        self._state["provenance"] = _training_provenance(samples, command)
         self._file_sha256 = None
         return self
 
@@ -594,8 +616,8 @@ class PolarizationModel:
             return [None] * S, {}
         invariants = [[] for _ in range(S)]
         owners = [[] for _ in range(S)]
-        report = Progress(len(samples), "reference environments", unit="frames",
-                          stream=sys.stderr if progress else None)
+        report = progress_bar(len(samples), "reference environments", unit="frame",
+                              stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
             try:
                 values = descriptor.invariants(sample.atoms)
@@ -607,7 +629,8 @@ class PolarizationModel:
                 atoms_of_s = np.flatnonzero(index == s)
                 invariants[s].append(values[atoms_of_s].astype(np.float32))
                 owners[s].extend((position, int(a)) for a in atoms_of_s)
-            report.update(position + 1)
+            report.update(1)
+        report.close()
         bases, references = [], {}
         for s in range(S):
             candidates = np.concatenate(invariants[s])
@@ -849,6 +872,8 @@ class PolarizationModel:
         if state.get("posterior") is not None:
             document["posterior"] = state["posterior"].to_document()
             document["uncertainty"] = state["uncertainty"]
+        if state.get("provenance") is not None:
+            document["provenance"] = state["provenance"]
         document[DIGEST_KEY] = _content_digest(document)
         return (json.dumps(document, sort_keys=True, indent=1, allow_nan=False) + "\n").encode()
 
@@ -917,6 +942,7 @@ class PolarizationModel:
                 model._state["posterior"] = Posterior.from_document(document["posterior"],
                                                                     S * n_columns + charge_columns)
                 model._state["uncertainty"] = dict(document["uncertainty"])
+            model._state["provenance"] = document.get("provenance")  # files before it: none
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
                              f"{version}): {type(error).__name__}: {error}") from None
@@ -930,6 +956,20 @@ class PolarizationModel:
                              "ase-dipole fit, or refit the model")
         model._file_sha256 = hashlib.sha256(data).hexdigest()
         return model
+
+
+def _training_provenance(samples, command):
+    """Where a fit comes from: the sha256 of the content of its training
+    data (:func:`ase_dipole.provenance.content_sha256` of every frame's atomic
+    numbers, positions, cell, pbc and the fitted Z* and dipole), the number
+    of frames, the package version and, with a ``command``, it and the date."""
+    arrays = (value for s in samples for value in (s.atoms.numbers, s.atoms.positions,
+                                                   s.atoms.cell.array, s.atoms.pbc, s.born, s.dipole))
+    record = {"training_data_sha256": content_sha256(arrays), "n_training_frames": len(samples),
+              "ase_dipole_version": __version__}
+    if command is not None:
+        record.update(date=date_now(), command=command)
+    return record
 
 
 def _content_digest(document):

@@ -425,7 +425,8 @@ def solve(equations, weights, regularization, *, standardize=True):
     return RidgeSolution(path[:, 0], float(regularization), empty, empty, {}, eigen)
 
 
-def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True):
+def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True,
+                   progress=None):
     """Choose λ by k-fold cross-validation and solve with all folds.
 
     For every fold k the system of the other folds is reduced to a band
@@ -442,6 +443,9 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     weights : dict of str to float
     grid : sequence of float
         Candidate relative λ (positive).
+    progress : tqdm.tqdm or None, keyword-only
+        Counts ``n_folds + 1`` solves: ``progress.update(1)`` after each fold
+        and after the final solve.
 
     Returns
     -------
@@ -478,6 +482,8 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
             error = equations.squared_error(path, fold, kind)
             squared[kind] += error
             loss += w * error
+        if progress is not None:
+            progress.update(1)
     del terms
     best = int(np.argmin(loss))
     cv_rmse = {}
@@ -486,6 +492,8 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
         cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
     eigen = _eigen_of_scaled(_scaled_live(upper_all, scale, live, out=work), scale, live)
     path = _path_from_eigen(eigen, b_all, [grid[best]])
+    if progress is not None:
+        progress.update(1)
     return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen)
 
 

@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar
 
 #: selection criteria accepted by :func:`select_frames`
 CRITERIA = ("fps", "uncertainty")
@@ -75,8 +75,8 @@ def frame_uncertainty(model, frames, *, progress=False):
     -------
     ndarray, shape (n_frames,), e
     """
-    report = Progress(len(frames), "uncertainty", unit="frames",
-                      stream=sys.stderr if progress else None)
+    report = progress_bar(len(frames), "uncertainty", unit="frame",
+                          stream=sys.stderr if progress else None)
     out = np.empty(len(frames))
     for position, atoms in enumerate(frames):
         try:
@@ -84,7 +84,8 @@ def frame_uncertainty(model, frames, *, progress=False):
         except ValueError as error:
             raise ValueError(f"frame {position}: {error}") from None
         out[position] = np.sqrt(np.mean(born_std ** 2))
-        report.update(position + 1)
+        report.update(1)
+    report.close()
     return out
 
 

@@ -11,7 +11,7 @@ import sys
 
 from ase_dipole.io.extxyz import set_born_charges, set_dipole
 from ase_dipole.io.polarizability import set_polarizability, set_polarizability_derivatives
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar
 from ase_dipole.reference.pyscf_dft import dft_born_charges, dft_dipole
 from ase_dipole.reference.qe import qe_born_charges
 from ase_dipole.reference.xtb import xtb_born_charges, xtb_dipole
@@ -157,7 +157,7 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
     dipole, born_charges : bool
         Which labels to store (at least one).
     progress : bool
-        Show progress on stderr (:class:`ase_dipole.progress.Progress`).
+        Show progress on stderr (:func:`ase_dipole.progress.progress_bar`).
     polarizability : bool
         Also store ``info['polarizability']`` (Å³) and
         ``arrays['polarizability_derivatives']`` (N, 27) Å² (method ``"dft"`` only).
@@ -174,11 +174,11 @@ def label_frames(frames, *, method="gfn2", dipole=True, born_charges=True,
                            polarizability=polarizability)
     frames = list(frames)
     labelled = []
-    report = Progress(len(frames), f"label_frames [{reference_name(method, options)}]",
-                      unit="frames", stream=sys.stderr if progress else None)
-    for count, frame in enumerate(frames, start=1):
-        labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges,
-                                polarizability=polarizability)
-        labelled.append(apply_labels(frame, labels))
-        report.update(count)
+    with progress_bar(len(frames), f"label_frames [{reference_name(method, options)}]",
+                      unit="frame", stream=sys.stderr if progress else None) as report:
+        for frame in frames:
+            labels = compute_labels(frame, method, options, dipole=dipole, born_charges=born_charges,
+                                    polarizability=polarizability)
+            labelled.append(apply_labels(frame, labels))
+            report.update(1)
     return labelled

@@ -27,7 +27,7 @@ import traceback
 import numpy as np
 
 from ase_dipole.atomic import write_bytes_atomic
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar
 from ase_dipole.reference.labelling import apply_labels, check_request, compute_labels
 
 _CACHE_FORMAT = 1
@@ -163,15 +163,15 @@ def label_frames_parallel(frames, *, cache_dir, method="gfn2", options=None, dip
     paths = [os.path.join(cache_dir, f"{key}.npz") for key in keys]
     missing = [i for i, path in enumerate(paths) if not os.path.exists(path)]
     reused = [i for i in range(len(frames)) if i not in set(missing)]
-    report = Progress(len(missing), f"label [{method}]", unit="frames",
-                      stream=sys.stderr if progress else None)
+    report = progress_bar(len(missing), f"label [{method}]", unit="frame",
+                          stream=sys.stderr if progress else None)
     task = dict(method=method, dipole=dipole, born_charges=born_charges, polarizability=polarizability)
     outcomes = {}
     if client is None:
-        for count, i in enumerate(missing, start=1):
+        for i in missing:
             frame_options = _frame_options(options, keys[i])
             outcomes[i] = label_one(frames[i], paths[i], options=frame_options, **task)
-            report.update(count)
+            report.update(1)
     else:
         import distributed
 
@@ -181,10 +181,11 @@ def label_frames_parallel(frames, *, cache_dir, method="gfn2", options=None, dip
                                    options=_frame_options(options, keys[i]), **task)
             futures.setdefault(future.key, (future, []))[1].append(i)
         by_future = {future: indices for future, indices in futures.values()}
-        for count, future in enumerate(distributed.as_completed(list(by_future)), start=1):
+        for future in distributed.as_completed(list(by_future)):
             for i in by_future[future]:
                 outcomes[i] = future.result()
-            report.update(count)
+            report.update(len(by_future[future]))
+    report.close()
     labelled, failures, seconds = [], [], []
     for i, frame in enumerate(frames):
         outcome = outcomes.get(i, {"status": "done"})

@@ -46,7 +46,7 @@ from phonopy.structure.atoms import PhonopyAtoms
 from ase_dipole import __version__
 from ase_dipole.atomic import write_text_atomic
 from ase_dipole.io.extxyz import get_born_charges
-from ase_dipole.progress import Progress
+from ase_dipole.progress import progress_bar
 from ase_dipole.units import KM_PER_MOL_PER_E2_AMU
 
 THZ_TO_CM1 = 1e12 / (ase.units._c * 100.0)  # [cm⁻¹ / THz]
@@ -244,12 +244,13 @@ def phonopy_from_calculator(
     phonon.generate_displacements(distance=displacement_A, is_plusminus=True, is_diagonal=False)
     supercells = phonon.supercells_with_displacements
     forces = []
-    progress = Progress(len(supercells), "phonopy displacements", unit="supercells", stream=log)
-    for k, cell in enumerate(supercells, 1):
-        displaced = _to_ase_atoms(cell, pbc=atoms.pbc)
-        displaced.calc = calculator
-        forces.append(displaced.get_forces())
-        progress.update(k)
+    with progress_bar(len(supercells), "phonopy displacements", unit="supercell",
+                      stream=log) as progress:
+        for cell in supercells:
+            displaced = _to_ase_atoms(cell, pbc=atoms.pbc)
+            displaced.calc = calculator
+            forces.append(displaced.get_forces())
+            progress.update(1)
     phonon.forces = np.array(forces)
     phonon.produce_force_constants(show_drift=False)
     if symmetrize_fc:

@@ -64,10 +64,11 @@ def _toml_value(value):
 
 
 def run_arguments(outdir=DEFAULT_OUTDIR, *, quick=False, regenerate=False, force=False,
-                  **overrides):
-    """The ``ase-dipole run`` arguments of a demo run (a list of str)."""
+                  threads=1, **overrides):
+    """The ``ase-dipole run`` arguments of a demo run (a list of str; ``threads``:
+    numba, BLAS and OpenMP threads, 1 by default)."""
     path, settings = demo_settings(quick=quick, regenerate=regenerate, **overrides)
-    arguments = ["run", path, "-o", str(outdir), "--threads", "1"]
+    arguments = ["run", path, "-o", str(outdir), "--threads", str(int(threads))]
     for name, value in settings.items():
         arguments += ["--set", f"{name}={_toml_value(value)}"]
     return arguments + (["--force"] if force else [])

@@ -62,6 +62,7 @@ import numpy as np
 from ase_dipole import __version__
 from ase_dipole.atomic import write_bytes_atomic, write_text_atomic
 from ase_dipole.io.extxyz import get_born_charges, get_dipole, write_extxyz
+from ase_dipole.threads import limit_threads
 from ase_dipole.workflow.engine import Engine, Step
 from ase_dipole.workflow.protocol import ProtocolError
 from ase_dipole.workflow.reference_set import (assign_splits, group_frames, held_out_frames,
@@ -255,8 +256,8 @@ def _step_sample(ctx):
     from ase.constraints import FixAtoms, Hookean
     from ase.md.langevin import Langevin
 
-    from ase_dipole.dynamics.md import _thermalize
-    from ase_dipole.progress import Progress
+    from ase_dipole.dynamics.md import _run_phase, _thermalize
+    from ase_dipole.progress import progress_bar
 
     options = ctx.protocol["sample"]
     atoms = ctx.structure()
@@ -293,10 +294,8 @@ def _step_sample(ctx):
         frames.append(frame)
 
     dyn.attach(keep, interval=options["interval"])
-    bar = Progress(n_steps, "sampling", stream=ctx.stream)
-    bar.attach(dyn)
-    dyn.run(n_steps)
-    bar.update(n_steps)
+    with progress_bar(n_steps, "sampling", unit="step", stream=ctx.stream) as bar:
+        _run_phase(dyn, n_steps, "sampling", bar)
     for frame in frames:
         frame.arrays.pop("momenta", None)
     write_extxyz(ctx.path(SAMPLED_NAME), frames)
@@ -719,33 +718,6 @@ def build_steps(protocol):
                           _step_compare, uses=("spectrum", "harmonic"),
                           outputs=("peaks.txt", "spectra.png") + bands))
     return steps
-
-
-@contextlib.contextmanager
-def limit_threads(threads):
-    """Hold numba, OpenMP (tblite) and BLAS to ``threads`` threads inside the
-    block (``None``: leave them alone), restoring the previous counts.
-
-    The owners of thread pools (numba's threading layer, scipy's BLAS,
-    tblite's OpenMP) are loaded first: ``threadpoolctl`` acts on loaded
-    libraries, and numba's layer resets the OpenMP count when it starts.
-    """
-    if threads is None:
-        yield
-        return
-    import numba
-    import scipy.linalg  # noqa: F401  (scipy's own BLAS)
-    from threadpoolctl import threadpool_limits
-
-    with contextlib.suppress(ImportError):
-        import tblite.ase  # noqa: F401  (OpenMP)
-    previous = numba.get_num_threads()  # starts numba's threading layer
-    numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    try:
-        with threadpool_limits(limits=int(threads)):
-            yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def plan_protocol(protocol, outdir, *, force=False):
