@@ -57,7 +57,8 @@ def add_arguments(parser):
     parser.add_argument("--electric-field-V-per-A", type=float, nargs=3, metavar=("EX", "EY", "EZ"),
                         help="static electric field of every phase, V/Å (adds −μ·E and E·Z* from "
                              "the dipole model to the force calculator; linear clamped-ion "
-                             "approximation, warns above 0.1 V/Å; not with --ensemble npt); "
+                             "approximation, warns above 0.1 V/Å, refused above 1 V/Å; not with "
+                             "--ensemble npt); "
                              "recorded in run.json and the logs")
     parser.add_argument("--retries", type=int, default=2,
                         help="Dask retries of a failed task (each resumes from its checkpoint)")
@@ -69,7 +70,7 @@ def run(args, parser):
     import ase.io
 
     from ase_dipole.distributed import client_from_args
-    from ase_dipole.dynamics.md import run_ir_md
+    from ase_dipole.dynamics.md import MDBlowUpError, run_ir_md
     from ase_dipole.dynamics.trajectory import apply_masses
     from ase_dipole.learning.fixed_charges import FixedChargesModel
 
@@ -112,7 +113,8 @@ def run(args, parser):
                 electric_field_V_per_A=field, client=client, retries=args.retries,
                 progress=None if args.quiet else sys.stderr,
             )
-    except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError) as error:
+    except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError,
+            MDBlowUpError) as error:
         parser.error(str(error))
     names = [os.path.splitext(os.path.basename(log))[0] for log in logs]
     skipped = [name for name in names if name in finished_before]

@@ -48,6 +48,9 @@ FIELD_UNDEFINED = ("stress", "stresses", "energies")
 #: |E| (V/Å) above which the linear, clamped-ion coupling is not trusted
 #: (a warning; the reasoning is in the Notes of :class:`DipoleCalculator`)
 FIELD_LINEAR_BOUND_V_PER_A = 0.1
+#: |E| (V/Å) above which a field is refused: the first dropped force term
+#: reaches ~10 % of E·Z*, and water dissociates from 0.35 V/Å
+FIELD_REFUSED_ABOVE_V_PER_A = 1.0
 
 
 def provides_uncertainty(model):
@@ -237,7 +240,8 @@ class DipoleCalculator(Calculator):
         wrapped calculator's plus ``'field_energy'`` = −μ·E (eV, μ in e·Å),
         ``'forces'`` the wrapped calculator's plus ``'field_forces'``,
         F_{iβ} = Σ_α E_α Z*_{i,αβ} (eV/Å), and ``'stress'`` is not available.
-        A field with |E| above :data:`FIELD_LINEAR_BOUND_V_PER_A` warns.
+        A field with |E| above :data:`FIELD_LINEAR_BOUND_V_PER_A` warns, one above
+        :data:`FIELD_REFUSED_ABOVE_V_PER_A` is refused.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -431,8 +435,9 @@ class DipoleCalculator(Calculator):
 def check_electric_field(electric_field_V_per_A, calculator):
     """The field as a (3,) float array in V/Å (None for none), checked.
 
-    Raises a ``ValueError`` for a field of another shape or with NaN/inf, or
-    given without a force ``calculator``; warns when |E| exceeds
+    Raises a ``ValueError`` for a field of another shape or with NaN/inf,
+    given without a force ``calculator``, or with |E| above
+    :data:`FIELD_REFUSED_ABOVE_V_PER_A`; warns when |E| exceeds
     :data:`FIELD_LINEAR_BOUND_V_PER_A`.
     """
     if electric_field_V_per_A is None:
@@ -457,6 +462,13 @@ def check_electric_field(electric_field_V_per_A, calculator):
             "and E·Z* to its forces; pass calculator= (an MLFF or any ASE calculator)"
         )
     magnitude = float(np.linalg.norm(field))
+    if magnitude > FIELD_REFUSED_ABOVE_V_PER_A:
+        raise ValueError(
+            f"|E| = {magnitude:.3g} V/Å is far beyond the linear regime of the clamped-ion "
+            f"coupling (trusted to ~1 % up to {FIELD_LINEAR_BOUND_V_PER_A} V/Å, ~10 % at "
+            f"{FIELD_REFUSED_ABOVE_V_PER_A} V/Å); give a field below "
+            f"{FIELD_REFUSED_ABOVE_V_PER_A} V/Å"
+        )
     if magnitude > FIELD_LINEAR_BOUND_V_PER_A:
         warnings.warn(
             f"|E| = {magnitude:.3g} V/Å exceeds {FIELD_LINEAR_BOUND_V_PER_A} V/Å, beyond which "
