@@ -11,6 +11,7 @@ import sys
 import warnings
 
 from ase_dipole import __version__
+from ase_dipole.cli.outputs import check_outputs, report_replaced
 
 #: sub-command name -> module under ase_dipole.cli
 COMMANDS = {
@@ -105,7 +106,10 @@ def main(argv=None):
     formatwarning = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
-        return args._run(args, args._parser) or 0
+        replaced = check_outputs(args, args._parser)
+        code = args._run(args, args._parser) or 0
+        report_replaced(replaced)
+        return code
     except OSError as error:  # a failed write (disk full, no permission) or read
         args._parser.error(_os_error_text(error))
     finally:
