@@ -142,7 +142,7 @@ def test_cli_says_which_output_failed(trained, tmp_path, capsys, disk_full):
         with pytest.raises(SystemExit):
             main(argv)
         line = _last_error_line(capsys)
-        assert f"error: --output: could not write {out}: {NO_SPACE}; the previous file" in line, line
+        assert f"error: --output: could not write {out}: {NO_SPACE}; the previous file" in line
         assert out.read_bytes() == before
 
 
