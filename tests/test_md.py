@@ -329,6 +329,39 @@ def test_md_command_line(tmp_path, capsys):
     assert "unknown calculator 'emt'" in capsys.readouterr().err
 
 
+def test_second_identical_md_waits_and_says_so(tmp_path, capsys):
+    """A second identical ``md`` started while the first runs a trajectory
+    waits for its lock; it printed "resumed 1 interrupted trajectory"."""
+    import fcntl
+    import threading
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True)
+    set_born_charges(crystal, np.zeros((len(crystal), 3, 3)))
+    write(tmp_path / "cu.extxyz", crystal)
+    arguments = ["md", str(tmp_path / "cu.extxyz"), "--fixed-charges", str(tmp_path / "cu.extxyz"),
+                 "--calculator", "ase.calculators.emt:EMT", "-o", str(tmp_path / "run"),
+                 "--temperature-K", "300", "--timestep-fs", "2", "--n-trajectories", "1",
+                 "--equilibration-steps", "10", "--decorrelation-steps", "0",
+                 "--production-steps", "10"]
+    assert main(arguments) == 0
+    capsys.readouterr()
+    os.remove(tmp_path / "run" / "traj_000.nve.json")  # as while the first one still runs
+    handle = open(tmp_path / "run" / "start_000.traj", "rb")  # the first one's lock
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    release = threading.Timer(1.0, handle.close)
+    release.start()
+    try:
+        assert main(arguments) == 0
+    finally:
+        release.join()
+    printed = capsys.readouterr()
+    assert "resumed" not in printed.out
+    assert "waited for 1 trajectory(ies) that another process was running (not interrupted): " \
+        "traj_000" in printed.out
+    assert "production 1/1: another process is running it" in printed.err
+    assert "was finished by another process while this one waited for it; kept" in printed.err
+
+
 def test_progress_writes_lines_into_files_and_redraws_on_terminals():
     import io
 

@@ -70,7 +70,7 @@ def run(args, parser):
     import ase.io
 
     from ase_dipole.distributed import client_from_args
-    from ase_dipole.dynamics.md import MDBlowUpError, run_ir_md
+    from ase_dipole.dynamics.md import MDBlowUpError, is_running_elsewhere, run_ir_md
     from ase_dipole.dynamics.trajectory import apply_masses
     from ase_dipole.learning.fixed_charges import FixedChargesModel
 
@@ -99,6 +99,9 @@ def run(args, parser):
                      "has no stress); use --ensemble nvt")
     finished_before = _finished_trajectories(args.outdir)
     started_before = _started_logs(args.outdir) - finished_before
+    running_elsewhere = {name for name in started_before if is_running_elsewhere(
+        os.path.join(args.outdir, "start_" + name[len("traj_"):] + ".traj"))}
+    started_before -= running_elsewhere
     try:
         with client_from_args(args) as client:
             logs = run_ir_md(
@@ -124,6 +127,10 @@ def run(args, parser):
     if resumed:
         print(f"resumed {len(resumed)} interrupted trajectory(ies) from their last checkpoint "
               f"(or their start without one): {', '.join(resumed)}")
+    waited = [name for name in names if name in running_elsewhere]
+    if waited:
+        print(f"waited for {len(waited)} trajectory(ies) that another process was running (not "
+              f"interrupted): {', '.join(waited)}")
     print("\n".join(logs))
     return 0
 

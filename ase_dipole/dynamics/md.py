@@ -479,19 +479,43 @@ def _sampling_segment(task, previous=None, progress=None):
 
 
 @contextlib.contextmanager
-def _exclusive(path):
-    """Hold an exclusive lock (``flock``) on the existing file ``path``.
+def _exclusive(path, on_wait=None):
+    """Hold an exclusive lock (``flock``) on the existing file ``path``;
+    yields whether another process held it first (then ``on_wait()`` is
+    called before waiting).
 
-    A task whose client was killed may still run on its worker; the task
-    of the rerun for the same trajectory waits here until it has finished
-    or died, so that two processes never write one log.
+    A task whose client was killed may still run on its worker, or a second
+    identical command may be started; the task for the same trajectory
+    waits here until the other has finished or died, so that two processes
+    never write one log.
     """
     with open(path, "rb") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
+        try:
+            yield waited
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_running_elsewhere(start_path):
+    """Whether another process runs the NVE trajectory of ``start_path``
+    now (holds the lock on its start file)."""
+    try:
+        with open(start_path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        return False
+    return False
 
 
 def _with_field(calculator, task, model=None):
@@ -510,8 +534,14 @@ def _production_task(task, progress=None):
     """One NVE run from ``task['start']`` logging Ṗ, checkpointed, resumed
     from its checkpoint when one exists; one process at a time per
     trajectory (a lock on its start file)."""
-    with _exclusive(task["start"]):
-        return _production_run(task, progress)
+    def say_waiting():
+        if progress is not None:
+            progress.write(f"production {task['trajectory'] + 1}/{task['n_trajectories']}: "
+                           f"another process is running it (it holds {task['start']}); "
+                           "waiting for it\n")
+
+    with _exclusive(task["start"], say_waiting) as waited:
+        return dict(_production_run(task, progress), waited_for_other_process=waited)
 
 
 def _production_run(task, progress):
@@ -591,8 +621,10 @@ def _report(result, n_trajectories, stream):
                          f"checkpoint at step {resumed} of {result['steps']}\n")
         return
     if result["status"] == "done":
-        stream.write(f"production {k + 1}/{n_trajectories}: {result['path']} was finished "
-                     "earlier; kept\n")
+        by = ("by another process while this one waited for it"
+              if result.get("waited_for_other_process") else "earlier")
+        stream.write(f"production {k + 1}/{n_trajectories}: {result['path']} was finished {by}; "
+                     "kept\n")
         return
     quality = result["nve"]
     drift = quality["energy_drift_eV_per_atom"]
