@@ -232,7 +232,7 @@ def check_velocities_match_positions(positions_A, velocities_A_per_fs, timestep_
     if not low <= implied_fs / timestep_fs <= high:
         raise ValueError(
             f"the frames' positions and velocities imply {implied_fs:.4g} fs between frames, "
-            f"not timestep_fs = {timestep_fs:g} fs (ratio {implied_fs / timestep_fs:.3g}); give "
+            f"not timestep_fs={timestep_fs:g} fs (ratio {implied_fs / timestep_fs:.3g}); give "
             "the time between the frames as written (after index), and for a LAMMPS dump the "
             "units style it was written in (metal velocities are Å/ps, real Å/fs)"
         )
