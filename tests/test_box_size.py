@@ -94,6 +94,41 @@ def test_free_molecules_liquids_and_crystals_do_not_warn(monomer_and_model):
         check_box(bulk("NaCl", "rocksalt", a=5.64), CUTOFF_A)  # bonded to its images
 
 
+def test_water_dimer_in_a_small_box_warns(monomer_and_model):
+    """A cluster of molecules (bonds, and hydrogen bonds between them) is
+    checked as one molecule is: a dimer in a 6–8 Å box warned nothing."""
+    _, model = monomer_and_model
+    dimer = read_extxyz_born(DIMERS, born_key="apt_gfn2", dipole_key="dipole_gfn2")[0]
+    dimer.calc = None
+    for length in (6.0, 7.0, 8.0, 2 * CUTOFF_A + 4.0):
+        boxed = _in_box(dimer, length)
+        boxed.center()
+        free = boxed.copy()
+        free.pbc = False
+        free = _dipole(free, model)
+        if length > 2 * CUTOFF_A + 3.8:  # wider than extent + 2 × cut-off
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                np.testing.assert_allclose(_dipole(boxed, model), free, atol=1e-10)
+            continue
+        with pytest.warns(UserWarning, match=r"one cluster of 2 molecules \(H4O2\) in a periodic "
+                                             r"box of widths .*depends on the box"):
+            boxed_dipole = _dipole(boxed, model)
+        if length < 8.0:  # atoms within 4.5 Å of an image: not a false alarm
+            assert np.abs(boxed_dipole - free).max() > 0.01
+
+
+def test_liquid_water_does_not_warn():
+    from ase.io import read
+
+    liquid = read(os.path.join(os.path.dirname(__file__), "..", "ase_dipole", "data",
+                               "paper_water_rpbe_d3_bec.xyz.gz"), index=0)
+    assert len(liquid) == 192 and liquid.pbc.all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_box(liquid, CUTOFF_A)
+
+
 def test_predict_warns_for_a_small_box(monomer_and_model, tmp_path, capsys):
     from ase_dipole.cli import main
     from ase_dipole.io.extxyz import write_extxyz

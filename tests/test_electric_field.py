@@ -187,6 +187,9 @@ def test_bad_field_input_is_refused():
     with pytest.warns(UserWarning, match=r"\|E\| = 0.15 V/Å exceeds 0.1 V/Å"):
         DipoleCalculator(model, calculator=gfn2_xtb(), electric_field_V_per_A=(0.0, 0.09, 0.12))
     assert FIELD_LINEAR_BOUND_V_PER_A == 0.1
+    with pytest.raises(ValueError, match=r"\|E\| = 100 V/Å is far beyond the linear regime.*"
+                                         r"give a field below 1.0 V/Å"):
+        DipoleCalculator(model, calculator=gfn2_xtb(), electric_field_V_per_A=(0.0, 100.0, 0.0))
     calculator = DipoleCalculator(model, calculator=gfn2_xtb(), electric_field_V_per_A=(0, 0, 0.01))
     assert "stress" not in calculator.implemented_properties
     atoms.set_cell([10.0, 10.0, 10.0])
@@ -276,6 +279,11 @@ def test_md_command_line_field_option(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(arguments + ["--electric-field-V-per-A", "0", "0", "0.01", "--ensemble", "npt"])
     assert "cannot be used with --ensemble npt" in capsys.readouterr().err
+    for strength in ("1e6", "100"):  # exited 0 with <T> = 9.3e17 K
+        with pytest.raises(SystemExit):
+            main(arguments + ["--electric-field-V-per-A", strength, "0", "0"])
+        assert "is far beyond the linear regime" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()
     assert main(arguments + ["--electric-field-V-per-A", "0", "0", "0.01"]) == 0
     from ase_dipole.dynamics.dipole_log import read_dipole_log
 

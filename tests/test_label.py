@@ -159,3 +159,20 @@ def test_label_command_errors(tmp_path, capsys):
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['basis'\] for method 'gfn2'"):
         label_frames_parallel(six_molecules()[:1], cache_dir=tmp_path / "c", method="xtb",
                               options={"basis": "sto-3g"})
+
+
+def test_every_frame_failing_keeps_the_existing_output(tmp_path, capsys):
+    """It truncated the existing file to 0 bytes."""
+    frames = six_molecules()[:2]
+    for atoms in frames:
+        atoms.positions[0, 0] = np.nan
+    write(tmp_path / "broken.extxyz", frames)
+    out = tmp_path / "out.extxyz"
+    out.write_text("earlier labels\n")
+    argv = ["label", str(tmp_path / "broken.extxyz"), "-o", str(out), "--method", "xtb", "--quiet"]
+    assert main(argv) == 2
+    assert "2 failed; no frame labelled: " + str(out) + " kept as it was" in capsys.readouterr().out
+    assert out.read_text() == "earlier labels\n"
+    fresh = tmp_path / "fresh.extxyz"
+    assert main(argv[:3] + [str(fresh)] + argv[4:]) == 2
+    assert "not written" in capsys.readouterr().out and not fresh.exists()

@@ -183,3 +183,24 @@ def test_bad_input_names_the_flag(md_run, capsys):
     assert "Traceback" not in message
     with open(existing) as handle:
         assert json.loads(handle.readlines()[1][len("# metadata:"):])["temperature_K"] == 300.0
+
+
+@pytest.mark.parametrize("key, extra, implied", [
+    ("traj", ["--timestep-fs", str(2 * TIMESTEP_FS)], TIMESTEP_FS),  # claimed 2× too long
+    ("traj", ["--timestep-fs", str(TIMESTEP_FS), "--index", "::2"], 2 * TIMESTEP_FS),
+    ("lammps-metal", ["--timestep-fs", str(TIMESTEP_FS), "--lammps-units", "real"],
+     TIMESTEP_FS / 1000),  # Å/ps read as Å/fs: Ṗ 1000× too large
+    ("lammps-real", ["--timestep-fs", str(TIMESTEP_FS), "--lammps-units", "metal"],
+     TIMESTEP_FS * 1000),
+])
+def test_timestep_or_units_contradicted_by_the_frames_is_refused(md_run, key, extra, implied,
+                                                                 capsys):
+    out = md_run["directory"] / "contradicted.log"
+    with pytest.raises(SystemExit):
+        main(["log", str(md_run["paths"][key]), "--model", str(md_run["model"]), "-o", str(out),
+              *extra])
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "positions and velocities imply" in message
+    implied_fs = float(message.split("imply ")[1].split(" fs")[0])
+    assert implied_fs == pytest.approx(implied, rel=0.02)  # 0.25 fs steps: tan(u)/u − 1 < 1 %
+    assert not out.exists()

@@ -239,6 +239,61 @@ def test_md_driver_npt_sampling_lets_cell_breathe(tmp_path):
                   temperature_K=300.0, timestep_fs=0.5, ensemble="npt")
 
 
+def test_exploding_run_stops_with_an_error_naming_the_cause(tmp_path):
+    """A 40 fs step blows up Cu (EMT): it stopped silently with <T> ~ 1e17 K."""
+    from ase_dipole.dynamics.md import MDBlowUpError
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True)
+    model = FixedChargesModel(np.zeros((len(crystal), 3, 3)),
+                              symbols=crystal.get_chemical_symbols())
+    options = dict(temperature_K=300.0, n_trajectories=1, equilibration_steps=40,
+                   decorrelation_steps=0, production_steps=20, progress=None)
+    with pytest.raises(MDBlowUpError, match=r"equilibration exploded at step \d+: kinetic "
+                                            r"temperature .* K, above 3000 K.*the timestep 40 fs"):
+        run_ir_md(crystal, "ase.calculators.emt:EMT", model, tmp_path / "a", timestep_fs=40.0,
+                  **options)
+    assert not (tmp_path / "a" / "start_000.traj").exists()
+    # NVE: a start whose velocities are 100x too large (~3e6 K) on a sane timestep
+    run = tmp_path / "b"
+    run_ir_md(crystal, "ase.calculators.emt:EMT", model, run, timestep_fs=2.0,
+              **dict(options, production_steps=10))
+    start = read(run / "start_000.traj")
+    start.set_velocities(start.get_velocities() * 100.0)
+    for name in ("traj_000.log", "traj_000.nve.json"):
+        os.remove(run / name)
+    write(run / "start_000.traj", start)
+    with pytest.raises(MDBlowUpError, match=r"production 1/1 exploded at step 0: kinetic "
+                                            r"temperature"):
+        run_ir_md(crystal, "ase.calculators.emt:EMT", model, run, timestep_fs=2.0,
+                  **dict(options, production_steps=10))
+    assert not (run / "traj_000.nve.json").exists()
+
+
+def test_blow_up_guard_watches_the_conserved_energy_of_nve_runs():
+    from types import SimpleNamespace
+
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ase_dipole.dynamics.md import MDBlowUpError, BlowUpGuard
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.set_velocities(np.full((4, 3), 1e-3))
+    dyn = SimpleNamespace(atoms=atoms, nsteps=0)
+    parameters = dict(temperature_K=300.0, timestep_fs=5.0,
+                      electric_field_V_per_A=[0.0, 0.0, 0.5])
+    guard = BlowUpGuard(dyn, "production 2/3", parameters, nve=True)
+    for step, energy in ((0, -1.0), (10, 2.0)):  # +0.75 eV/atom: kept
+        atoms.calc = SinglePointCalculator(atoms, energy=energy)
+        dyn.nsteps = step
+        guard()
+    atoms.calc = SinglePointCalculator(atoms, energy=4.0)
+    dyn.nsteps = 20
+    with pytest.raises(MDBlowUpError, match=r"production 2/3 exploded at step 20: the conserved "
+                                            r"energy changed by \+1.25 eV/atom .*the electric "
+                                            r"field \|E\| = 0.5 V/Å drives it, or the timestep 5 fs"):
+        guard()
+
+
 def test_force_calculator_specifications():
     from ase.calculators.emt import EMT
 
@@ -272,6 +327,39 @@ def test_md_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(arguments[:4] + ["--calculator", "emt"] + arguments[6:])
     assert "unknown calculator 'emt'" in capsys.readouterr().err
+
+
+def test_second_identical_md_waits_and_says_so(tmp_path, capsys):
+    """A second identical ``md`` started while the first runs a trajectory
+    waits for its lock; it printed "resumed 1 interrupted trajectory"."""
+    import fcntl
+    import threading
+
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True)
+    set_born_charges(crystal, np.zeros((len(crystal), 3, 3)))
+    write(tmp_path / "cu.extxyz", crystal)
+    arguments = ["md", str(tmp_path / "cu.extxyz"), "--fixed-charges", str(tmp_path / "cu.extxyz"),
+                 "--calculator", "ase.calculators.emt:EMT", "-o", str(tmp_path / "run"),
+                 "--temperature-K", "300", "--timestep-fs", "2", "--n-trajectories", "1",
+                 "--equilibration-steps", "10", "--decorrelation-steps", "0",
+                 "--production-steps", "10"]
+    assert main(arguments) == 0
+    capsys.readouterr()
+    os.remove(tmp_path / "run" / "traj_000.nve.json")  # as while the first one still runs
+    handle = open(tmp_path / "run" / "start_000.traj", "rb")  # the first one's lock
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    release = threading.Timer(1.0, handle.close)
+    release.start()
+    try:
+        assert main(arguments) == 0
+    finally:
+        release.join()
+    printed = capsys.readouterr()
+    assert "resumed" not in printed.out
+    assert "waited for 1 trajectory(ies) that another process was running (not interrupted): " \
+        "traj_000" in printed.out
+    assert "production 1/1: another process is running it" in printed.err
+    assert "was finished by another process while this one waited for it; kept" in printed.err
 
 
 def test_progress_writes_lines_into_files_and_redraws_on_terminals():

@@ -5,6 +5,7 @@ acoustic sum rule, target selection and weights, the model file (round trip,
 byte-identical refits, bad files), bad frames, and the CLI."""
 
 import json
+import os
 
 import ase.io
 import numpy as np
@@ -500,3 +501,23 @@ def test_cli_fit_predict_learning_curve(dimer, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["fit", str(train), "-o", str(model_path), "--n-references", "0"])
     assert "n_references must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["model_v1_no_digest.json", "model_v1.json"])
+def test_genuine_version_1_files_load_and_predict_as_when_written(name):
+    """Files written by the version-1 code of the git history (tests/data/model_v1/SOURCE.md);
+    the one from before content digests was refused as 'no content digest'."""
+    from ase_dipole.io import read_extxyz_born
+
+    folder = os.path.join(os.path.dirname(__file__), "data", "model_v1")
+    with open(os.path.join(folder, name)) as handle:
+        assert json.load(handle)["format_version"] == 1
+    model = PolarizationModel.load(os.path.join(folder, name))
+    with open(os.path.join(folder, "expected_frame0.json")) as handle:
+        expected = json.load(handle)[name]
+    frame = read_extxyz_born(os.path.join(os.path.dirname(__file__), "data", "water_dimer",
+                                          "water_dimer_b3lyp_gfn2_apt.extxyz"),
+                             born_key="apt_gfn2", dipole_key="dipole_gfn2")[0]
+    dipole, born = model.predict(frame)
+    np.testing.assert_allclose(born, expected["born_charges_e"], atol=1e-10)
+    np.testing.assert_allclose(dipole, expected["dipole_eA"], atol=1e-10)

@@ -134,14 +134,16 @@ def test_failed_writes_keep_the_previous_file(trained, tmp_path, monkeypatch):
 
 def test_cli_says_which_output_failed(trained, tmp_path, capsys, disk_full):
     train, model = trained
-    before = model.read_bytes()
-    for argv, flag in ((["fit", str(train), "-o", str(model), *SMALL], "--output"),
-                       (["predict", str(model), str(train), "-o", str(model)], "--output")):
+    existing = tmp_path / "existing.extxyz"
+    existing.write_text("an earlier output\n")
+    for argv, out in ((["fit", str(train), "-o", str(model), *SMALL], model),
+                      (["predict", str(model), str(train), "-o", str(existing)], existing)):
+        before = out.read_bytes()
         with pytest.raises(SystemExit):
             main(argv)
         line = _last_error_line(capsys)
-        assert f"error: {flag}: could not write {model}: {NO_SPACE}; the previous file" in line, line
-        assert model.read_bytes() == before
+        assert f"error: --output: could not write {out}: {NO_SPACE}; the previous file" in line
+        assert out.read_bytes() == before
 
 
 def test_run_record_of_md_is_written_atomically(tmp_path, disk_full):
@@ -183,3 +185,39 @@ def test_convert_onto_a_full_tmpfs(tmp_path, capsys):
         assert os.listdir(mount) == ["frames.extxyz"]
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+# -- never write over an input; say when an output is replaced ------------------------------
+def test_output_that_is_an_input_is_refused(trained, tmp_path, capsys):
+    """``fit X -o X`` replaced the training set with the model."""
+    train, model = trained
+    copy = tmp_path / "train.extxyz"
+    copy.write_bytes(train.read_bytes())
+    before = copy.read_bytes()
+    link = tmp_path / "link.extxyz"
+    link.symlink_to(copy)
+    for argv in (["fit", str(copy), "-o", str(copy), *SMALL],
+                 ["fit", str(copy), "-o", str(link), *SMALL],  # the same file by another name
+                 ["predict", str(model), str(copy), "-o", str(copy)],
+                 ["convert", str(copy), "-o", str(copy)]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "would destroy the input: choose another output file" in _last_error_line(capsys)
+        assert copy.read_bytes() == before
+    with pytest.raises(SystemExit):
+        main(["learning-curve", str(copy), str(copy), "--sizes", "2", "--csv", str(tmp_path / "lc"),
+              "--plot", str(tmp_path / "lc")])
+    assert "both name" in _last_error_line(capsys)
+
+
+def test_replacing_an_existing_output_is_said(trained, tmp_path, capsys):
+    train, model = trained
+    out = tmp_path / "predicted.extxyz"
+    assert main(["predict", str(model), str(train), "-o", str(out)]) == 0
+    assert "replaced" not in capsys.readouterr().err
+    assert main(["predict", str(model), str(train), "-o", str(out)]) == 0
+    assert f"replaced the existing {out}" in capsys.readouterr().err
+    refit = tmp_path / "model.json"
+    refit.write_text("{}")
+    assert main(["fit", str(train), "-o", str(refit), *SMALL]) == 0
+    assert f"replaced the existing {refit}" in capsys.readouterr().err

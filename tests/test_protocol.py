@@ -206,8 +206,19 @@ def test_a_failed_step_is_recorded_and_resumed_in_its_workdir(tmp_path):
     plan = Engine(tmp_path, stream=None).run(steps(3))
     assert plan[0].reasons == ["the last run stopped (failed); continuing"]
     assert attempts == [0, 1]  # the finished part was kept
-    Engine(tmp_path, stream=None).run(steps(4))  # new key: the work folder starts empty
+    import io
+
+    said = io.StringIO()
+    Engine(tmp_path, stream=said).run(steps(4))  # new key: the work folder starts empty
     assert attempts == [0, 1, 0]
+    # ... and the earlier one is moved aside, not deleted (it deleted the MD logs silently)
+    earlier = [name for name in os.listdir(tmp_path) if name.startswith("work.earlier-")]
+    assert len(earlier) == 1 and sorted(os.listdir(tmp_path / earlier[0])) == \
+        ["part0", "part1", "part2"]
+    assert f"moved the work folder of the earlier run, work/, to {earlier[0]}/ (kept" \
+        in said.getvalue()
+    Engine(tmp_path, stream=None, force=True).run(steps(4))
+    assert len([name for name in os.listdir(tmp_path) if name.startswith("work.earlier-")]) == 2
 
 
 def test_steps_must_come_after_those_they_use(tmp_path):

@@ -80,11 +80,12 @@ def xtb_energy_forces_in_field(atoms, field_V_per_A):
 # --------------------------------------------------------------------- PySCF
 
 
-@pytest.mark.parametrize("xc, tol, indices", [("hf", 1e-5, [0, 1, 2]), ("lda", 1e-4, [0])])
+@pytest.mark.parametrize("xc, tol, indices", [("hf", 1e-5, [0, 1, 2]), ("lda", 1e-4, [0]),
+                                               ("b3lyp", 1e-4, [0])])
 def test_dft_born_charges_match_finite_differences(xc, tol, indices):
     # HF: analytic CPHF vs FD agree to the FD truncation error (~1e-6 e). LDA
-    # (O atom only, for time): the analytic XC response omits the grid
-    # response, ~1e-5 e at grid level 3.
+    # and B3LYP (O atom only, for time): the analytic XC response omits the
+    # grid response, ~1e-5 e at grid level 3.
     atoms = distorted_water()
     options = dict(xc=xc, basis="sto-3g", conv_tol=1e-12)
     dipole, born = reference.dft_born_charges(atoms, **options)
@@ -117,11 +118,29 @@ def test_dft_charged_molecule_sum_rule():
 
 
 def test_dft_reproduces_earlier_b3lyp_run():
-    frame = read(EARLIER_RUN, index=0)
+    """The stored B3LYP/def2-SVP run (PySCF 2.14, SOURCE.md) within what its
+    convergence fixes, not to its printed digits.
+
+    The dipole depends on the SCF alone: conv_tol 1e-11 Ha and conv_tol_grad
+    3e-6 fix it to ~1e-6 e·Å (measured 6e-8 between PySCF 2.14 and 2.15).
+    The analytic Z* carries the grid error of the XC response at grid level 3
+    (no grid response), which changes between PySCF versions: against central
+    finite differences of the dipole on frame 0, PySCF 2.14's Z* are off by
+    1.5e-5 e and 2.15's by 7e-6 e; the stored set's own measure of it is its
+    acoustic-sum-rule violation, up to 3.4e-5 e over its 8 frames. So the runs
+    must agree to 3 × that violation, and obey the sum rule to it.
+    """
+    frames = read(EARLIER_RUN, index=":")
+    stored_sum_rule = max(np.abs(f.arrays["apt_b3lyp"].reshape(-1, 3, 3).sum(axis=0)).max()
+                          for f in frames)
+    assert 1e-6 < stored_sum_rule < 1e-4
+    frame = frames[0]
     dipole, born = reference.dft_born_charges(frame, xc="b3lyp", basis="def2-svp")
-    # the file prints 8 decimals; the two runs' SCF/CPKS convergence differ by ~1e-7
-    np.testing.assert_allclose(born, frame.arrays["apt_b3lyp"].reshape(-1, 3, 3), atol=1e-6)
     np.testing.assert_allclose(dipole, frame.info["dipole_b3lyp"], atol=1e-6)
+    assert np.abs(born.sum(axis=0)).max() < stored_sum_rule  # neutral dimer: Σ_i Z*_i = 0
+    stored = frame.arrays["apt_b3lyp"].reshape(-1, 3, 3)
+    assert np.abs(born - stored).max() < 3 * stored_sum_rule
+    assert np.abs(born).max() > 0.3  # not trivially zero
 
 
 # -------------------------------------------------------------------- tblite
@@ -176,14 +195,28 @@ def test_xtb_rotation_and_permutation():
     np.testing.assert_allclose(born_p, born[order], atol=1e-7)
 
 
+#: the earlier GFN2 run's tblite accuracy, and the SCF noise it leaves: tblite
+#: converges the density to 2e-5 × accuracy (e, charges), so μ to about that in
+#: e·Å and its central finite differences with step FD_STEP_A to that / 2h in
+#: e (frame 7 of the run breaks the sum rule by 1.9e-4 e, four such errors)
+EARLIER_GFN2_ACCURACY = 0.01
+GFN2_DIPOLE_NOISE_EA = 2e-5 * EARLIER_GFN2_ACCURACY
+GFN2_BORN_NOISE_E = GFN2_DIPOLE_NOISE_EA / (2 * FD_STEP_A)
+PRINTED = 5e-9  # the data files print 8 decimals
+
+
 def test_xtb_reproduces_earlier_gfn2_run():
-    # The earlier run: tblite GFN2-xTB, central FD 1e-3 Å, 8 printed decimals;
-    # all 8 frames match our accuracy=0.01 to ~1e-8 (so that was its setting).
+    # The earlier run: tblite GFN2-xTB, central FD 1e-3 Å, 8 printed decimals,
+    # accuracy 0.01; today's run agrees within that run's SCF noise, not to
+    # the printed digits (it agrees to ~1e-8 with tblite 0.8).
     for index in (0, 7):
         frame = read(EARLIER_RUN, index=index)
-        dipole, born = reference.xtb_born_charges(frame, accuracy=0.01)
-        np.testing.assert_allclose(born, frame.arrays["apt_gfn2"].reshape(-1, 3, 3), atol=5e-8)
-        np.testing.assert_allclose(dipole, frame.info["dipole_gfn2"], atol=5e-8)
+        dipole, born = reference.xtb_born_charges(frame, accuracy=EARLIER_GFN2_ACCURACY)
+        assert np.abs(born - frame.arrays["apt_gfn2"].reshape(-1, 3, 3)).max() \
+            < 3 * GFN2_BORN_NOISE_E
+        assert np.abs(dipole - frame.info["dipole_gfn2"]).max() \
+            < 5 * GFN2_DIPOLE_NOISE_EA + PRINTED
+        assert np.abs(born).max() > 0.3
 
 
 def test_xtb_default_accuracy_removes_scf_noise():
@@ -204,20 +237,26 @@ def test_label_frames_round_trip(tmp_path):
     frames = [read(EARLIER_RUN, index=k) for k in range(3)]
     frames[0].info["split"] = "kept"
     with_born = reference.label_frames(frames[:2], method="gfn2", progress=False,
-                                       accuracy=0.01)  # the earlier run's setting
+                                       accuracy=EARLIER_GFN2_ACCURACY)
     dipole_only = reference.label_frames(frames[2:], method="gfn2", born_charges=False,
-                                         progress=False, accuracy=0.01)
+                                         progress=False, accuracy=EARLIER_GFN2_ACCURACY)
     assert "born_charges" not in frames[0].arrays and "dipole" not in frames[0].info
     path = tmp_path / "labelled.extxyz.gz"
     with gzip.open(path, "wt") as handle:
         write(handle, with_born + dipole_only, format="extxyz")
     back = read(path, index=":")
-    for original, frame in zip(frames[:2], back[:2]):
+    for original, frame in zip(frames[:2], back[:2]):  # within the earlier run's SCF noise
         np.testing.assert_allclose(get_born_charges(frame),
-                                   original.arrays["apt_gfn2"].reshape(-1, 3, 3), atol=5e-8)
-        np.testing.assert_allclose(get_dipole(frame), original.info["dipole_gfn2"], atol=5e-8)
+                                   original.arrays["apt_gfn2"].reshape(-1, 3, 3),
+                                   atol=3 * GFN2_BORN_NOISE_E)
+        np.testing.assert_allclose(get_dipole(frame), original.info["dipole_gfn2"],
+                                   atol=5 * GFN2_DIPOLE_NOISE_EA + PRINTED)
     assert get_born_charges(back[2]) is None
-    np.testing.assert_allclose(get_dipole(back[2]), frames[2].info["dipole_gfn2"], atol=5e-8)
+    np.testing.assert_allclose(get_dipole(back[2]), frames[2].info["dipole_gfn2"],
+                               atol=5 * GFN2_DIPOLE_NOISE_EA + PRINTED)
+    # what was written is what label_frames returned, to the printed digits
+    np.testing.assert_allclose(get_born_charges(back[0]), get_born_charges(with_born[0]),
+                               atol=1e-8)
     assert back[0].info["split"] == "kept"
     assert back[0].info["reference"].startswith("GFN2-xTB")
 
@@ -300,9 +339,14 @@ def test_shipped_water_dimer_data_set():
 
     # labels are reproducible from the stored positions (one of each kind)
     k_born = int(np.flatnonzero(has_born)[-1])
+    # (default accuracy 1e-4: within its SCF noise, as for the earlier run above)
+    dipole_noise_eA = GFN2_DIPOLE_NOISE_EA * 1e-4 / EARLIER_GFN2_ACCURACY
+    born_noise_e = dipole_noise_eA / (2 * FD_STEP_A)
     dipole, z = reference.xtb_born_charges(frames[k_born])
-    np.testing.assert_allclose(z, get_born_charges(frames[k_born]), atol=5e-8)
-    np.testing.assert_allclose(dipole, get_dipole(frames[k_born]), atol=5e-8)
+    np.testing.assert_allclose(z, get_born_charges(frames[k_born]),
+                               atol=3 * born_noise_e + PRINTED)
+    np.testing.assert_allclose(dipole, get_dipole(frames[k_born]),
+                               atol=5 * dipole_noise_eA + PRINTED)
     k_dip = int(np.flatnonzero(~has_born)[-1])
     np.testing.assert_allclose(reference.xtb_dipole(frames[k_dip]), get_dipole(frames[k_dip]),
-                               atol=5e-8)
+                               atol=5 * dipole_noise_eA + PRINTED)

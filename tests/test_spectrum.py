@@ -296,9 +296,18 @@ def test_cli(dimers, tmp_path, capsys):
 
     # the Bertie–Lan α n (cm⁻¹) overlays a periodic spectrum, not a cross-section
     experiment = ["--experiment", str(EXPERIMENT), "--experiment-scale", "1000"]
+    before = out.read_bytes(), plot.read_bytes()
+    for other in (str(tmp_path / "new.csv"), str(out)):  # refused before ir.csv is written
+        with pytest.raises(SystemExit):
+            main(argv[:-8] + ["-o", other] + argv[-6:] + experiment)
+        assert "is read as cm^-1 (--experiment-unit) but the spectrum is in cm^2; pass " \
+            "--experiment-unit cm^2" in capsys.readouterr().err
+    assert not (tmp_path / "new.csv").exists()
+    assert (out.read_bytes(), plot.read_bytes()) == before
     with pytest.raises(SystemExit):
-        main(argv + experiment)
-    assert "different units" in capsys.readouterr().err
+        main(argv[:-8] + ["-o", str(tmp_path / "new.csv"), "--plot", "ir.gif"] + argv[-4:])
+    assert "--plot ir.gif: unknown image type" in capsys.readouterr().err
+    assert not (tmp_path / "new.csv").exists()
     good = read_dipole_log(dimers["paths"][0])
     bulk = _rewrite(good, tmp_path / "bulk.log", metadata={"periodic": True, "volume_A3": 1000.0})
     assert main(["spectrum", str(bulk), "-o", str(out), "--plot", str(plot), "--fwhm-cm1", "30"] + experiment) == 0

@@ -15,6 +15,7 @@ import sys
 import warnings
 
 from ase_dipole import __version__
+from ase_dipole.cli.outputs import check_outputs, report_replaced
 
 #: sub-command name -> module under ase_dipole.cli, in the order of the method:
 #: data (select, label or convert), fit, MD or the log of another code's
@@ -183,8 +184,11 @@ def main(argv=None):
     try:
         from ase_dipole.threads import limit_threads
 
+        replaced = check_outputs(args, args._parser)
         with limit_threads(threads):
-            return args._run(args, args._parser) or 0
+            code = args._run(args, args._parser) or 0
+        report_replaced(replaced)
+        return code
     except OSError as error:  # a failed write (disk full, no permission) or read
         args._parser.error(_os_error_text(error))
     finally:

@@ -129,11 +129,16 @@ def run(args, parser):
     for index, atoms in enumerate(result.frames):
         if atoms is not None:
             atoms.info.update(stamp, frame_index=index)
-    with atomic_write(args.output) as out:
-        ase.io.write(out, result.labelled, format="extxyz")
+    if result.labelled:
+        with atomic_write(args.output) as out:
+            ase.io.write(out, result.labelled, format="extxyz")
+        written = f"wrote {len(result.labelled)} to {args.output}"
+    else:  # never replace an existing output with nothing
+        written = (f"no frame labelled: {args.output} "
+                   + ("kept as it was" if os.path.exists(args.output) else "not written"))
     failed_path = f"{args.output}.failed.json"
     print(f"label: {len(result.computed)} frame(s) computed, {len(result.reused)} reused from "
-          f"{cache}, {len(result.failures)} failed; wrote {len(result.labelled)} to {args.output}")
+          f"{cache}, {len(result.failures)} failed; {written}")
     if result.failures:
         write_text_atomic(failed_path, json.dumps(
             {"command": stamp["command"], "date": stamp["date"], "failures": result.failures},

@@ -63,7 +63,8 @@ def add_arguments(parser):
     parser.add_argument("--electric-field-V-per-A", type=float, nargs=3, metavar=("EX", "EY", "EZ"),
                         help="static electric field of every phase, V/Å (adds −μ·E and E·Z* from "
                              "the dipole model to the force calculator; linear clamped-ion "
-                             "approximation, warns above 0.1 V/Å; not with --ensemble npt); "
+                             "approximation, warns above 0.1 V/Å, refused above 1 V/Å; not with "
+                             "--ensemble npt); "
                              "recorded in run.json and the logs")
     parser.add_argument("--retries", type=int, default=2,
                         help="Dask retries of a failed task (each resumes from its checkpoint)")
@@ -75,7 +76,7 @@ def run(args, parser):
     import ase.io
 
     from ase_dipole.distributed import client_from_args
-    from ase_dipole.dynamics.md import run_ir_md
+    from ase_dipole.dynamics.md import MDBlowUpError, is_running_elsewhere, run_ir_md
     from ase_dipole.provenance import command_line
     from ase_dipole.dynamics.trajectory import apply_masses
     from ase_dipole.learning.fixed_charges import FixedChargesModel
@@ -108,6 +109,9 @@ def run(args, parser):
                      f"{args.calculator!r}; drop it or use --calculator tblite")
     finished_before = _finished_trajectories(args.outdir)
     started_before = _started_logs(args.outdir) - finished_before
+    running_elsewhere = {name for name in started_before if is_running_elsewhere(
+        os.path.join(args.outdir, "start_" + name[len("traj_"):] + ".traj"))}
+    started_before -= running_elsewhere
     try:
         with client_from_args(args) as client:
             logs = run_ir_md(
@@ -124,7 +128,8 @@ def run(args, parser):
                 xtb_accuracy=XTB_ACCURACY if args.xtb_accuracy is None else args.xtb_accuracy,
                 command=command_line(args._argv),
             )
-    except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError) as error:
+    except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError,
+            MDBlowUpError) as error:
         parser.error(str(error))
     names = [os.path.splitext(os.path.basename(log))[0] for log in logs]
     skipped = [name for name in names if name in finished_before]
@@ -134,6 +139,10 @@ def run(args, parser):
     if resumed:
         print(f"resumed {len(resumed)} interrupted trajectory(ies) from their last checkpoint "
               f"(or their start without one): {', '.join(resumed)}")
+    waited = [name for name in names if name in running_elsewhere]
+    if waited:
+        print(f"waited for {len(waited)} trajectory(ies) that another process was running (not "
+              f"interrupted): {', '.join(waited)}")
     print("\n".join(logs))
     return 0
 

@@ -64,6 +64,7 @@ def run(args, parser):
             experiment = read_experiment(args.experiment, scale=args.experiment_scale, unit=args.experiment_unit)
     except (ValueError, OSError) as error:
         parser.error(str(error))
+    _check_figure_inputs(args, parser, spectrum, experiment)  # before anything is written
     spectrum.metadata["command"] = "ase-dipole spectrum " + shlex.join(
         options_command_line(args, _RECORDED_OPTIONS))
     spectrum.metadata["inputs"] = provenance(inputs=args.logs)["inputs"]
@@ -80,3 +81,20 @@ def run(args, parser):
             parser.error(str(error))
         print(f"figure written to {args.plot}")
     return 0
+
+
+def _check_figure_inputs(args, parser, spectrum, experiment):
+    """Refuse, before the CSV is written, what would make the figure fail:
+    an experiment in another unit than the spectrum, an unknown image type."""
+    import os
+
+    from ase_dipole.spectra.plot import FORMATS
+
+    if experiment is not None and experiment.unit != spectrum.unit:
+        parser.error(
+            f"--experiment {args.experiment} is read as {experiment.unit} (--experiment-unit) but "
+            f"the spectrum is in {spectrum.unit}; pass --experiment-unit {spectrum.unit} with the "
+            "--experiment-scale that converts the file's values"
+        )
+    if args.plot and os.path.splitext(args.plot)[1].lower() not in FORMATS:
+        parser.error(f"--plot {args.plot}: unknown image type; use one of {', '.join(FORMATS)}")

@@ -48,6 +48,9 @@ FIELD_UNDEFINED = ("stress", "stresses", "energies")
 #: |E| (V/Å) above which the linear, clamped-ion coupling is not trusted
 #: (a warning; the reasoning is in the Notes of :class:`DipoleCalculator`)
 FIELD_LINEAR_BOUND_V_PER_A = 0.1
+#: |E| (V/Å) above which a field is refused: the first dropped force term
+#: reaches ~10 % of E·Z*, and water dissociates from 0.35 V/Å
+FIELD_REFUSED_ABOVE_V_PER_A = 1.0
 
 
 def provides_uncertainty(model):
@@ -115,28 +118,45 @@ def check_species(model, atoms):
 
 #: covalent bonds: distance below this factor × the sum of ASE's covalent radii
 BOND_FACTOR = 1.2
+#: contacts joining molecules into one cluster: hydrogen bonds (H···O up to
+#: ~2.5 Å in water; van der Waals contacts are longer and not counted)
+CONTACT_A = 2.5  # [Å]
 
 
-def _single_molecule_extent(atoms):
-    """Extent (3,) Å along the cell's three widths of the one molecule the
-    periodic ``atoms`` hold, or None when they hold several molecules or an
-    extended (periodically bonded) network.
+def _single_cluster(atoms):
+    """The one finite cluster the periodic ``atoms`` hold: its extent (3,) Å
+    along the cell's three widths and its number of molecules; None when
+    they hold several clusters or an extended (periodically connected)
+    network.
 
     Molecules are the connected groups of covalent bonds (ASE's natural
-    cut-offs × :data:`BOND_FACTOR`), followed across the cell boundary; a
-    group bonded to its own periodic image is extended (a crystal, a polymer).
+    cut-offs × :data:`BOND_FACTOR`); a cluster is a connected group of bonds
+    and of contacts between different molecules shorter than
+    :data:`CONTACT_A` (hydrogen bonds), followed across the cell boundary; a
+    group connected to its own periodic image is extended (a crystal, a
+    polymer, a liquid). A molecule touching its own images (a small box)
+    stays one molecule.
     """
     from ase.neighborlist import natural_cutoffs, neighbor_list
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    first, second, shifts = neighbor_list(
-        "ijS", atoms, natural_cutoffs(atoms, mult=BOND_FACTOR), self_interaction=False)
     n_atoms = len(atoms)
+    bonded = neighbor_list("ijS", atoms, natural_cutoffs(atoms, mult=BOND_FACTOR),
+                           self_interaction=False)
+    molecules = coo_matrix((np.ones(len(bonded[0])), (bonded[0], bonded[1])),
+                           shape=(n_atoms, n_atoms))
+    n_molecules, molecule = connected_components(molecules, directed=False)
+    contacts = neighbor_list("ijS", atoms, CONTACT_A, self_interaction=False)
+    between = molecule[contacts[0]] != molecule[contacts[1]]
+    contacts = tuple(array[between] for array in contacts)
+    first, second, shifts = (np.concatenate(pair) for pair in zip(bonded, contacts))
+    order = np.argsort(first, kind="stable")
+    first, second, shifts = first[order], second[order], shifts[order]
     graph = coo_matrix((np.ones(len(first)), (first, second)), shape=(n_atoms, n_atoms))
     if connected_components(graph, directed=False)[0] != 1:
-        return None  # several molecules: a molecular liquid or crystal
-    starts = np.searchsorted(first, np.arange(n_atoms + 1))  # neighbor_list sorts by first
+        return None  # several clusters: a molecular liquid, gas or crystal
+    starts = np.searchsorted(first, np.arange(n_atoms + 1))
     image = np.zeros((n_atoms, 3), dtype=np.int64)
     placed = np.zeros(n_atoms, dtype=bool)
     placed[0] = True
@@ -146,7 +166,7 @@ def _single_molecule_extent(atoms):
         bonds = slice(starts[atom], starts[atom + 1])
         others, where = second[bonds], image[atom] + shifts[bonds]
         if np.any(np.any(image[others] != where, axis=1) & placed[others]):
-            return None  # bonded to its own image: an extended network
+            return None  # connected to its own image: an extended network
         new = others[~placed[others]]
         image[new] = where[~placed[others]]
         placed[new] = True
@@ -155,16 +175,17 @@ def _single_molecule_extent(atoms):
     normals = np.linalg.inv(atoms.cell[:]).T  # rows: reciprocal vectors, 1/Å
     unit = normals / np.linalg.norm(normals, axis=1)[:, None]
     projected = positions @ unit.T
-    return projected.max(axis=0) - projected.min(axis=0)
+    return projected.max(axis=0) - projected.min(axis=0), int(n_molecules)
 
 
 def check_box(atoms, cutoff_A):
-    """Warn when ``atoms`` are one molecule in a periodic box too small for
-    its dipole not to depend on the box.
+    """Warn when ``atoms`` are one molecule, or one cluster of molecules
+    (a water dimer, say), in a periodic box too small for its dipole not to
+    depend on the box.
 
-    Each atom of the molecule sees the periodic images of the molecule
+    Each atom of the cluster sees the periodic images of the cluster
     within the cut-off unless every width of the cell (the distance between
-    opposite faces) is at least the molecule's extent + 2 × ``cutoff_A``.
+    opposite faces) is at least the cluster's extent + 2 × ``cutoff_A``.
 
     Parameters
     ----------
@@ -174,19 +195,22 @@ def check_box(atoms, cutoff_A):
     """
     if not is_periodic(atoms) or len(atoms) < 2:
         return
-    extent = _single_molecule_extent(atoms)
-    if extent is None:
+    cluster = _single_cluster(atoms)
+    if cluster is None:
         return
+    extent, n_molecules = cluster
     widths = atoms.get_volume() / np.linalg.norm(
         np.cross(atoms.cell[[1, 2, 0]], atoms.cell[[2, 0, 1]]), axis=1)
     needed = extent + 2.0 * float(cutoff_A)
+    what = "one molecule" if n_molecules == 1 else f"one cluster of {n_molecules} molecules"
     if np.any(widths < needed - 1e-9):
         warnings.warn(
-            f"the atoms are one molecule ({atoms.get_chemical_formula()}) in a periodic box of "
-            f"widths {np.array2string(widths, precision=2)} Å: each atom sees the molecule's "
-            f"periodic images within the {cutoff_A:g} Å cut-off, so the dipole depends on the "
-            f"box; a box of at least {np.array2string(needed, precision=2)} Å (extent + 2 × "
-            "cut-off) or pbc=False gives the dipole of the free molecule",
+            f"the atoms are {what} ({atoms.get_chemical_formula()}) in a periodic box of "
+            f"widths {np.array2string(widths, precision=2)} Å: each atom sees the "
+            f"{'molecule' if n_molecules == 1 else 'cluster'}'s periodic images within the "
+            f"{cutoff_A:g} Å cut-off, so the dipole depends on the box; a box of at least "
+            f"{np.array2string(needed, precision=2)} Å (extent + 2 × cut-off) or pbc=False "
+            f"gives the dipole of the free {'molecule' if n_molecules == 1 else 'cluster'}",
             stacklevel=3,
         )
 
@@ -237,7 +261,8 @@ class DipoleCalculator(Calculator):
         wrapped calculator's plus ``'field_energy'`` = −μ·E (eV, μ in e·Å),
         ``'forces'`` the wrapped calculator's plus ``'field_forces'``,
         F_{iβ} = Σ_α E_α Z*_{i,αβ} (eV/Å), and ``'stress'`` is not available.
-        A field with ‖E‖ above :data:`FIELD_LINEAR_BOUND_V_PER_A` warns.
+        A field with ‖E‖ above :data:`FIELD_LINEAR_BOUND_V_PER_A` warns, one above
+        :data:`FIELD_REFUSED_ABOVE_V_PER_A` is refused.
     **kwargs
         Passed to :class:`ase.calculators.calculator.Calculator`.
 
@@ -431,8 +456,9 @@ class DipoleCalculator(Calculator):
 def check_electric_field(electric_field_V_per_A, calculator):
     """The field as a (3,) float array in V/Å (None for none), checked.
 
-    Raises a ``ValueError`` for a field of another shape or with NaN/inf, or
-    given without a force ``calculator``; warns when |E| exceeds
+    Raises a ``ValueError`` for a field of another shape or with NaN/inf,
+    given without a force ``calculator``, or with |E| above
+    :data:`FIELD_REFUSED_ABOVE_V_PER_A`; warns when |E| exceeds
     :data:`FIELD_LINEAR_BOUND_V_PER_A`.
     """
     if electric_field_V_per_A is None:
@@ -457,6 +483,13 @@ def check_electric_field(electric_field_V_per_A, calculator):
             "and E·Z* to its forces; pass calculator= (an MLFF or any ASE calculator)"
         )
     magnitude = float(np.linalg.norm(field))
+    if magnitude > FIELD_REFUSED_ABOVE_V_PER_A:
+        raise ValueError(
+            f"|E| = {magnitude:.3g} V/Å is far beyond the linear regime of the clamped-ion "
+            f"coupling (trusted to ~1 % up to {FIELD_LINEAR_BOUND_V_PER_A} V/Å, ~10 % at "
+            f"{FIELD_REFUSED_ABOVE_V_PER_A} V/Å); give a field below "
+            f"{FIELD_REFUSED_ABOVE_V_PER_A} V/Å"
+        )
     if magnitude > FIELD_LINEAR_BOUND_V_PER_A:
         warnings.warn(
             f"|E| = {magnitude:.3g} V/Å exceeds {FIELD_LINEAR_BOUND_V_PER_A} V/Å, beyond which "

@@ -86,6 +86,84 @@ RUN_FILE = "run.json"
 #: tblite's accuracy multiplier of the built-in ``'tblite'`` calculator: a
 #: tight SCF (tblite's own default, 1.0, lets NVE runs drift visibly)
 XTB_ACCURACY = 0.01
+#: a run stops when its kinetic temperature exceeds this many times the
+#: target (and :data:`BLOW_UP_MIN_TEMPERATURE_K`): an NVE run from an
+#: equilibrated start never gets there, a thermostatted one only from a start
+#: far from equilibrium
+BLOW_UP_TEMPERATURE_FACTOR = 10.0
+BLOW_UP_MIN_TEMPERATURE_K = 3000.0  # [K]
+#: an NVE run stops when its total energy has moved this far from its start
+#: (normal drifts are below 1e-3 eV/atom)
+BLOW_UP_ENERGY_EV_PER_ATOM = 1.0  # [eV/atom]
+
+
+class MDBlowUpError(RuntimeError):
+    """A run whose temperature or conserved energy exploded."""
+
+
+class BlowUpGuard:
+    """ASE observer stopping a run whose temperature or energy explodes.
+
+    Raises :class:`MDBlowUpError` naming the phase, the step and the likely
+    cause (the timestep, the electric field, the force calculator) when the
+    kinetic temperature exceeds max(:data:`BLOW_UP_TEMPERATURE_FACTOR` ×
+    ``temperature_K``, :data:`BLOW_UP_MIN_TEMPERATURE_K`), or (``nve=True``)
+    the total energy per atom moves more than
+    :data:`BLOW_UP_ENERGY_EV_PER_ATOM` from its first sample.
+
+    Parameters
+    ----------
+    dyn : ase.md.md.MolecularDynamics
+        The dynamics (its ``atoms`` and ``nsteps`` are read).
+    label : str
+        Name of the phase in the message (``"production 1/4"``).
+    parameters : dict
+        The run's parameters (``temperature_K``, ``timestep_fs``,
+        ``electric_field_V_per_A``).
+    nve : bool
+        Check the total energy too.
+    """
+
+    def __init__(self, dyn, label, parameters, *, nve=False):
+        self.dyn = dyn
+        self.label = label
+        self.parameters = parameters
+        self.nve = nve
+        self.ceiling_K = max(BLOW_UP_TEMPERATURE_FACTOR * parameters["temperature_K"],
+                             BLOW_UP_MIN_TEMPERATURE_K)
+        self.first_energy_eV = None
+
+    def _fail(self, what):
+        field = self.parameters.get("electric_field_V_per_A")
+        causes = f"the timestep {self.parameters['timestep_fs']:g} fs is too long"
+        if field is not None and np.linalg.norm(field) > 0:
+            causes = (f"the electric field |E| = {np.linalg.norm(field):.3g} V/Å drives it, or "
+                      + causes)
+        raise MDBlowUpError(
+            f"{self.label} exploded at step {self.dyn.nsteps}: {what}; likely {causes}, or the "
+            "force calculator fails for this structure; nothing of this run is kept as finished"
+        )
+
+    def __call__(self):
+        atoms = self.dyn.atoms
+        kinetic_eV = atoms.get_kinetic_energy()
+        temperature_K = 2.0 * kinetic_eV / (max(atoms.get_number_of_degrees_of_freedom(), 1)
+                                            * units.kB)
+        if not np.isfinite(temperature_K) or temperature_K > self.ceiling_K:
+            self._fail(f"kinetic temperature {temperature_K:.3g} K, above {self.ceiling_K:g} K "
+                       f"(the target is {self.parameters['temperature_K']:g} K)")
+        if not self.nve:
+            return
+        try:
+            energy_eV = (atoms.get_potential_energy() + kinetic_eV) / len(atoms)
+        except PropertyNotImplementedError:
+            return
+        if self.first_energy_eV is None:
+            self.first_energy_eV = energy_eV
+        change = energy_eV - self.first_energy_eV
+        if not np.isfinite(change) or abs(change) > BLOW_UP_ENERGY_EV_PER_ATOM:
+            self._fail(f"the conserved energy changed by {change:+.3g} eV/atom (more than "
+                       f"{BLOW_UP_ENERGY_EV_PER_ATOM:g})")
 
 
 def make_force_calculator(spec, *, xtb_accuracy=XTB_ACCURACY):
@@ -414,6 +492,7 @@ def _sampling_segment(task, previous=None, progress=None):
                        interval=1)
         label = "equilibration" if task["previous_start"] is None else \
             f"sampling {k + 1}/{task['n_trajectories']}"
+        dyn.attach(BlowUpGuard(dyn, label, p), interval=p["interval"])
         _run_phase(dyn, steps - dyn.nsteps, label, progress)
     # no rescaling: the 3N - 3 internal degrees of freedom keep the
     # thermostat's temperature (rescaling to the 3N temperature would heat
@@ -426,19 +505,43 @@ def _sampling_segment(task, previous=None, progress=None):
 
 
 @contextlib.contextmanager
-def _exclusive(path):
-    """Hold an exclusive lock (``flock``) on the existing file ``path``.
+def _exclusive(path, on_wait=None):
+    """Hold an exclusive lock (``flock``) on the existing file ``path``;
+    yields whether another process held it first (then ``on_wait()`` is
+    called before waiting).
 
-    A task whose client was killed may still run on its worker; the task
-    of the rerun for the same trajectory waits here until it has finished
-    or died, so that two processes never write one log.
+    A task whose client was killed may still run on its worker, or a second
+    identical command may be started; the task for the same trajectory
+    waits here until the other has finished or died, so that two processes
+    never write one log.
     """
     with open(path, "rb") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
+        try:
+            yield waited
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_running_elsewhere(start_path):
+    """Whether another process runs the NVE trajectory of ``start_path``
+    now (holds the lock on its start file)."""
+    try:
+        with open(start_path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        return False
+    return False
 
 
 def _with_field(calculator, task, model=None):
@@ -457,8 +560,14 @@ def _production_task(task, progress=None):
     """One NVE run from ``task['start']`` logging Ṗ, checkpointed, resumed
     from its checkpoint when one exists; one process at a time per
     trajectory (a lock on its start file)."""
-    with _exclusive(task["start"]):
-        return _production_run(task, progress)
+    def say_waiting():
+        if progress is not None:
+            progress.write(f"production {task['trajectory'] + 1}/{task['n_trajectories']}: "
+                           f"another process is running it (it holds {task['start']}); "
+                           "waiting for it\n")
+
+    with _exclusive(task["start"], say_waiting) as waited:
+        return dict(_production_run(task, progress), waited_for_other_process=waited)
 
 
 def _production_run(task, progress):
@@ -509,6 +618,8 @@ def _production_run(task, progress):
         monitor.temperatures_K = list(state["samples"].get("temperatures_K", ()))
         monitor.total_energies_eV = list(state["samples"].get("total_energies_eV", ()))
     dyn.attach(monitor, interval=p["interval"])
+    label = f"production {k + 1}/{task['n_trajectories']}"
+    dyn.attach(BlowUpGuard(dyn, label, p, nve=True), interval=p["interval"])
     dyn.attach(CheckpointWriter(
         dyn, checkpoint_path, identity=identity, every_steps=task["checkpoint_steps"],
         every_wall_s=task["checkpoint_wall_s"], log_path=log_path,
@@ -516,8 +627,7 @@ def _production_run(task, progress):
                              total_energies_eV=monitor.total_energies_eV)),
         interval=p["interval"])
     try:
-        _run_phase(dyn, p["production_steps"] - dyn.nsteps,
-                   f"production {k + 1}/{task['n_trajectories']}", progress)
+        _run_phase(dyn, p["production_steps"] - dyn.nsteps, label, progress)
     finally:
         observer.close()
     quality = dict(monitor.summary(), electric_field_V_per_A=p.get("electric_field_V_per_A"))
@@ -541,8 +651,10 @@ def _report(result, n_trajectories, stream):
                           f"checkpoint at step {resumed} of {result['steps']}", stream)
         return
     if result["status"] == "done":
-        progress_line(f"production {k + 1}/{n_trajectories}: {result['path']} was finished "
-                      "earlier; kept", stream)
+        by = ("by another process while this one waited for it"
+              if result.get("waited_for_other_process") else "earlier")
+        progress_line(f"production {k + 1}/{n_trajectories}: {result['path']} was finished {by}; "
+                      "kept", stream)
         return
     quality = result["nve"]
     drift = quality["energy_drift_eV_per_atom"]
@@ -671,7 +783,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         Static field E of every phase (see
         :class:`ase_dipole.dynamics.calculator.DipoleCalculator`: −μ·E and
         E·Z* from ``model``, the linear clamped-ion approximation; above
-        0.1 V/Å it warns). Recorded in ``run.json``, the logs and the NVE
+        0.1 V/Å it warns, above 1 V/Å it is refused). Recorded in ``run.json``, the logs and the NVE
         records; not with ``ensemble='npt'`` (no stress in a field).
     client : distributed.Client, optional
         Run the segments and NVE runs as tasks on this client's workers
@@ -697,6 +809,12 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     -------
     list of str
         Paths of the ``n_trajectories`` dipole logs.
+
+    Raises
+    ------
+    MDBlowUpError
+        When a phase's temperature or an NVE run's energy explodes (see
+        :class:`BlowUpGuard`).
     """
     for name, value in (("n_trajectories", n_trajectories), ("production_steps", production_steps),
                         ("interval", interval), ("sampling_chains", sampling_chains)):

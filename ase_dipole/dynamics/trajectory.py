@@ -190,6 +190,54 @@ def unwrap_positions(frames):
     return unwrapped
 
 
+#: accepted range of (timestep implied by the velocities) / (timestep given):
+#: the trapezoidal estimate Δx ≈ Δt (v(t) + v(t+Δt))/2 of a harmonic mode of
+#: frequency ω implies Δt·tan(u)/u with u = ωΔt/2, between 1 and 1.5 for
+#: frames written more than 3.4 times per period of the fastest vibration
+#: (below that the spectrum aliases anyway); a timestep off by a factor 2, or
+#: velocities in a unit 1000 times too large or small, fall outside.
+IMPLIED_TIMESTEP_RATIO_RANGE = (0.8, 1.5)
+
+
+def check_velocities_match_positions(positions_A, velocities_A_per_fs, timestep_fs):
+    """Refuse a timestep (or a velocity unit) that the frames contradict.
+
+    The timestep implied by the frames is the least-squares Δt of
+    x(t+Δt) − x(t) ≈ Δt (v(t) + v(t+Δt)) / 2 over all atoms and frame pairs;
+    its ratio to ``timestep_fs`` must lie in
+    :data:`IMPLIED_TIMESTEP_RATIO_RANGE`.
+
+    Parameters
+    ----------
+    positions_A : numpy.ndarray
+        (T, N, 3) unwrapped positions, Å.
+    velocities_A_per_fs : numpy.ndarray
+        (T, N, 3) velocities, Å/fs.
+    timestep_fs : float
+        Time between consecutive frames claimed by the caller, fs.
+
+    Raises
+    ------
+    ValueError
+        Naming the implied timestep, when the ratio is out of range.
+    """
+    steps = np.diff(positions_A, axis=0)
+    mean_velocities = 0.5 * (velocities_A_per_fs[1:] + velocities_A_per_fs[:-1])
+    norm = float(np.sum(mean_velocities * mean_velocities))
+    moved = float(np.sum(steps * steps))
+    if moved == 0.0:
+        return
+    implied_fs = float(np.sum(steps * mean_velocities)) / norm if norm > 0 else np.inf
+    low, high = IMPLIED_TIMESTEP_RATIO_RANGE
+    if not low <= implied_fs / timestep_fs <= high:
+        raise ValueError(
+            f"the frames' positions and velocities imply {implied_fs:.4g} fs between frames, "
+            f"not timestep_fs={timestep_fs:g} fs (ratio {implied_fs / timestep_fs:.3g}); give "
+            "the time between the frames as written (after index), and for a LAMMPS dump the "
+            "units style it was written in (metal velocities are Å/ps, real Å/fs)"
+        )
+
+
 def log_from_trajectory(frames_or_path, model, path, *, timestep_fs, temperature_K=None,
                         index=":", format=None, lammps_units=None, lammps_types=None,
                         masses_amu=None, metadata=None, overwrite=False):
@@ -206,7 +254,9 @@ def log_from_trajectory(frames_or_path, model, path, *, timestep_fs, temperature
     path : str or path-like
         Dipole log to write.
     timestep_fs : float, keyword-only
-        Time between consecutive frames (after ``index``), fs.
+        Time between consecutive frames (after ``index``), fs. With
+        velocities it must agree with the frames (see
+        :func:`check_velocities_match_positions`).
     temperature_K : float, optional
         Temperature of the ensemble the trajectory samples, K.
     index : str or slice, optional
@@ -259,6 +309,10 @@ def log_from_trajectory(frames_or_path, model, path, *, timestep_fs, temperature
             "finite differences at least 3"
         )
     positions = unwrap_positions(frames)
+    if with_velocities:
+        check_velocities_match_positions(
+            positions, np.array([frame.get_velocities() for frame in frames]) * units.fs,
+            timestep_fs)
     work = apply_masses(first.copy(), masses_amu)
     work.calc = None
     header = log_metadata(work, model, timestep_fs=timestep_fs, interval=1,

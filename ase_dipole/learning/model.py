@@ -892,7 +892,8 @@ class PolarizationModel:
             If the file is not a model file, is damaged, has another format
             version (the message names the file and the version found), or
             its content no longer matches the digest stored when it was
-            written (the file was edited).
+            written (the file was edited). Version-1 files written before
+            digests existed load without that check.
         """
         path = os.fspath(path)
         with open(path, "rb") as handle:
@@ -947,6 +948,8 @@ class PolarizationModel:
             raise ValueError(f"{path!r} is a damaged PolarizationModel file (format version "
                              f"{version}): {type(error).__name__}: {error}") from None
         stored = document.pop(DIGEST_KEY, None)
+        if stored is None and version == 1:
+            stored = _content_digest(document)  # version 1 before digests: nothing to check
         if stored is None:
             raise ValueError(f"{path!r} has no content digest ({DIGEST_KEY!r}): it was edited or "
                              "written by an older ase-dipole; refit the model (ase-dipole fit)")

@@ -17,7 +17,8 @@ provenance (version, date, command line, Python). A later run
   an output was deleted);
 - keeps a step's work folder (``Step.workdir``) when the key is unchanged, so
   an interrupted step continues (the MD of :func:`ase_dipole.dynamics.md.run_ir_md`
-  skips finished trajectories); a changed key or ``force`` empties it first.
+  skips finished trajectories); a changed key or ``force`` moves it aside to
+  ``<workdir>.earlier-<old key>`` first (and says so), so nothing is lost.
 
 Keys are computed from the recipe, not from the outputs, so the whole plan
 (:meth:`Engine.plan`) is known before anything runs.
@@ -29,7 +30,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 
@@ -325,7 +325,7 @@ class Engine:
                 continue
             if step.workdir is not None and entry.previous is not None \
                     and (self.force or entry.previous.get("key") != entry.key):
-                shutil.rmtree(self.path(step.workdir), ignore_errors=True)
+                self._set_aside(step, entry, head)
             self.say(f"{head} ...")
             if entry.previous is not None and entry.previous.get("status") == "done":
                 self._previous_outputs[step.name] = entry.previous.get("outputs")
@@ -353,6 +353,22 @@ class Engine:
             self.records[step.name] = record
             self.say(f"      done in {record['elapsed_s']:.1f} s: {line}")
         return plan
+
+    def _set_aside(self, step, entry, head):
+        """Move the work folder of a step that reruns with another key (or
+        forced) to ``<workdir>.earlier-<old key[:12]>`` (a number appended
+        if taken), so that its files (MD logs, say) are kept, and say so."""
+        folder = self.path(step.workdir)
+        if not os.path.isdir(folder) or not os.listdir(folder):
+            return
+        base = f"{folder}.earlier-{str(entry.previous.get('key'))[:12]}"
+        target, number = base, 1
+        while os.path.exists(target):
+            number += 1
+            target = f"{base}.{number}"
+        os.replace(folder, target)
+        self.say(f"{head}: moved the work folder of the earlier run, {step.workdir}/, to "
+                 f"{os.path.basename(target)}/ (kept; delete it when no longer needed)")
 
     def _reproduced(self, entry):
         """Whether ``entry`` reruns only because steps it uses reran, and
