@@ -22,6 +22,8 @@ i.e. ridge on standardised columns, and λ = 1e-6 means one millionth of a
 typical column's squared norm.
 """
 
+import contextlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +31,33 @@ from scipy.linalg import LinAlgError, eigh, solveh_banded
 from scipy.linalg.lapack import dgeqrf
 from scipy.linalg.blas import dsymm, dsymv, dsyrk
 
+from ase_dipole import threads
 from ase_dipole.learning import ridge_numba as kernels
 
 #: half-bandwidth of the band matrix each cross-validation fold is reduced to
 BAND_WIDTH = 128
 #: default grid of relative regularisation strengths searched by cross-validation
 DEFAULT_REGULARIZATION_GRID = tuple(float(x) for x in np.logspace(-12.0, 0.0, 25))
+
+
+def _machine_busy():
+    """Whether the 1-minute load average is at or above the cores this process may use."""
+    return hasattr(os, "getloadavg") and os.getloadavg()[0] >= threads._available_cores()
+
+
+@contextlib.contextmanager
+def fit_blas_threads():
+    """BLAS threads of the fit's large products (``dsyrk``, ``eigh``): one
+    when the machine is busy (as :func:`ase_dipole.threads.kernel_threads`
+    decides for the kernels), BLAS's own count otherwise. A BLAS thread
+    that waits for a descheduled partner spins: the 64-frame water-dimer fit
+    took 56 s of process CPU (244 s wall) at load 11–17 on 2 cores with two
+    BLAS threads, 3.3 s on one (measured)."""
+    if _machine_busy():
+        with threads.single_blas_thread():
+            yield
+    else:
+        yield
 
 
 class NormalEquations:
@@ -109,8 +132,9 @@ class NormalEquations:
             rows = np.concatenate([r for r, _ in pending])
             targets = np.concatenate([t for _, t in pending])
         # rows.T is Fortran-ordered for C-ordered rows: dsyrk forms (rowsᵀ)(rowsᵀ)ᵀ without a copy
-        self._gram[key] = dsyrk(1.0, np.asfortranarray(rows.T), beta=1.0, c=self._gram[key],
-                                trans=0, lower=0, overwrite_c=1)
+        with fit_blas_threads():
+            self._gram[key] = dsyrk(1.0, np.asfortranarray(rows.T), beta=1.0, c=self._gram[key],
+                                    trans=0, lower=0, overwrite_c=1)
         self._rhs[key] += rows.T @ targets
         self._sums[key] += (len(targets), targets.sum(), targets @ targets)
 
@@ -386,14 +410,17 @@ def _band_path_scaled(Gs, b, scale, live, grid):
         rhs[r:] -= V @ (T.T @ (V.T @ rhs[r:]))
     reduced = np.empty((len(rhs), len(grid)))
     shifted = np.empty_like(band)
-    for i, regularization in enumerate(grid):
-        shifted[:] = band
-        shifted[0] += regularization
-        try:
-            reduced[:, i] = solveh_banded(shifted, rhs, lower=True, overwrite_ab=True,
-                                          check_finite=False)
-        except LinAlgError:
-            return None
+    # a banded Cholesky of half-bandwidth 128 gains nothing from BLAS threads: 125 of them
+    # took 0.16 s of CPU on one thread and 31 s (profile in issue 23) on two threads at load 4
+    with threads.single_blas_thread():
+        for i, regularization in enumerate(grid):
+            shifted[:] = band
+            shifted[0] += regularization
+            try:
+                reduced[:, i] = solveh_banded(shifted, rhs, lower=True, overwrite_ab=True,
+                                              check_finite=False)
+            except LinAlgError:
+                return None
     for r, V, T in reversed(blocks):
         reduced[r:] -= V @ (T @ (V.T @ reduced[r:]))
     path = np.zeros((len(live), len(grid)))
@@ -420,12 +447,14 @@ def solve(equations, weights, regularization, *, standardize=True):
         raise ValueError(f"regularization must be a positive number, got {regularization!r}")
     upper, b = equations._weighted_upper(weights)
     scale, live = _column_scale(upper, standardize)
-    path, eigen = _ridge_path(upper, b, scale, live, [regularization])
+    with fit_blas_threads():
+        path, eigen = _ridge_path(upper, b, scale, live, [regularization])
     empty = np.empty(0)
     return RidgeSolution(path[:, 0], float(regularization), empty, empty, {}, eigen)
 
 
-def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True):
+def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True,
+                   progress=None):
     """Choose λ by k-fold cross-validation and solve with all folds.
 
     For every fold k the system of the other folds is reduced to a band
@@ -442,6 +471,9 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     weights : dict of str to float
     grid : sequence of float
         Candidate relative λ (positive).
+    progress : callable or None
+        Called as ``progress(done, total)`` after each of the ``total``
+        steps (one per fold, then the final solve).
 
     Returns
     -------
@@ -452,6 +484,12 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
         raise ValueError(f"the regularization grid must be positive numbers, got {grid!r}")
+    with fit_blas_threads():
+        return _cross_validate(equations, weights, grid, standardize, progress)
+
+
+def _cross_validate(equations, weights, grid, standardize, progress):
+    """:func:`cross_validate` after its checks."""
     # the training system of fold k is the total minus fold k's own weighted
     # sums, which are formed again entry by entry where they are subtracted
     P = equations.n_columns
@@ -478,6 +516,8 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
             error = equations.squared_error(path, fold, kind)
             squared[kind] += error
             loss += w * error
+        if progress is not None:
+            progress(fold + 1, equations.n_folds + 1)
     del terms
     best = int(np.argmin(loss))
     cv_rmse = {}
@@ -486,6 +526,8 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
         cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
     eigen = _eigen_of_scaled(_scaled_live(upper_all, scale, live, out=work), scale, live)
     path = _path_from_eigen(eigen, b_all, [grid[best]])
+    if progress is not None:
+        progress(equations.n_folds + 1, equations.n_folds + 1)
     return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen)
 
 
