@@ -51,7 +51,7 @@ import warnings
 import numpy as np
 from ase.data import chemical_symbols
 
-from ase_dipole import __version__
+from ase_dipole import __version__, memory
 from ase_dipole.atomic import write_bytes_atomic
 from ase_dipole.learning import ridge
 from ase_dipole.learning.posterior import Posterior, atom_sigma, evidence_scale2, fit_posterior
@@ -433,6 +433,8 @@ class PolarizationModel:
                      sum(descriptor.n_features if basis is None else len(basis) for basis in bases))
         fit_charges = p["charges"] == "fit"
         n_columns += len(numbers) if fit_charges else 0
+        memory.check_fit(n_columns, n_folds=n_folds, n_kinds=len(kinds), n_species=len(numbers),
+                         largest_frame_rows=max(9 * len(s.atoms) for s in samples))
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
         report = Progress(len(samples), "fit", unit="frames", stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
@@ -777,6 +779,9 @@ class PolarizationModel:
         if samples is not None:
             dipole_var, born_var = self._sampled_variance(atoms, posterior, int(samples), int(seed))
         else:
+            memory.check_rows(9 * N, posterior.factor.shape[0], bytes_per_entry=memory.STD_ROW_BYTES,
+                              what=f"the exact σ of {N} atoms",
+                              fix="use predict_std(atoms, samples=K) (K posterior draws, no design rows)")
             if product is not None:
                 born_rows, dipole_rows = product.born_rows(atoms), product.dipole_rows(atoms)
             else:
