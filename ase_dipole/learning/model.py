@@ -422,10 +422,23 @@ class PolarizationModel:
                                          n_references=p["kernel_references"],
                                          n_features=p["n_invariants"], n_vectors=p["n_vectors"],
                                          n_components=p["metric_components"])
-        n_folds = 1 if p["regularization"] is not None else min(p["cv_folds"], len(samples))
+        groups = ridge.identical_frame_groups([s.atoms for s in samples])
+        n_groups = int(groups.max()) + 1
+        n_folds = 1 if p["regularization"] is not None else min(p["cv_folds"], n_groups)
         if p["regularization"] is None and n_folds < 2:
             raise ValueError("cross-validation needs at least 2 training frames; give a "
-                             "regularization to fit a single frame")
+                             "regularization to fit a single frame" if len(samples) == 1 else
+                             f"cross-validation needs at least 2 distinct training frames, but all "
+                             f"{len(samples)} are identical (same positions to "
+                             f"{ridge.IDENTICAL_FRAMES_A} Å); give distinct frames, or a regularization")
+        repeats = np.setdiff1d(np.arange(len(samples)), np.unique(groups, return_index=True)[1])
+        if n_folds > 1 and repeats.size:
+            warnings.warn(f"training frame(s) {_index_list([samples[i].index for i in repeats])} "
+                          "repeat an earlier frame (same "
+                          f"positions to {ridge.IDENTICAL_FRAMES_A} Å): {len(samples)} frames, "
+                          f"{n_groups} distinct; identical frames are kept in one cross-validation "
+                          "fold", stacklevel=2)
+        folds = ridge.grouped_folds(groups, n_folds)
         kinds = tuple(k for k, present in (("born", any(s.born is not None for s in samples)),
                                            ("dipole", any(s.dipole is not None for s in samples)))
                       if present)
@@ -438,7 +451,7 @@ class PolarizationModel:
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
         report = Progress(len(samples), "fit", unit="frames", stream=sys.stderr if progress else None)
         for position, sample in enumerate(samples):
-            fold = position * n_folds // len(samples)
+            fold = folds[position]
             zbar = mean_born[species_index[sample.atoms.numbers]]
             try:
                 if sample.born is not None and product is not None:

@@ -531,6 +531,54 @@ def _cross_validate(equations, weights, grid, standardize, progress):
     return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen)
 
 
+#: frames whose cells and positions agree to this are identical, Å
+IDENTICAL_FRAMES_A = 1e-6
+
+
+def identical_frame_groups(frames):
+    """Group label of every frame: frames with the same atomic numbers,
+    periodicity, cell and positions (to :data:`IDENTICAL_FRAMES_A`) share one.
+
+    Parameters
+    ----------
+    frames : sequence of ase.Atoms
+
+    Returns
+    -------
+    ndarray, shape (n_frames,), int
+        Labels 0, 1, … in the order of the first frame of each group.
+    """
+    labels, first = np.empty(len(frames), dtype=np.int64), {}
+    for index, atoms in enumerate(frames):
+        grid = np.rint(np.concatenate([atoms.cell.array, atoms.positions]) / IDENTICAL_FRAMES_A)
+        key = (atoms.numbers.tobytes(), np.asarray(atoms.pbc).tobytes(), (grid + 0.0).tobytes())
+        labels[index] = first.setdefault(key, len(first))
+    return labels
+
+
+def grouped_folds(groups, n_folds):
+    """Cross-validation fold of every frame: contiguous blocks of the groups
+    (in the order of their first frames), so that the frames of one group
+    share a fold; without repeated groups, frame i of n gets ``i·k // n``.
+
+    Parameters
+    ----------
+    groups : ndarray, shape (n,), int
+        Labels from :func:`identical_frame_groups`.
+    n_folds : int
+        k, at most the number of groups.
+
+    Returns
+    -------
+    ndarray, shape (n,), int
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    n_groups = int(groups.max()) + 1 if groups.size else 0
+    if not 1 <= n_folds <= max(n_groups, 1):
+        raise ValueError(f"cannot split {n_groups} distinct frames into {n_folds} folds")
+    return groups * n_folds // max(n_groups, 1)
+
+
 def farthest_point_sampling(points, n_select, *, start=0):
     """Greedy farthest point sampling (Euclidean distance).
 
