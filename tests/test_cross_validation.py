@@ -56,3 +56,73 @@ def test_distinct_frames_give_no_repeat_warning(dimer):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="training frame")
         PolarizationModel(**SMALL).fit(dimer["born_train"][:6], progress=False)
+
+
+def synthetic_equations(n_frames, n_columns, n_folds, seed=2):
+    """Normal equations of a noisy linear problem with 18 Z*-like and 3
+    dipole-like rows per frame, column norms spread over 30x, one dead column."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=n_columns)
+    spread = np.linspace(0.1, 3.0, n_columns)
+    equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=("born", "dipole"))
+    for frame in range(n_frames):
+        fold = frame * n_folds // n_frames
+        for kind, m in (("born", 18), ("dipole", 3)):
+            rows = rng.normal(size=(m, n_columns)) * spread
+            rows[:, 5] = 0.0
+            equations.add(fold, kind, rows, rows @ truth + rng.normal(scale=2.0, size=m))
+    return equations
+
+
+def test_dual_and_primal_cross_validation_agree():
+    """Rows ≤ coefficients: the Gram form gives the losses of the normal
+    equations (to round-off where the grid's λ leaves the systems well
+    conditioned), hence the same λ and the same final solve."""
+    weights = {"born": 1.0, "dipole": 10.0}
+    primal = ridge.cross_validate(synthetic_equations(12, 300, 4), weights, form="primal")
+    ticks = []
+    dual = ridge.cross_validate(synthetic_equations(12, 300, 4), weights,
+                                progress=lambda done, total: ticks.append((done, total)))
+    assert (primal.form, dual.form) == ("primal", "dual")
+    assert ticks == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    conditioned = primal.grid >= 1e-8
+    assert np.allclose(dual.cv_loss[conditioned], primal.cv_loss[conditioned], rtol=1e-7, atol=0)
+    for kind in weights:
+        assert np.allclose(dual.cv_rmse[kind][conditioned], primal.cv_rmse[kind][conditioned],
+                           rtol=1e-7, atol=0)
+    assert np.argmin(dual.cv_loss) == np.argmin(primal.cv_loss)
+    assert np.array_equal(dual.coefficients, primal.coefficients)
+
+
+def test_more_rows_than_coefficients_are_not_kept():
+    equations = synthetic_equations(20, 300, 4)  # 420 rows > 300
+    assert equations.kept_rows() is None
+    with pytest.raises(ValueError, match="the dual form needs the rows kept, i.e. at most 300 rows"):
+        ridge.cross_validate(equations, {"born": 1.0, "dipole": 10.0}, form="dual")
+    assert ridge.cross_validate(equations, {"born": 1.0}).form == "primal"
+
+
+def test_dual_fit_of_a_model_matches_the_primal_fit(dimer, monkeypatch):
+    """10 dimer frames, 570 rows < coefficients: the fit takes the dual form;
+    λ, held-out errors, coefficients and posterior σ are those of the
+    normal-equation route."""
+    frames, atoms = dimer["born_train"][:10], dimer["born_test"][0]
+    cross_validate, forms = ridge.cross_validate, []
+
+    def spy(*args, form="auto", **kwargs):
+        solution = cross_validate(*args, form=form, **kwargs)
+        forms.append(solution.form)
+        return solution
+
+    monkeypatch.setattr(ridge, "cross_validate", spy)
+    dual = PolarizationModel(n_max=6, l_max=3).fit(frames, progress=False)
+    monkeypatch.setattr(ridge, "cross_validate", lambda *args, **kwargs: spy(*args, form="primal", **kwargs))
+    primal = PolarizationModel(n_max=6, l_max=3).fit(frames, progress=False)
+    assert forms == ["dual", "primal"]
+    assert dual.regularization == primal.regularization
+    for key, value in primal.training_metrics.items():
+        if isinstance(value, float):
+            assert dual.training_metrics[key] == pytest.approx(value, rel=1e-7, abs=1e-12), key
+    assert np.allclose(dual.coefficients, primal.coefficients, rtol=0, atol=1e-12)
+    for a, b in zip(dual.predict_std(atoms), primal.predict_std(atoms)):
+        assert np.allclose(a, b, rtol=1e-6, atol=0)

@@ -89,6 +89,9 @@ class NormalEquations:
         self._rhs = {}  # (fold, kind) -> (P,) Aᵀy
         self._sums = {(f, k): np.zeros(3) for f in range(self.n_folds) for k in self.kinds}
         self._pending = {}  # (fold, kind) -> [(rows, targets), ...] not yet folded in
+        # (fold, kind) -> [(rows, targets), ...] kept for the dual form while there are at most
+        # P rows in all (at most P² numbers, one more normal matrix); None beyond
+        self._kept, self._n_kept = {}, 0
         for fold in range(self.n_folds):
             for kind in self.kinds:
                 self._gram[fold, kind] = np.zeros((P, P), order="F")
@@ -117,6 +120,12 @@ class NormalEquations:
             raise ValueError(f"rows {rows.shape} and targets {targets.shape} do not match "
                              f"(m, {self.n_columns}) and (m,)")
         key = (fold, kind)
+        if self._kept is not None:
+            self._n_kept += len(rows)
+            if self._n_kept > self.n_columns:
+                self._kept = None
+            else:
+                self._kept.setdefault(key, []).append((rows.copy(), targets.copy()))
         pending = self._pending.setdefault(key, [])
         pending.append((rows, targets))
         if sum(len(r) for r, _ in pending) >= self.BUFFER_ROWS:
@@ -137,6 +146,18 @@ class NormalEquations:
                                     trans=0, lower=0, overwrite_c=1)
         self._rhs[key] += rows.T @ targets
         self._sums[key] += (len(targets), targets.sum(), targets @ targets)
+
+    def kept_rows(self):
+        """The rows and targets of every ``(fold, kind)``, ``{(fold, kind): (rows (m, P),
+        targets (m,))}``, when there are at most P rows in all; ``None`` otherwise."""
+        if self._kept is None:
+            return None
+        return {key: (np.concatenate([r for r, _ in blocks]), np.concatenate([t for _, t in blocks]))
+                for key, blocks in self._kept.items()}
+
+    def release_rows(self):
+        """Stop keeping rows (frees them)."""
+        self._kept = None
 
     def _flush_all(self):
         for key in list(self._pending):
@@ -250,6 +271,9 @@ class RidgeSolution:
     eigen : ScaledEigen
         The diagonalisation of the final (all folds) system that gave the
         coefficients, for the posterior (:mod:`ase_dipole.learning.posterior`).
+    form : str
+        How the cross-validation solved its folds (``"primal"`` or ``"dual"``,
+        :func:`cross_validate`); ``"primal"`` without cross-validation.
     """
 
     coefficients: np.ndarray
@@ -258,6 +282,7 @@ class RidgeSolution:
     cv_loss: np.ndarray
     cv_rmse: dict
     eigen: "ScaledEigen"
+    form: str = "primal"
 
 
 @dataclass(frozen=True)
@@ -404,8 +429,20 @@ def _band_path_scaled(Gs, b, scale, live, grid):
     """:func:`_band_path` from the scaled live system ``Gs`` (overwritten)
     of :func:`_scaled_live`."""
     s = scale[live]
-    band, blocks = _band_reduce(Gs, max(1, min(BAND_WIDTH, len(Gs) - 1)))
-    rhs = b[live] / s
+    reduced = _shifted_solves(Gs, b[live] / s, grid)
+    if reduced is None:
+        return None
+    path = np.zeros((len(live), len(grid)))
+    path[live] = reduced / s[:, None]
+    return path
+
+
+def _shifted_solves(M, rhs, grid):
+    """Solutions x (n, L) of ``(M + λ) x = rhs`` for every λ of ``grid``, for
+    the symmetric ``M`` (n, n; overwritten) and ``rhs`` (n,; overwritten),
+    through one :func:`_band_reduce` and a banded Cholesky solve per λ;
+    ``None`` when ``M + λ`` is not numerically positive definite for some λ."""
+    band, blocks = _band_reduce(M, max(1, min(BAND_WIDTH, len(M) - 1)))
     for r, V, T in blocks:
         rhs[r:] -= V @ (T.T @ (V.T @ rhs[r:]))
     reduced = np.empty((len(rhs), len(grid)))
@@ -423,9 +460,7 @@ def _band_path_scaled(Gs, b, scale, live, grid):
                 return None
     for r, V, T in reversed(blocks):
         reduced[r:] -= V @ (T @ (V.T @ reduced[r:]))
-    path = np.zeros((len(live), len(grid)))
-    path[live] = reduced / s[:, None]
-    return path
+    return reduced
 
 
 def solve(equations, weights, regularization, *, standardize=True):
@@ -445,6 +480,7 @@ def solve(equations, weights, regularization, *, standardize=True):
     """
     if not (np.isfinite(regularization) and regularization > 0):
         raise ValueError(f"regularization must be a positive number, got {regularization!r}")
+    equations.release_rows()
     upper, b = equations._weighted_upper(weights)
     scale, live = _column_scale(upper, standardize)
     with fit_blas_threads():
@@ -454,7 +490,7 @@ def solve(equations, weights, regularization, *, standardize=True):
 
 
 def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True,
-                   progress=None):
+                   progress=None, form="auto"):
     """Choose λ by k-fold cross-validation and solve with all folds.
 
     For every fold k the system of the other folds is reduced to a band
@@ -474,6 +510,13 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     progress : callable or None
         Called as ``progress(done, total)`` after each of the ``total``
         steps (one per fold, then the final solve).
+    form : {"auto", "primal", "dual"}
+        How each fold's ridge path is solved: ``"primal"`` from the (R, R)
+        normal equations of its training rows, ``"dual"`` from the Gram
+        matrix of its training rows (:func:`_dual_losses`; needs the rows,
+        which ``equations`` keeps while there are at most P of them);
+        ``"auto"``: dual when the rows were kept (n ≤ P: then n_T³ < R³).
+        Both give the same losses up to round-off.
 
     Returns
     -------
@@ -484,11 +527,13 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
         raise ValueError(f"the regularization grid must be positive numbers, got {grid!r}")
+    if form not in ("auto", "primal", "dual"):
+        raise ValueError(f"unknown form {form!r}; use one of 'auto', 'primal', 'dual'")
     with fit_blas_threads():
-        return _cross_validate(equations, weights, grid, standardize, progress)
+        return _cross_validate(equations, weights, grid, standardize, progress, form)
 
 
-def _cross_validate(equations, weights, grid, standardize, progress):
+def _cross_validate(equations, weights, grid, standardize, progress, form):
     """:func:`cross_validate` after its checks."""
     # the training system of fold k is the total minus fold k's own weighted
     # sums, which are formed again entry by entry where they are subtracted
@@ -502,6 +547,34 @@ def _cross_validate(equations, weights, grid, standardize, progress):
         if fold > 0:
             b_all += b_fold[fold]
     scale, live = _column_scale(upper_all, standardize)
+    if form == "dual" and equations._kept is None:
+        raise ValueError(f"the dual form needs the rows kept, i.e. at most {P} rows (the coefficient "
+                         "count); use form='auto' or 'primal'")
+    if form != "primal" and equations._kept is not None:
+        form = "dual"
+        del terms
+        loss, squared = _dual_losses(equations, weights, scale, live, grid, progress)
+    else:
+        form = "primal"
+        equations.release_rows()
+        loss, squared = _primal_losses(equations, weights, terms, upper_all, b_all, b_fold, scale,
+                                       live, grid, progress)
+        del terms
+    best = int(np.argmin(loss))
+    cv_rmse = {}
+    for kind in weights:
+        n = equations.count(kind)
+        cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
+    eigen = _eigen_of_scaled(_scaled_live(upper_all, scale, live), scale, live)
+    path = _path_from_eigen(eigen, b_all, [grid[best]])
+    if progress is not None:
+        progress(equations.n_folds + 1, equations.n_folds + 1)
+    return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen, form)
+
+
+def _primal_losses(equations, weights, terms, upper_all, b_all, b_fold, scale, live, grid, progress):
+    """Weighted validation loss (L,) and squared errors ``{kind: (L,)}`` summed over
+    folds, from each fold's normal equations reduced to a band matrix (module docstring)."""
     work = np.empty((int(live.sum()),) * 2)  # each fold's scaled training system in turn
     loss = np.zeros(grid.size)
     squared = {kind: np.zeros(grid.size) for kind in weights}
@@ -518,17 +591,62 @@ def _cross_validate(equations, weights, grid, standardize, progress):
             loss += w * error
         if progress is not None:
             progress(fold + 1, equations.n_folds + 1)
-    del terms
-    best = int(np.argmin(loss))
-    cv_rmse = {}
-    for kind in weights:
-        n = equations.count(kind)
-        cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
-    eigen = _eigen_of_scaled(_scaled_live(upper_all, scale, live, out=work), scale, live)
-    path = _path_from_eigen(eigen, b_all, [grid[best]])
-    if progress is not None:
-        progress(equations.n_folds + 1, equations.n_folds + 1)
-    return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen)
+    return loss, squared
+
+
+def _training_gram(gram, root, train):
+    """``K_TT = diag(r_T) (X Xᵀ)_TT diag(r_T)``, shape (n_T, n_T), a new array."""
+    K = gram[np.ix_(train, train)]
+    K *= root[train][:, None]
+    K *= root[train][None, :]
+    return K
+
+
+def _dual_losses(equations, weights, scale, live, grid, progress):
+    """As :func:`_primal_losses`, in the dual form, from the rows kept by
+    ``equations`` (:meth:`NormalEquations.kept_rows`; released here).
+
+    With the scaled rows ``X = A D⁻¹`` (n, R) of all folds and kinds and the
+    square roots ``r`` of their weights, the ridge solution of the training
+    rows T of fold k is ``c' = X_Tᵀ diag(r_T) α`` with
+    ``(K_TT + λ) α = r_T y_T``, ``K = diag(r) X Xᵀ diag(r)``, and the held-out
+    predictions are ``X_k c' = (X Xᵀ)_{kT} diag(r_T) α``: one (n, n) Gram
+    matrix, then per fold one band reduction of K_TT (n_T³ instead of R³)
+    and a banded solve per λ."""
+    s = scale[live]
+    kinds, n_folds = list(weights), equations.n_folds
+    kept = equations.kept_rows()
+    equations.release_rows()
+    keys = [key for key in sorted(kept) if key[1] in weights]
+    X = np.concatenate([kept[key][0][:, live] for key in keys]) / s  # (n, R)
+    y = np.concatenate([kept[key][1] for key in keys])
+    fold_of = np.concatenate([np.full(len(kept[key][1]), key[0]) for key in keys])
+    kind_of = np.concatenate([np.full(len(kept[key][1]), kinds.index(key[1])) for key in keys])
+    root = np.sqrt(np.array([float(weights[kind]) for kind in kinds]))[kind_of]
+    del kept
+    gram = _symmetric(dsyrk(1.0, X.T, trans=1, lower=0))  # X Xᵀ from the F-ordered view Xᵀ
+    del X
+    loss = np.zeros(grid.size)
+    squared = {kind: np.zeros(grid.size) for kind in weights}
+    for fold in range(n_folds):
+        train = np.flatnonzero((fold_of != fold) & (root > 0))
+        held = np.flatnonzero(fold_of == fold)
+        alpha = (_shifted_solves(_training_gram(gram, root, train), root[train] * y[train], grid)
+                 if len(train) else np.zeros((0, grid.size)))
+        if alpha is None:  # a round-off-indefinite system at the smallest λ: eigenvalues clipped at 0
+            rhs = root[train] * y[train]
+            values, vectors = eigh(_training_gram(gram, root, train), overwrite_a=True,
+                                   check_finite=False, driver="evd")
+            projected = vectors.T @ rhs
+            alpha = vectors @ (projected[:, None] / (np.clip(values, 0.0, None)[:, None] + grid[None, :]))
+        residual = (gram[np.ix_(held, train)] * root[train][None, :]) @ alpha - y[held][:, None]
+        for index, kind in enumerate(kinds):
+            error = np.einsum("ml,ml->l", residual[kind_of[held] == index], residual[kind_of[held] == index])
+            squared[kind] += error
+            loss += weights[kind] * error
+        if progress is not None:
+            progress(fold + 1, n_folds + 1)
+    return loss, squared
 
 
 #: frames whose cells and positions agree to this are identical, Å
