@@ -32,6 +32,7 @@ from ase_dipole.reference import (dft_born_charges, label_frames, label_frames_p
 from ase_dipole.workflow.demo import run_demo
 from ase_dipole.workflow.protocol import load_protocol
 from ase_dipole.workflow.steps import run_protocol
+from ase_dipole.memory import InsufficientMemoryError
 
 __all__ = [
     "__version__",
@@ -84,4 +85,5 @@ __all__ = [
     "run_demo",
     "load_protocol",
     "run_protocol",
+    "InsufficientMemoryError",
 ]

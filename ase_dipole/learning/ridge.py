@@ -16,8 +16,12 @@ to a band matrix ``B = ZᵀG'Z`` by blocked Householder reflections (matrix
 products only, half the cost of a diagonalisation), after which the ridge
 solution for each λ of the grid is one banded Cholesky solve of
 ``(B + λ)w = Zᵀb`` and ``c = Zw``: the solutions for a whole grid of
-regularisation strengths cost one reduction per fold. The
-regularisation λ is therefore relative: the penalty is ``λ Σ_f (d_f c_f)²``,
+regularisation strengths cost one reduction per fold. With at most as many
+rows as coefficients (n ≤ P) the folds are solved in the dual form instead:
+the rows are kept, and each fold band-reduces the Gram matrix of its
+training rows (n_T × n_T, cost n_T³ instead of P³; :func:`_dual_losses`).
+Frames that are identical share a fold (:func:`identical_frame_groups`).
+The regularisation λ is relative: the penalty is ``λ Σ_f (d_f c_f)²``,
 i.e. ridge on standardised columns, and λ = 1e-6 means one millionth of a
 typical column's squared norm.
 """
