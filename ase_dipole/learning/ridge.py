@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import LinAlgError, eigh, solveh_banded
 from scipy.linalg.lapack import dgeqrf
-from scipy.linalg.blas import dsymm, dsymv, dsyrk
+from scipy.linalg.blas import dsymm, dsymv, dsyr2k, dsyrk
 
 from ase_dipole import threads
 from ase_dipole.learning import ridge_numba as kernels
@@ -382,6 +382,11 @@ def _band_reduce(A, width):
     ``B = ZᵀAZ`` of half-bandwidth ``width`` by blocked Householder
     reflections (the first stage of LAPACK's two-stage tridiagonalisation).
 
+    Each step updates only the lower triangle of the trailing matrix
+    (``dsymm`` for ``AV``, ``dsyr2k`` for ``A − VYᵀ − YVᵀ``: 4 m²k operations
+    instead of 6 m²k with full products; 0.39 → 0.33 s at n = 2082, one
+    thread), held contiguous in one of two alternating buffers.
+
     Returns
     -------
     band : ndarray, shape (width + 1, n)
@@ -391,14 +396,21 @@ def _band_reduce(A, width):
     """
     n = len(A)
     blocks = []
-    product = np.empty(max(n - width, 0) ** 2)  # the update of each trailing block in turn
-    for j in range(0, n, width):
+    band = np.zeros((width + 1, n))
+    size = max(n - width, 0) ** 2
+    buffers = (np.empty(size), np.empty(size))  # the trailing matrix of each step in turn
+    C = A.T  # the active matrix, Fortran order (A is symmetric); its lower triangle is read
+    j = 0
+    while j + width < n - 1:
         r = j + width
-        if r >= n - 1:
-            break
         m = n - r
         k = min(m, width)
-        factored, tau, _, _ = dgeqrf(A[r:, j:r])
+        for d in range(width):  # the diagonal block of B
+            band[d, j:r - d] = np.diagonal(C[:width, :width], -d)
+        factored, tau, _, _ = dgeqrf(C[width:, :width])
+        for i in range(k):  # the block below it: B[r + i, j + c] = R[i, c] for c >= i
+            c = np.arange(i, width)
+            band[width + i - c, j + c] = factored[i, i:width]
         V = np.tril(factored[:, :k], -1)
         V[np.arange(k), np.arange(k)] = 1.0
         VtV = V.T @ V
@@ -406,19 +418,16 @@ def _band_reduce(A, width):
         for i in range(k):
             T[i, i] = tau[i]
             T[:i, i] = -tau[i] * (T[:i, :i] @ VtV[:i, i])
-        A[r:, j:r] = 0.0
-        A[r:r + k, j:r] = np.triu(factored[:k])
-        A[j:r, r:] = A[r:, j:r].T
-        trailing = A[r:, r:]  # Z_iᵀ A Z_i = A − V Yᵀ − Y Vᵀ
-        X = (trailing @ V) @ T
+        trailing = buffers[len(blocks) % 2][:m * m].reshape((m, m), order="F")
+        trailing[:] = C[width:, width:]  # Z_iᵀ A Z_i = A − V Yᵀ − Y Vᵀ
+        X = dsymm(1.0, trailing, V, side=0, lower=1) @ T
         Y = X - 0.5 * V @ (T.T @ (V.T @ X))
-        update = product[:m * m].reshape(m, m)
-        np.matmul(np.hstack([V, Y]), np.hstack([Y, V]).T, out=update)
-        trailing -= update
+        V = np.asfortranarray(V)
+        C = dsyr2k(-1.0, V, np.asfortranarray(Y), beta=1.0, c=trailing, lower=1, overwrite_c=1)
         blocks.append((r, V, T))
-    band = np.zeros((width + 1, n))
-    for d in range(width + 1):
-        band[d, :n - d] = np.diagonal(A, -d)
+        j = r
+    for d in range(min(width + 1, n - j)):  # the last active block lies within the band
+        band[d, j:n - d] = np.diagonal(C, -d)
     return band, blocks
 
 
