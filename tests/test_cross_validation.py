@@ -94,6 +94,18 @@ def test_dual_and_primal_cross_validation_agree():
     assert np.array_equal(dual.coefficients, primal.coefficients)
 
 
+def test_dual_and_primal_fall_back_to_the_same_diagonalisation(monkeypatch):
+    """Where a shifted system is not numerically positive definite both forms
+    diagonalise instead (eigenvalues clipped at 0); forced here for every fold."""
+    monkeypatch.setattr(ridge, "_shifted_solves", lambda *args: None)
+    weights, grid = {"born": 1.0, "dipole": 10.0}, np.logspace(-8.0, 0.0, 17)
+    primal = ridge.cross_validate(synthetic_equations(12, 300, 4), weights, grid=grid, form="primal")
+    dual = ridge.cross_validate(synthetic_equations(12, 300, 4), weights, grid=grid, form="dual")
+    assert np.allclose(dual.cv_loss, primal.cv_loss, rtol=1e-7, atol=0)
+    assert dual.regularization == primal.regularization
+    assert np.array_equal(dual.coefficients, primal.coefficients)
+
+
 def test_more_rows_than_coefficients_are_not_kept():
     equations = synthetic_equations(20, 300, 4)  # 420 rows > 300
     assert equations.kept_rows() is None

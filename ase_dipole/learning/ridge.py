@@ -378,7 +378,7 @@ def _ridge_path(G, b, scale, live, grid):
 
 
 def _band_reduce(A, width):
-    """Reduce the symmetric ``A`` (n, n; overwritten) to a band matrix
+    """Reduce the symmetric ``A`` (n, n; read, not changed) to a band matrix
     ``B = ZᵀAZ`` of half-bandwidth ``width`` by blocked Householder
     reflections (the first stage of LAPACK's two-stage tridiagonalisation).
 
@@ -439,8 +439,7 @@ def _band_path(G, b, scale, live, grid):
 
 
 def _band_path_scaled(Gs, b, scale, live, grid):
-    """:func:`_band_path` from the scaled live system ``Gs`` (overwritten)
-    of :func:`_scaled_live`."""
+    """:func:`_band_path` from the scaled live system ``Gs`` of :func:`_scaled_live`."""
     s = scale[live]
     reduced = _shifted_solves(Gs, b[live] / s, grid)
     if reduced is None:
@@ -452,7 +451,7 @@ def _band_path_scaled(Gs, b, scale, live, grid):
 
 def _shifted_solves(M, rhs, grid):
     """Solutions x (n, L) of ``(M + λ) x = rhs`` for every λ of ``grid``, for
-    the symmetric ``M`` (n, n; overwritten) and ``rhs`` (n,; overwritten),
+    the symmetric ``M`` (n, n) and ``rhs`` (n,; overwritten),
     through one :func:`_band_reduce` and a banded Cholesky solve per λ;
     ``None`` when ``M + λ`` is not numerically positive definite for some λ."""
     band, blocks = _band_reduce(M, max(1, min(BAND_WIDTH, len(M) - 1)))
@@ -596,7 +595,6 @@ def _primal_losses(equations, weights, terms, upper_all, b_all, b_fold, scale, l
         Gs = _scaled_live(upper_all, scale, live, minus=terms[fold], out=work)
         path = _band_path_scaled(Gs, b_train, scale, live, grid)
         if path is None:  # a round-off-indefinite system at the smallest λ: eigenvalues clipped at 0
-            Gs = _scaled_live(upper_all, scale, live, minus=terms[fold], out=work)
             path = _path_from_eigen(_eigen_of_scaled(Gs, scale, live), b_train, grid)
         for kind, w in weights.items():
             error = equations.squared_error(path, fold, kind)
@@ -644,12 +642,10 @@ def _dual_losses(equations, weights, scale, live, grid, progress):
     for fold in range(n_folds):
         train = np.flatnonzero((fold_of != fold) & (root > 0))
         held = np.flatnonzero(fold_of == fold)
-        alpha = (_shifted_solves(_training_gram(gram, root, train), root[train] * y[train], grid)
-                 if len(train) else np.zeros((0, grid.size)))
+        K, rhs = _training_gram(gram, root, train), root[train] * y[train]
+        alpha = _shifted_solves(K, rhs.copy(), grid) if len(train) else np.zeros((0, grid.size))
         if alpha is None:  # a round-off-indefinite system at the smallest λ: eigenvalues clipped at 0
-            rhs = root[train] * y[train]
-            values, vectors = eigh(_training_gram(gram, root, train), overwrite_a=True,
-                                   check_finite=False, driver="evd")
+            values, vectors = eigh(K, overwrite_a=True, check_finite=False, driver="evd")
             projected = vectors.T @ rhs
             alpha = vectors @ (projected[:, None] / (np.clip(values, 0.0, None)[:, None] + grid[None, :]))
         residual = (gram[np.ix_(held, train)] * root[train][None, :]) @ alpha - y[held][:, None]
