@@ -38,6 +38,7 @@ from ase_dipole.io.polarizability import (get_polarizability, get_polarizability
                                           set_polarizability, set_polarizability_derivatives)
 from ase_dipole.spectra.raman import HarmonicRaman, RamanSpectrum, raman_spectrum, read_raman_csv
 from ase_dipole.learning.polarizability import PolarizabilityModel
+from ase_dipole.memory import InsufficientMemoryError
 
 __all__ = [
     "__version__",
@@ -103,4 +104,5 @@ __all__ = [
     "polarizability_from_epsilon",
     "read_vasp_polarizability",
     "PolarizabilityModel",
+    "InsufficientMemoryError",
 ]

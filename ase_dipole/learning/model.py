@@ -51,7 +51,7 @@ import warnings
 import numpy as np
 from ase.data import chemical_symbols
 
-from ase_dipole import __version__
+from ase_dipole import __version__, memory
 from ase_dipole.atomic import write_bytes_atomic
 from ase_dipole.learning import ridge
 from ase_dipole.learning.posterior import Posterior, atom_sigma, evidence_scale2, fit_posterior
@@ -439,10 +439,23 @@ class PolarizationModel:
                                          n_references=p["kernel_references"],
                                          n_features=p["n_invariants"], n_vectors=p["n_vectors"],
                                          n_components=p["metric_components"])
-        n_folds = 1 if p["regularization"] is not None else min(p["cv_folds"], len(samples))
+        groups = ridge.identical_frame_groups([s.atoms for s in samples])
+        n_groups = int(groups.max()) + 1
+        n_folds = 1 if p["regularization"] is not None else min(p["cv_folds"], n_groups)
         if p["regularization"] is None and n_folds < 2:
             raise ValueError("cross-validation needs at least 2 training frames; give a "
-                             "regularization to fit a single frame")
+                             "regularization to fit a single frame" if len(samples) == 1 else
+                             f"cross-validation needs at least 2 distinct training frames, but all "
+                             f"{len(samples)} are identical (same positions to "
+                             f"{ridge.IDENTICAL_FRAMES_A} Å); give distinct frames, or a regularization")
+        repeats = np.setdiff1d(np.arange(len(samples)), np.unique(groups, return_index=True)[1])
+        if n_folds > 1 and repeats.size:
+            warnings.warn(f"training frame(s) {_index_list([samples[i].index for i in repeats])} "
+                          "repeat an earlier frame (same "
+                          f"positions to {ridge.IDENTICAL_FRAMES_A} Å): {len(samples)} frames, "
+                          f"{n_groups} distinct; identical frames are kept in one cross-validation "
+                          "fold", stacklevel=2)
+        folds = ridge.grouped_folds(groups, n_folds)
         kinds = tuple(k for k, present in (("born", any(s.born is not None for s in samples)),
                                            ("dipole", any(s.dipole is not None for s in samples)))
                       if present)
@@ -450,11 +463,13 @@ class PolarizationModel:
                      sum(descriptor.n_features if basis is None else len(basis) for basis in bases))
         fit_charges = p["charges"] == "fit"
         n_columns += len(numbers) if fit_charges else 0
+        memory.check_fit(n_columns, n_folds=n_folds, n_kinds=len(kinds), n_species=len(numbers),
+                         largest_frame_rows=max(9 * len(s.atoms) for s in samples))
         equations = ridge.NormalEquations(n_columns, n_folds=n_folds, kinds=kinds)
         stream = sys.stderr if progress else None
         report = progress_bar(len(samples), "fit", unit="frame", stream=stream)
         for position, sample in enumerate(samples):
-            fold = position * n_folds // len(samples)
+            fold = folds[position]
             zbar = mean_born[species_index[sample.atoms.numbers]]
             try:
                 if sample.born is not None and product is not None:
@@ -490,7 +505,8 @@ class PolarizationModel:
         if p["regularization"] is None:
             with progress_bar(n_folds + 1, "cross-validation", unit="solve", stream=stream) as bar:
                 solution = ridge.cross_validate(equations, row_weights,
-                                                grid=p["regularization_grid"], progress=bar)
+                                                grid=p["regularization_grid"],
+                                                progress=lambda done, total: bar.update(done - bar.n))
             best = int(np.argmin(solution.cv_loss))
             if p["regularization_grid"] and best in (0, len(solution.grid) - 1) and len(solution.grid) > 1:
                 warnings.warn(f"cross-validation chose λ = {solution.regularization:.3g} at the edge "
@@ -800,6 +816,9 @@ class PolarizationModel:
         if samples is not None:
             dipole_var, born_var = self._sampled_variance(atoms, posterior, int(samples), int(seed))
         else:
+            memory.check_rows(9 * N, posterior.factor.shape[0], bytes_per_entry=memory.STD_ROW_BYTES,
+                              what=f"the exact σ of {N} atoms",
+                              fix="use predict_std(atoms, samples=K) (K posterior draws, no design rows)")
             if product is not None:
                 born_rows, dipole_rows = product.born_rows(atoms), product.dipole_rows(atoms)
             else:

@@ -16,25 +16,52 @@ to a band matrix ``B = ZᵀG'Z`` by blocked Householder reflections (matrix
 products only, half the cost of a diagonalisation), after which the ridge
 solution for each λ of the grid is one banded Cholesky solve of
 ``(B + λ)w = Zᵀb`` and ``c = Zw``: the solutions for a whole grid of
-regularisation strengths cost one reduction per fold. The
-regularisation λ is therefore relative: the penalty is ``λ Σ_f (d_f c_f)²``,
+regularisation strengths cost one reduction per fold. With at most as many
+rows as coefficients (n ≤ P) the folds are solved in the dual form instead:
+the rows are kept, and each fold band-reduces the Gram matrix of its
+training rows (n_T × n_T, cost n_T³ instead of P³; :func:`_dual_losses`).
+Frames that are identical share a fold (:func:`identical_frame_groups`).
+The regularisation λ is relative: the penalty is ``λ Σ_f (d_f c_f)²``,
 i.e. ridge on standardised columns, and λ = 1e-6 means one millionth of a
 typical column's squared norm.
 """
 
+import contextlib
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError, eigh, solveh_banded
 from scipy.linalg.lapack import dgeqrf
-from scipy.linalg.blas import dsymm, dsymv, dsyrk
+from scipy.linalg.blas import dsymm, dsymv, dsyr2k, dsyrk
 
+from ase_dipole import threads
 from ase_dipole.learning import ridge_numba as kernels
 
 #: half-bandwidth of the band matrix each cross-validation fold is reduced to
 BAND_WIDTH = 128
 #: default grid of relative regularisation strengths searched by cross-validation
 DEFAULT_REGULARIZATION_GRID = tuple(float(x) for x in np.logspace(-12.0, 0.0, 25))
+
+
+def _machine_busy():
+    """Whether the 1-minute load average is at or above the cores this process may use."""
+    return hasattr(os, "getloadavg") and os.getloadavg()[0] >= threads._available_cores()
+
+
+@contextlib.contextmanager
+def fit_blas_threads():
+    """BLAS threads of the fit's large products (``dsyrk``, ``eigh``): one
+    when the machine is busy (as :func:`ase_dipole.threads.kernel_threads`
+    decides for the kernels), BLAS's own count otherwise. A BLAS thread
+    that waits for a descheduled partner spins: the 64-frame water-dimer fit
+    took 56 s of process CPU (244 s wall) at load 11–17 on 2 cores with two
+    BLAS threads, 3.3 s on one (measured)."""
+    if _machine_busy():
+        with threads.single_blas_thread():
+            yield
+    else:
+        yield
 
 
 class NormalEquations:
@@ -66,6 +93,9 @@ class NormalEquations:
         self._rhs = {}  # (fold, kind) -> (P,) Aᵀy
         self._sums = {(f, k): np.zeros(3) for f in range(self.n_folds) for k in self.kinds}
         self._pending = {}  # (fold, kind) -> [(rows, targets), ...] not yet folded in
+        # (fold, kind) -> [(rows, targets), ...] kept for the dual form while there are at most
+        # P rows in all (at most P² numbers, one more normal matrix); None beyond
+        self._kept, self._n_kept = {}, 0
         for fold in range(self.n_folds):
             for kind in self.kinds:
                 self._gram[fold, kind] = np.zeros((P, P), order="F")
@@ -94,6 +124,12 @@ class NormalEquations:
             raise ValueError(f"rows {rows.shape} and targets {targets.shape} do not match "
                              f"(m, {self.n_columns}) and (m,)")
         key = (fold, kind)
+        if self._kept is not None:
+            self._n_kept += len(rows)
+            if self._n_kept > self.n_columns:
+                self._kept = None
+            else:
+                self._kept.setdefault(key, []).append((rows.copy(), targets.copy()))
         pending = self._pending.setdefault(key, [])
         pending.append((rows, targets))
         if sum(len(r) for r, _ in pending) >= self.BUFFER_ROWS:
@@ -109,10 +145,23 @@ class NormalEquations:
             rows = np.concatenate([r for r, _ in pending])
             targets = np.concatenate([t for _, t in pending])
         # rows.T is Fortran-ordered for C-ordered rows: dsyrk forms (rowsᵀ)(rowsᵀ)ᵀ without a copy
-        self._gram[key] = dsyrk(1.0, np.asfortranarray(rows.T), beta=1.0, c=self._gram[key],
-                                trans=0, lower=0, overwrite_c=1)
+        with fit_blas_threads():
+            self._gram[key] = dsyrk(1.0, np.asfortranarray(rows.T), beta=1.0, c=self._gram[key],
+                                    trans=0, lower=0, overwrite_c=1)
         self._rhs[key] += rows.T @ targets
         self._sums[key] += (len(targets), targets.sum(), targets @ targets)
+
+    def kept_rows(self):
+        """The rows and targets of every ``(fold, kind)``, ``{(fold, kind): (rows (m, P),
+        targets (m,))}``, when there are at most P rows in all; ``None`` otherwise."""
+        if self._kept is None:
+            return None
+        return {key: (np.concatenate([r for r, _ in blocks]), np.concatenate([t for _, t in blocks]))
+                for key, blocks in self._kept.items()}
+
+    def release_rows(self):
+        """Stop keeping rows (frees them)."""
+        self._kept = None
 
     def _flush_all(self):
         for key in list(self._pending):
@@ -226,6 +275,9 @@ class RidgeSolution:
     eigen : ScaledEigen
         The diagonalisation of the final (all folds) system that gave the
         coefficients, for the posterior (:mod:`ase_dipole.learning.posterior`).
+    form : str
+        How the cross-validation solved its folds (``"primal"`` or ``"dual"``,
+        :func:`cross_validate`); ``"primal"`` without cross-validation.
     """
 
     coefficients: np.ndarray
@@ -234,6 +286,7 @@ class RidgeSolution:
     cv_loss: np.ndarray
     cv_rmse: dict
     eigen: "ScaledEigen"
+    form: str = "primal"
 
 
 @dataclass(frozen=True)
@@ -325,9 +378,14 @@ def _ridge_path(G, b, scale, live, grid):
 
 
 def _band_reduce(A, width):
-    """Reduce the symmetric ``A`` (n, n; overwritten) to a band matrix
+    """Reduce the symmetric ``A`` (n, n; read, not changed) to a band matrix
     ``B = ZᵀAZ`` of half-bandwidth ``width`` by blocked Householder
     reflections (the first stage of LAPACK's two-stage tridiagonalisation).
+
+    Each step updates only the lower triangle of the trailing matrix
+    (``dsymm`` for ``AV``, ``dsyr2k`` for ``A − VYᵀ − YVᵀ``: 4 m²k operations
+    instead of 6 m²k with full products; 0.39 → 0.33 s at n = 2082, one
+    thread), held contiguous in one of two alternating buffers.
 
     Returns
     -------
@@ -338,14 +396,21 @@ def _band_reduce(A, width):
     """
     n = len(A)
     blocks = []
-    product = np.empty(max(n - width, 0) ** 2)  # the update of each trailing block in turn
-    for j in range(0, n, width):
+    band = np.zeros((width + 1, n))
+    size = max(n - width, 0) ** 2
+    buffers = (np.empty(size), np.empty(size))  # the trailing matrix of each step in turn
+    C = A.T  # the active matrix, Fortran order (A is symmetric); its lower triangle is read
+    j = 0
+    while j + width < n - 1:
         r = j + width
-        if r >= n - 1:
-            break
         m = n - r
         k = min(m, width)
-        factored, tau, _, _ = dgeqrf(A[r:, j:r])
+        for d in range(width):  # the diagonal block of B
+            band[d, j:r - d] = np.diagonal(C[:width, :width], -d)
+        factored, tau, _, _ = dgeqrf(C[width:, :width])
+        for i in range(k):  # the block below it: B[r + i, j + c] = R[i, c] for c >= i
+            c = np.arange(i, width)
+            band[width + i - c, j + c] = factored[i, i:width]
         V = np.tril(factored[:, :k], -1)
         V[np.arange(k), np.arange(k)] = 1.0
         VtV = V.T @ V
@@ -353,19 +418,16 @@ def _band_reduce(A, width):
         for i in range(k):
             T[i, i] = tau[i]
             T[:i, i] = -tau[i] * (T[:i, :i] @ VtV[:i, i])
-        A[r:, j:r] = 0.0
-        A[r:r + k, j:r] = np.triu(factored[:k])
-        A[j:r, r:] = A[r:, j:r].T
-        trailing = A[r:, r:]  # Z_iᵀ A Z_i = A − V Yᵀ − Y Vᵀ
-        X = (trailing @ V) @ T
+        trailing = buffers[len(blocks) % 2][:m * m].reshape((m, m), order="F")
+        trailing[:] = C[width:, width:]  # Z_iᵀ A Z_i = A − V Yᵀ − Y Vᵀ
+        X = dsymm(1.0, trailing, V, side=0, lower=1) @ T
         Y = X - 0.5 * V @ (T.T @ (V.T @ X))
-        update = product[:m * m].reshape(m, m)
-        np.matmul(np.hstack([V, Y]), np.hstack([Y, V]).T, out=update)
-        trailing -= update
+        V = np.asfortranarray(V)
+        C = dsyr2k(-1.0, V, np.asfortranarray(Y), beta=1.0, c=trailing, lower=1, overwrite_c=1)
         blocks.append((r, V, T))
-    band = np.zeros((width + 1, n))
-    for d in range(width + 1):
-        band[d, :n - d] = np.diagonal(A, -d)
+        j = r
+    for d in range(min(width + 1, n - j)):  # the last active block lies within the band
+        band[d, j:n - d] = np.diagonal(C, -d)
     return band, blocks
 
 
@@ -377,28 +439,40 @@ def _band_path(G, b, scale, live, grid):
 
 
 def _band_path_scaled(Gs, b, scale, live, grid):
-    """:func:`_band_path` from the scaled live system ``Gs`` (overwritten)
-    of :func:`_scaled_live`."""
+    """:func:`_band_path` from the scaled live system ``Gs`` of :func:`_scaled_live`."""
     s = scale[live]
-    band, blocks = _band_reduce(Gs, max(1, min(BAND_WIDTH, len(Gs) - 1)))
-    rhs = b[live] / s
+    reduced = _shifted_solves(Gs, b[live] / s, grid)
+    if reduced is None:
+        return None
+    path = np.zeros((len(live), len(grid)))
+    path[live] = reduced / s[:, None]
+    return path
+
+
+def _shifted_solves(M, rhs, grid):
+    """Solutions x (n, L) of ``(M + λ) x = rhs`` for every λ of ``grid``, for
+    the symmetric ``M`` (n, n) and ``rhs`` (n,; overwritten),
+    through one :func:`_band_reduce` and a banded Cholesky solve per λ;
+    ``None`` when ``M + λ`` is not numerically positive definite for some λ."""
+    band, blocks = _band_reduce(M, max(1, min(BAND_WIDTH, len(M) - 1)))
     for r, V, T in blocks:
         rhs[r:] -= V @ (T.T @ (V.T @ rhs[r:]))
     reduced = np.empty((len(rhs), len(grid)))
     shifted = np.empty_like(band)
-    for i, regularization in enumerate(grid):
-        shifted[:] = band
-        shifted[0] += regularization
-        try:
-            reduced[:, i] = solveh_banded(shifted, rhs, lower=True, overwrite_ab=True,
-                                          check_finite=False)
-        except LinAlgError:
-            return None
+    # a banded Cholesky of half-bandwidth 128 gains nothing from BLAS threads: 125 of them
+    # took 0.16 s of CPU on one thread and 31 s (profile in issue 23) on two threads at load 4
+    with threads.single_blas_thread():
+        for i, regularization in enumerate(grid):
+            shifted[:] = band
+            shifted[0] += regularization
+            try:
+                reduced[:, i] = solveh_banded(shifted, rhs, lower=True, overwrite_ab=True,
+                                              check_finite=False)
+            except LinAlgError:
+                return None
     for r, V, T in reversed(blocks):
         reduced[r:] -= V @ (T @ (V.T @ reduced[r:]))
-    path = np.zeros((len(live), len(grid)))
-    path[live] = reduced / s[:, None]
-    return path
+    return reduced
 
 
 def solve(equations, weights, regularization, *, standardize=True):
@@ -418,15 +492,17 @@ def solve(equations, weights, regularization, *, standardize=True):
     """
     if not (np.isfinite(regularization) and regularization > 0):
         raise ValueError(f"regularization must be a positive number, got {regularization!r}")
+    equations.release_rows()
     upper, b = equations._weighted_upper(weights)
     scale, live = _column_scale(upper, standardize)
-    path, eigen = _ridge_path(upper, b, scale, live, [regularization])
+    with fit_blas_threads():
+        path, eigen = _ridge_path(upper, b, scale, live, [regularization])
     empty = np.empty(0)
     return RidgeSolution(path[:, 0], float(regularization), empty, empty, {}, eigen)
 
 
 def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True,
-                   progress=None):
+                   progress=None, form="auto"):
     """Choose λ by k-fold cross-validation and solve with all folds.
 
     For every fold k the system of the other folds is reduced to a band
@@ -443,9 +519,16 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     weights : dict of str to float
     grid : sequence of float
         Candidate relative λ (positive).
-    progress : tqdm.tqdm or None, keyword-only
-        Counts ``n_folds + 1`` solves: ``progress.update(1)`` after each fold
-        and after the final solve.
+    progress : callable or None
+        Called as ``progress(done, total)`` after each of the ``total``
+        steps (one per fold, then the final solve).
+    form : {"auto", "primal", "dual"}
+        How each fold's ridge path is solved: ``"primal"`` from the (R, R)
+        normal equations of its training rows, ``"dual"`` from the Gram
+        matrix of its training rows (:func:`_dual_losses`; needs the rows,
+        which ``equations`` keeps while there are at most P of them);
+        ``"auto"``: dual when the rows were kept (n ≤ P: then n_T³ < R³).
+        Both give the same losses up to round-off.
 
     Returns
     -------
@@ -456,6 +539,14 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     grid = np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0 or not np.all(grid > 0):
         raise ValueError(f"the regularization grid must be positive numbers, got {grid!r}")
+    if form not in ("auto", "primal", "dual"):
+        raise ValueError(f"unknown form {form!r}; use one of 'auto', 'primal', 'dual'")
+    with fit_blas_threads():
+        return _cross_validate(equations, weights, grid, standardize, progress, form)
+
+
+def _cross_validate(equations, weights, grid, standardize, progress, form):
+    """:func:`cross_validate` after its checks."""
     # the training system of fold k is the total minus fold k's own weighted
     # sums, which are formed again entry by entry where they are subtracted
     P = equations.n_columns
@@ -468,6 +559,34 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
         if fold > 0:
             b_all += b_fold[fold]
     scale, live = _column_scale(upper_all, standardize)
+    if form == "dual" and equations._kept is None:
+        raise ValueError(f"the dual form needs the rows kept, i.e. at most {P} rows (the coefficient "
+                         "count); use form='auto' or 'primal'")
+    if form != "primal" and equations._kept is not None:
+        form = "dual"
+        del terms
+        loss, squared = _dual_losses(equations, weights, scale, live, grid, progress)
+    else:
+        form = "primal"
+        equations.release_rows()
+        loss, squared = _primal_losses(equations, weights, terms, upper_all, b_all, b_fold, scale,
+                                       live, grid, progress)
+        del terms
+    best = int(np.argmin(loss))
+    cv_rmse = {}
+    for kind in weights:
+        n = equations.count(kind)
+        cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
+    eigen = _eigen_of_scaled(_scaled_live(upper_all, scale, live), scale, live)
+    path = _path_from_eigen(eigen, b_all, [grid[best]])
+    if progress is not None:
+        progress(equations.n_folds + 1, equations.n_folds + 1)
+    return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen, form)
+
+
+def _primal_losses(equations, weights, terms, upper_all, b_all, b_fold, scale, live, grid, progress):
+    """Weighted validation loss (L,) and squared errors ``{kind: (L,)}`` summed over
+    folds, from each fold's normal equations reduced to a band matrix (module docstring)."""
     work = np.empty((int(live.sum()),) * 2)  # each fold's scaled training system in turn
     loss = np.zeros(grid.size)
     squared = {kind: np.zeros(grid.size) for kind in weights}
@@ -476,25 +595,115 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
         Gs = _scaled_live(upper_all, scale, live, minus=terms[fold], out=work)
         path = _band_path_scaled(Gs, b_train, scale, live, grid)
         if path is None:  # a round-off-indefinite system at the smallest λ: eigenvalues clipped at 0
-            Gs = _scaled_live(upper_all, scale, live, minus=terms[fold], out=work)
             path = _path_from_eigen(_eigen_of_scaled(Gs, scale, live), b_train, grid)
         for kind, w in weights.items():
             error = equations.squared_error(path, fold, kind)
             squared[kind] += error
             loss += w * error
         if progress is not None:
-            progress.update(1)
-    del terms
-    best = int(np.argmin(loss))
-    cv_rmse = {}
-    for kind in weights:
-        n = equations.count(kind)
-        cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
-    eigen = _eigen_of_scaled(_scaled_live(upper_all, scale, live, out=work), scale, live)
-    path = _path_from_eigen(eigen, b_all, [grid[best]])
-    if progress is not None:
-        progress.update(1)
-    return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen)
+            progress(fold + 1, equations.n_folds + 1)
+    return loss, squared
+
+
+def _training_gram(gram, root, train):
+    """``K_TT = diag(r_T) (X Xᵀ)_TT diag(r_T)``, shape (n_T, n_T), a new array."""
+    K = gram[np.ix_(train, train)]
+    K *= root[train][:, None]
+    K *= root[train][None, :]
+    return K
+
+
+def _dual_losses(equations, weights, scale, live, grid, progress):
+    """As :func:`_primal_losses`, in the dual form, from the rows kept by
+    ``equations`` (:meth:`NormalEquations.kept_rows`; released here).
+
+    With the scaled rows ``X = A D⁻¹`` (n, R) of all folds and kinds and the
+    square roots ``r`` of their weights, the ridge solution of the training
+    rows T of fold k is ``c' = X_Tᵀ diag(r_T) α`` with
+    ``(K_TT + λ) α = r_T y_T``, ``K = diag(r) X Xᵀ diag(r)``, and the held-out
+    predictions are ``X_k c' = (X Xᵀ)_{kT} diag(r_T) α``: one (n, n) Gram
+    matrix, then per fold one band reduction of K_TT (n_T³ instead of R³)
+    and a banded solve per λ."""
+    s = scale[live]
+    kinds, n_folds = list(weights), equations.n_folds
+    kept = equations.kept_rows()
+    equations.release_rows()
+    keys = [key for key in sorted(kept) if key[1] in weights]
+    X = np.concatenate([kept[key][0][:, live] for key in keys]) / s  # (n, R)
+    y = np.concatenate([kept[key][1] for key in keys])
+    fold_of = np.concatenate([np.full(len(kept[key][1]), key[0]) for key in keys])
+    kind_of = np.concatenate([np.full(len(kept[key][1]), kinds.index(key[1])) for key in keys])
+    root = np.sqrt(np.array([float(weights[kind]) for kind in kinds]))[kind_of]
+    del kept
+    gram = _symmetric(dsyrk(1.0, X.T, trans=1, lower=0))  # X Xᵀ from the F-ordered view Xᵀ
+    del X
+    loss = np.zeros(grid.size)
+    squared = {kind: np.zeros(grid.size) for kind in weights}
+    for fold in range(n_folds):
+        train = np.flatnonzero((fold_of != fold) & (root > 0))
+        held = np.flatnonzero(fold_of == fold)
+        K, rhs = _training_gram(gram, root, train), root[train] * y[train]
+        alpha = _shifted_solves(K, rhs.copy(), grid) if len(train) else np.zeros((0, grid.size))
+        if alpha is None:  # a round-off-indefinite system at the smallest λ: eigenvalues clipped at 0
+            values, vectors = eigh(K, overwrite_a=True, check_finite=False, driver="evd")
+            projected = vectors.T @ rhs
+            alpha = vectors @ (projected[:, None] / (np.clip(values, 0.0, None)[:, None] + grid[None, :]))
+        residual = (gram[np.ix_(held, train)] * root[train][None, :]) @ alpha - y[held][:, None]
+        for index, kind in enumerate(kinds):
+            error = np.einsum("ml,ml->l", residual[kind_of[held] == index], residual[kind_of[held] == index])
+            squared[kind] += error
+            loss += weights[kind] * error
+        if progress is not None:
+            progress(fold + 1, n_folds + 1)
+    return loss, squared
+
+
+#: frames whose cells and positions agree to this are identical, Å
+IDENTICAL_FRAMES_A = 1e-6
+
+
+def identical_frame_groups(frames):
+    """Group label of every frame: frames with the same atomic numbers,
+    periodicity, cell and positions (to :data:`IDENTICAL_FRAMES_A`) share one.
+
+    Parameters
+    ----------
+    frames : sequence of ase.Atoms
+
+    Returns
+    -------
+    ndarray, shape (n_frames,), int
+        Labels 0, 1, … in the order of the first frame of each group.
+    """
+    labels, first = np.empty(len(frames), dtype=np.int64), {}
+    for index, atoms in enumerate(frames):
+        grid = np.rint(np.concatenate([atoms.cell.array, atoms.positions]) / IDENTICAL_FRAMES_A)
+        key = (atoms.numbers.tobytes(), np.asarray(atoms.pbc).tobytes(), (grid + 0.0).tobytes())
+        labels[index] = first.setdefault(key, len(first))
+    return labels
+
+
+def grouped_folds(groups, n_folds):
+    """Cross-validation fold of every frame: contiguous blocks of the groups
+    (in the order of their first frames), so that the frames of one group
+    share a fold; without repeated groups, frame i of n gets ``i·k // n``.
+
+    Parameters
+    ----------
+    groups : ndarray, shape (n,), int
+        Labels from :func:`identical_frame_groups`.
+    n_folds : int
+        k, at most the number of groups.
+
+    Returns
+    -------
+    ndarray, shape (n,), int
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    n_groups = int(groups.max()) + 1 if groups.size else 0
+    if not 1 <= n_folds <= max(n_groups, 1):
+        raise ValueError(f"cannot split {n_groups} distinct frames into {n_folds} folds")
+    return groups * n_folds // max(n_groups, 1)
 
 
 def farthest_point_sampling(points, n_select, *, start=0):
