@@ -77,7 +77,7 @@ def test_file_round_trip_and_version(product_model, dimer, tmp_path):
     path = tmp_path / "product.json"
     product_model.save(path)
     document = json.loads(path.read_text())
-    assert document["format_version"] == FORMAT_VERSION == 3
+    assert document["format_version"] == FORMAT_VERSION == 4
     assert document["parameters"]["model"] == "product"
     assert document["parameters"]["n_invariants"] == 3 and document["parameters"]["n_vectors"] == 6
     loaded = PolarizationModel.load(path)
