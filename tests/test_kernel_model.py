@@ -146,7 +146,7 @@ def test_kernel_beats_linear_on_held_out_liquid_water():
 
 
 def test_bad_options(tmp_path):
-    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'linear', 'product', 'kernel'"):
+    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'auto', 'linear', 'product', 'kernel'"):
         PolarizationModel(model="cubic")
     with pytest.raises(ValueError, match="zeta must be a positive integer, got 0"):
         PolarizationModel(model="kernel", zeta=0)

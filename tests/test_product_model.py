@@ -135,7 +135,7 @@ def test_calculator_and_pdot(product_model, dimer):
 
 
 def test_bad_options(tmp_path):
-    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'linear', 'product'"):
+    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'auto', 'linear', 'product'"):
         PolarizationModel(model="cubic")
     with pytest.raises(ValueError, match="n_references .* model='linear' only"):
         PolarizationModel(model="product", n_references=10)

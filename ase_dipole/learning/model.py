@@ -98,7 +98,7 @@ CUTOFF_SEARCH_FRAMES = 12
 #: the search of the defaults on a finite (molecular) training set fits at most
 #: this many (evenly spaced) frames: molecules are cheap, and the choice between
 #: models needs more held-out frames than that of a cut-off
-FINITE_SEARCH_FRAMES = 32
+FINITE_SEARCH_FRAMES = 16
 #: training frames whose σ(Z*) set the default flagging threshold
 UNCERTAINTY_SAMPLE_FRAMES = 8
 #: default threshold = this × the largest per-atom σ(Z*) seen on those frames
