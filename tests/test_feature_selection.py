@@ -49,6 +49,15 @@ def test_selection_spans_a_low_rank_row_space():
     assert np.abs(residual).max() < 1e-8 * np.abs(rows).max()
 
 
+def test_selection_prefers_large_columns_to_rare_ones():
+    # a rare feature (tiny norm, two nearly equal columns) against a common one:
+    # on unit-norm columns the rare pair spans the dominant direction and would be kept
+    rng = np.random.default_rng(3)
+    common, rare = rng.normal(size=(2, 40))
+    rows = np.stack([common, 1e-6 * rare, 1e-6 * (rare + 1e-3 * rng.normal(size=40))], axis=1)
+    assert feature_selection.select_columns(rows, 1).tolist() == [0]
+
+
 def test_selection_never_keeps_zero_columns():
     rows = np.zeros((6, 5))
     rows[:, 1] = np.arange(6.0)

@@ -10,8 +10,14 @@ keeps, per centre species s, the ``r`` columns of its design rows that best
 span the rest, by the deterministic column-subset (CUR / QDEIM) rule:
 
 1. ``X_s`` (m, F): up to :data:`SELECTION_ROWS` Z* and dipole design rows of
-   centre species s from evenly spaced training frames, columns scaled to
-   unit norm (as the ridge solve scales them; zero columns are never kept);
+   centre species s from evenly spaced training frames, in their own units
+   (zero columns are never kept). Not scaled to unit norm: the ridge solve
+   standardises the kept columns, so a rare column (a species pair seen in
+   one or two training molecules) kept for its direction gets a coefficient
+   of the order of its inverse norm and wrecks held-out molecules where it
+   is large (nine-species GFN2-xTB set, 32 → 8 molecules, 100 columns per
+   species at 4 Å: held-out Z* RMSPE 1545 % with unit-norm columns, 32 %
+   with raw ones; species means alone 55–79 %);
 2. the k = min(r, rank) leading right singular vectors ``V_k`` (F, k) of
    ``X_s``, from the eigen-decomposition of the smaller Gram matrix;
 3. the first k pivots of a column-pivoted QR of ``V_kᵀ`` (the discrete
@@ -68,22 +74,20 @@ def select_columns(rows, n_select):
     ndarray, shape (r,), int64
     """
     X = np.asarray(rows, dtype=float)
-    norms = np.sqrt(np.einsum("mf,mf->f", X, X))
-    live = norms > 0
+    live = np.any(X != 0.0, axis=0)
     if not live.any():
         return np.zeros(0, dtype=np.int64)
-    scaled = X[:, live] / norms[live]
-    m, f = scaled.shape
+    columns = X[:, live]
+    m, f = columns.shape
     if m <= f:
-        values, vectors = eigh(scaled @ scaled.T, check_finite=False)  # left singular vectors
+        values, vectors = eigh(columns @ columns.T, check_finite=False)  # left singular vectors
         keep = values > values[-1] * RANK_TOLERANCE
         vectors = vectors[:, keep][:, ::-1]
-        right = (scaled.T @ vectors) / np.sqrt(values[keep][::-1])[None, :]  # (f, k)
+        right = (columns.T @ vectors) / np.sqrt(values[keep][::-1])[None, :]  # (f, k)
     else:
-        values, vectors = eigh(scaled.T @ scaled, check_finite=False)
+        values, vectors = eigh(columns.T @ columns, check_finite=False)
         keep = values > values[-1] * RANK_TOLERANCE
         right = vectors[:, keep][:, ::-1]
     k = min(int(n_select), right.shape[1])
-    _, pivots = qr(np.ascontiguousarray(right[:, :k].T), mode="r", pivoting=True,
-                      check_finite=False)
+    _, pivots = qr(np.ascontiguousarray(right[:, :k].T), mode="r", pivoting=True, check_finite=False)
     return np.sort(np.flatnonzero(live)[pivots[:k]]).astype(np.int64)
