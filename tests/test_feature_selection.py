@@ -162,3 +162,13 @@ def test_unknown_species_in_a_frame_is_one_clear_error(selected):
     with pytest.raises(ValueError, match=r"species \['Cl'\] not known to this model \(trained on "
                                          r"\['H', 'C', 'N', 'O', 'S'\]\)"):
         selected.predict(Atoms("CCl", positions=[[0, 0, 0], [0, 0, 1.7]]))
+
+
+def test_auto_keeps_at_most_three_columns_per_training_environment(frames):
+    # 6440 columns per species: "auto" would keep 720, the data of 8 frames allow fewer
+    model = PolarizationModel(cutoff=4.0, model="linear").fit(frames[:8], progress=False)
+    counts = {s: 8 * frames[0].get_chemical_symbols().count(s) for s in model.species}
+    kept = model.training_metrics["feature_selection"]["kept_per_species"]
+    assert all(0 < kept[s] <= min(3 * counts[s], feature_selection.AUTO_COEFFICIENTS // 5)
+               for s in model.species)
+    assert kept["N"] <= 24 < kept["H"]

@@ -480,7 +480,12 @@ class PolarizationModel:
             kept = feature_selection.features_per_species(p["max_features"], len(numbers),
                                                           descriptor.n_features)
             if kept is not None:
-                columns = self._select_features(samples, descriptor, species_index, kept)
+                n_keep = np.full(len(numbers), kept)
+                if p["max_features"] == "auto":  # and at most 3 per training environment
+                    counts = np.bincount(np.concatenate([species_index[s.atoms.numbers] for s in samples]),
+                                         minlength=len(numbers))
+                    n_keep = np.minimum(n_keep, feature_selection.COLUMNS_PER_ENVIRONMENT * counts)
+                columns = self._select_features(samples, descriptor, species_index, n_keep)
         product = None
         if form == "product":
             product = ProductFeatures.fit(descriptor, [s.atoms for s in samples],
@@ -670,7 +675,8 @@ class PolarizationModel:
 
     @staticmethod
     def _select_features(samples, descriptor, species_index, n_keep):
-        """Columns (r_s,) int64 of each species kept by the feature selection
+        """Columns (r_s,) int64 of each species kept by the feature selection, at
+        most ``n_keep[s]``
         (:func:`ase_dipole.learning.feature_selection.select_columns` on the Z*
         and dipole design rows of up to ``SELECTION_FRAMES`` evenly spaced
         frames, at most ``SELECTION_ROWS`` per species and 0.6 GB in all)."""
@@ -695,8 +701,8 @@ class PolarizationModel:
                     live = block[:, s][np.any(block[:, s] != 0.0, axis=1)]
                     step = max(1, -(-len(live) // per_frame))
                     rows[s].append(live[::step].astype(np.float32))
-        return [feature_selection.select_columns(np.concatenate(r) if r else np.zeros((0, F)), n_keep)
-                for r in rows]
+        return [feature_selection.select_columns(np.concatenate(r) if r else np.zeros((0, F)), n)
+                for r, n in zip(rows, n_keep)]
 
     def _reference_bases(self, samples, descriptor, species_index, progress):
         """Orthonormal bases (r_s, F) of the coefficient space of each species
