@@ -172,3 +172,17 @@ def test_auto_keeps_at_most_three_columns_per_training_environment(frames):
     assert all(0 < kept[s] <= min(3 * counts[s], feature_selection.AUTO_COEFFICIENTS // 5)
                for s in model.species)
     assert kept["N"] <= 24 < kept["H"]
+
+
+def test_cli_max_features(tmp_path, capsys):
+    from ase_dipole.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", FIVE, "-o", str(tmp_path / "m.json"), "--max-features", "0"])
+    assert "expected a positive integer, 'auto' or 'all', got '0'" in capsys.readouterr().err
+    assert main(["fit", FIVE, "-o", str(tmp_path / "m.json"), "--max-features", "40", "--cutoff", "4",
+                 "--n-max", "3", "--l-max", "2", "--quiet"]) == 0
+    assert "linear model, r_c = 4 Å" in capsys.readouterr().out
+    model = PolarizationModel.load(tmp_path / "m.json")
+    assert model.parameters["max_features"] == 40
+    assert max(model.training_metrics["feature_selection"]["kept_per_species"].values()) <= 40
