@@ -114,7 +114,7 @@ def test_file_round_trip_and_version(kernel_model, dimer, tmp_path):
     path = tmp_path / "kernel.json"
     kernel_model.save(path)
     document = json.loads(path.read_text())
-    assert document["format_version"] == FORMAT_VERSION == 3
+    assert document["format_version"] == FORMAT_VERSION == 4
     assert document["parameters"]["model"] == "kernel"
     assert document["parameters"]["zeta"] == 3 and document["parameters"]["kernel_references"] == 12
     assert document["product"]["zeta"] == 3
@@ -146,7 +146,7 @@ def test_kernel_beats_linear_on_held_out_liquid_water():
 
 
 def test_bad_options(tmp_path):
-    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'linear', 'product', 'kernel'"):
+    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'auto', 'linear', 'product', 'kernel'"):
         PolarizationModel(model="cubic")
     with pytest.raises(ValueError, match="zeta must be a positive integer, got 0"):
         PolarizationModel(model="kernel", zeta=0)

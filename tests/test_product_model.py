@@ -77,7 +77,7 @@ def test_file_round_trip_and_version(product_model, dimer, tmp_path):
     path = tmp_path / "product.json"
     product_model.save(path)
     document = json.loads(path.read_text())
-    assert document["format_version"] == FORMAT_VERSION == 3
+    assert document["format_version"] == FORMAT_VERSION == 4
     assert document["parameters"]["model"] == "product"
     assert document["parameters"]["n_invariants"] == 3 and document["parameters"]["n_vectors"] == 6
     loaded = PolarizationModel.load(path)
@@ -135,7 +135,7 @@ def test_calculator_and_pdot(product_model, dimer):
 
 
 def test_bad_options(tmp_path):
-    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'linear', 'product'"):
+    with pytest.raises(ValueError, match="unknown model 'cubic'; use one of 'auto', 'linear', 'product'"):
         PolarizationModel(model="cubic")
     with pytest.raises(ValueError, match="n_references .* model='linear' only"):
         PolarizationModel(model="product", n_references=10)

@@ -268,7 +268,8 @@ def test_automatic_cutoff_is_the_cross_validated_best(tmp_path):
     path = os.path.join(ase_dipole.__path__[0], "data", "water_dimer_gfn2.extxyz.gz")
     frames = [f for f in ase.io.read(path, index=":") if f.info["split"] == "born_train"][:24]
     options = dict(n_max=4, l_max=2)
-    model = PolarizationModel(cutoff="auto", **options).fit(frames, targets="born", progress=False)
+    model = PolarizationModel(cutoff="auto", model="linear", **options).fit(frames, targets="born",
+                                                                          progress=False)
     search = model.training_metrics["cutoff_search"]
     assert search["candidates"] == list(CUTOFF_CANDIDATES)
     assert search["chosen"] == CUTOFF_CANDIDATES[int(np.argmin(search["cv_loss"]))]

@@ -21,15 +21,28 @@ help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an ex
 
 
 def _cutoff(text):
-    """``--cutoff`` value: a positive number of Å or ``auto``."""
-    if text == "auto":
-        return text
+    """``--cutoff`` value: a positive number of Å, ``auto`` or ``default``."""
+    if text in ("auto", "default"):
+        return None if text == "default" else text
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a cut-off in Å or 'auto', got {text!r}") from None
     if not (np.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"the cut-off must be a positive number of Å, got {text!r}")
+    return value
+
+
+def _max_features(text):
+    """``--max-features`` value: a positive integer, ``auto`` or ``all``."""
+    if text in ("auto", "all"):
+        return None if text == "all" else text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, 'auto' or 'all', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, 'auto' or 'all', got {text!r}")
     return value
 
 
@@ -40,17 +53,25 @@ def add_model_arguments(parser):
     parser.add_argument("--n-references", type=int, default=None,
                         help="reference environments per species (farthest point sampling); "
                              "default: the full linear model")
-    parser.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
+    parser.add_argument("--max-features", type=_max_features, default="auto",
+                        help="λ = 1 columns of the linear model kept per centre species (a CUR "
+                             "selection on the training rows): an integer, 'all', or 'auto' (all "
+                             "for one or two species, a share of a fixed coefficient budget "
+                             "beyond)")
+    parser.add_argument("--cutoff", type=_cutoff, default=None,
                         help="descriptor cut-off, Å, or 'auto': chosen among "
                              f"{', '.join(map(str, CUTOFF_CANDIDATES))} Å by frame-grouped "
-                             "cross-validation")
+                             "cross-validation; default: 'auto' when every training frame is "
+                             f"finite (molecules), else {DEFAULT_CUTOFF} Å")
     parser.add_argument("--n-max", type=int, default=8, help="radial functions per angular channel")
     parser.add_argument("--l-max", type=int, default=4, help="largest angular momentum")
     parser.add_argument("--regularization", type=float, default=None,
                         help="relative ridge strength λ; default: chosen by cross-validation")
     parser.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds")
-    parser.add_argument("--model", choices=MODELS, default="linear",
-                        help="'linear': linear λ-SOAP regression; 'product': adds products of the "
+    parser.add_argument("--model", choices=("auto",) + MODELS, default="auto",
+                        help="'auto' (default): 'linear' or 'kernel' by frame-grouped "
+                             "cross-validation when the cut-off is searched too (molecules), "
+                             "else 'linear'; 'linear': linear λ-SOAP regression; 'product': adds products of the "
                              "λ = 1 features with λ = 0 invariants; 'kernel': sparse λ-SOAP kernel "
                              "K¹·(K⁰)^ζ with a centred, normalised λ = 0 kernel (both more accurate "
                              "on bulk water, several times slower)")
@@ -76,7 +97,8 @@ def model_from_args(args, parser):
     """A :class:`PolarizationModel` from the options; bad values via ``parser.error``."""
     try:
         return PolarizationModel(cutoff=args.cutoff, n_max=args.n_max, l_max=args.l_max,
-                                 n_references=args.n_references, dipole_weight=args.dipole_weight,
+                                 n_references=args.n_references, max_features=args.max_features,
+                                 dipole_weight=args.dipole_weight,
                                  regularization=args.regularization, cv_folds=args.cv_folds,
                                  model=args.model, n_invariants=args.n_invariants,
                                  n_vectors=args.n_vectors, zeta=args.zeta,
@@ -131,9 +153,11 @@ def run(args, parser):
     fitted = [f"Z* of {metrics['n_born_frames']} frame(s)" if metrics["n_born_frames"] else "",
               f"dipoles of {metrics['n_dipole_frames']} frame(s)" if metrics["n_dipole_frames"] else ""]
     search = metrics.get("cutoff_search")
-    chosen = (f"r_c = {model.descriptor.cutoff:g} Å chosen by cross-validation over "
-              f"{', '.join(map(str, search['candidates']))} Å on {len(search['frames'])} frames"
-              if search else f"r_c = {model.descriptor.cutoff:g} Å")
+    chosen = (f"{model.kind} model, r_c = {model.descriptor.cutoff:g} Å chosen by cross-validation "
+              f"over {', '.join(sorted(set(search['models'])))} at "
+              f"{', '.join(map(str, sorted(set(search['candidates']))))} Å on "
+              f"{len(search['frames'])} frames"
+              if search else f"{model.kind} model, r_c = {model.descriptor.cutoff:g} Å")
     print(f"fitted {' and '.join(part for part in fitted if part)} of {metrics['n_frames']} "
           f"(--targets {args.targets}; {chosen}; λ = {model.regularization:.3g}; {figures})")
     print(f"wrote {args.output} (sha256 {model.sha256})")

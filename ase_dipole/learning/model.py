@@ -53,7 +53,7 @@ from ase.data import chemical_symbols
 
 from ase_dipole import __version__, memory
 from ase_dipole.atomic import write_bytes_atomic
-from ase_dipole.learning import ridge
+from ase_dipole.learning import feature_selection, ridge
 from ase_dipole.learning.posterior import Posterior, atom_sigma, evidence_scale2, fit_posterior
 from ase_dipole.learning.kernel import (DEFAULT_KERNEL_FEATURES, DEFAULT_KERNEL_REFERENCES,
                                         DEFAULT_KERNEL_VECTORS, DEFAULT_METRIC_COMPONENTS, DEFAULT_ZETA,
@@ -69,14 +69,20 @@ from ase_dipole.provenance import content_sha256, date_now
 FORMAT = "ase-dipole-polarization-model"
 #: version of the model-file layout written by :meth:`PolarizationModel.save`
 #: (2: the model kind and the product maps; 3: the kernel model and its maps;
-#: version-1 files, all linear, and version-2 files still read)
-FORMAT_VERSION = 3
+#: 4: feature selection, ``max_features`` and the posterior on the kept
+#: columns; version-1 files, all linear, and versions 2–3 still read)
+FORMAT_VERSION = 4
 #: model-file layouts :meth:`PolarizationModel.load` reads
-READ_VERSIONS = (1, 2, 3)
+READ_VERSIONS = (1, 2, 3, 4)
 #: model forms: linear λ-SOAP regression, its products with λ = 0
 #: invariants (:mod:`ase_dipole.learning.product`), or the sparse kernel
 #: model K¹·(K⁰)^ζ (:mod:`ase_dipole.learning.kernel`)
 MODELS = ("linear", "product", "kernel")
+#: ``model="auto"`` (the default) compares these by frame-grouped
+#: cross-validation on finite (molecular) training sets of at most
+#: :data:`~ase_dipole.learning.feature_selection.AUTO_COEFFICIENTS` linear
+#: coefficients, and is the linear model otherwise
+AUTO_MODELS = ("linear", "kernel")
 #: model-file entry holding the SHA-256 of the rest of its content, checked on load
 DIGEST_KEY = "content_sha256"
 #: how the species charges Z̄_J are set: the mean diagonal Z* of the training
@@ -90,6 +96,10 @@ DEFAULT_CUTOFF = 4.0
 CUTOFF_CANDIDATES = (4.0, 5.0, 6.0)
 #: the cut-off search fits at most this many (evenly spaced) training frames
 CUTOFF_SEARCH_FRAMES = 12
+#: the search of the defaults on a finite (molecular) training set fits at most
+#: this many (evenly spaced) frames: molecules are cheap, and the choice between
+#: models needs more held-out frames than that of a cut-off
+FINITE_SEARCH_FRAMES = 16
 #: training frames whose σ(Z*) set the default flagging threshold
 UNCERTAINTY_SAMPLE_FRAMES = 8
 #: default threshold = this × the largest per-atom σ(Z*) seen on those frames
@@ -126,7 +136,10 @@ class PolarizationModel:
 
     Parameters
     ----------
-    cutoff : float or "auto", Å
+    cutoff : float, "auto" or None, Å
+        ``None`` (the default): ``"auto"`` when every training frame is
+        finite (a molecule: the longer cut-offs win there, issue 23), else
+        :data:`DEFAULT_CUTOFF`.
         ``"auto"``: chosen among :data:`CUTOFF_CANDIDATES` by the
         frame-grouped cross-validated Z* (or dipole) error of fits on at most
         :data:`CUTOFF_SEARCH_FRAMES` evenly spaced training frames; the
@@ -144,6 +157,17 @@ class PolarizationModel:
     n_references : int or None
         Number M of reference environments per species (farthest point
         sampling); ``None`` fits the full linear model in feature space.
+    max_features : int, "auto" or None
+        Columns of the linear model kept per centre species
+        (:mod:`ase_dipole.learning.feature_selection`: a deterministic CUR
+        column selection on the training design rows; the other
+        coefficients are zero, predictions and their gradients are exact
+        for the kept model). ``None`` keeps all ``F``; ``"auto"`` keeps all
+        while ``S·F`` ≤ :data:`~ase_dipole.learning.feature_selection.AUTO_COEFFICIENTS`
+        (one or two species: water, NaCl, quartz) and ``AUTO_COEFFICIENTS // S``
+        per species beyond (three or more species), so that the fit's
+        memory and time no longer grow with S³. Linear model without
+        ``n_references`` only.
     dipole_weight, born_weight : float
         Relative weights w_μ, w_Z of dipole and Z* rows (see the module
         docstring: per-row weights ``w/σ²`` on squared residuals).
@@ -154,7 +178,15 @@ class PolarizationModel:
         to the number of frames when there are fewer).
     regularization_grid : sequence of float
         Candidate λ for cross-validation.
-    model : {"linear", "product", "kernel"}
+    model : {"auto", "linear", "product", "kernel"}
+        ``"auto"`` (the default): when the cut-off is searched (``None`` on a
+        finite, molecular, training set, or ``"auto"``) and the linear model
+        keeps all its features, the one of :data:`AUTO_MODELS` (at each
+        candidate cut-off) with
+        the lowest frame-grouped cross-validated loss on at most
+        :data:`FINITE_SEARCH_FRAMES` evenly spaced frames, recorded in
+        :attr:`training_metrics` (``cutoff_search``); ``"linear"`` otherwise
+        (a given cut-off, periodic sets, many species).
         ``"linear"``: the linear λ-SOAP model above. ``"product"``: adds the
         products of the λ = 1 features with ``n_invariants`` whitened
         principal components of each centre's λ = 0 power spectrum, on
@@ -208,17 +240,18 @@ class PolarizationModel:
     :attr:`training_metrics`, :attr:`cross_validation`, :attr:`sha256`.
     """
 
-    def __init__(self, *, cutoff=DEFAULT_CUTOFF, n_max=8, l_max=4, n_references=None,
-                 dipole_weight=10.0, born_weight=1.0, regularization=None, cv_folds=5,
-                 regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, model="linear",
+    def __init__(self, *, cutoff=None, n_max=8, l_max=4, n_references=None,
+                 max_features="auto", dipole_weight=10.0, born_weight=1.0, regularization=None, cv_folds=5,
+                 regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, model="auto",
                  n_invariants=None, n_vectors=None, zeta=DEFAULT_ZETA,
                  kernel_references=DEFAULT_KERNEL_REFERENCES, metric_components=DEFAULT_METRIC_COMPONENTS,
                  charges="fit", asr_tolerance=0.01):
-        if model not in MODELS:
-            raise ValueError(f"unknown model {model!r}; use one of {', '.join(map(repr, MODELS))}")
+        if model not in MODELS + ("auto",):
+            raise ValueError(f"unknown model {model!r}; use one of "
+                             f"{', '.join(map(repr, ('auto',) + MODELS))}")
         if charges not in CHARGES:
             raise ValueError(f"unknown charges {charges!r}; use one of {', '.join(map(repr, CHARGES))}")
-        kernel = model == "kernel"
+        kernel = model in ("kernel", "auto")
         if n_invariants is None:
             n_invariants = DEFAULT_KERNEL_FEATURES if kernel else DEFAULT_N_INVARIANTS
         if n_vectors is None:
@@ -230,9 +263,13 @@ class PolarizationModel:
         if int(n_invariants) < 1 or int(n_vectors) < 1:
             raise ValueError(f"n_invariants and n_vectors must be positive integers, got "
                              f"{n_invariants!r} and {n_vectors!r}")
-        if model != "linear" and n_references is not None:
+        if model not in ("linear", "auto") and n_references is not None:
             raise ValueError("n_references (reference environments) works with model='linear' only; "
                              f"give n_references=None for the {model} model")
+        if max_features not in (None, "auto") and (int(max_features) != max_features
+                                                   or int(max_features) < 1):
+            raise ValueError(f"max_features must be a positive integer, 'auto' or None, got "
+                             f"{max_features!r}")
         if n_references is not None and int(n_references) < 1:
             raise ValueError(f"n_references must be a positive integer or None, got {n_references!r}")
         for name, value in (("dipole_weight", dipole_weight), ("born_weight", born_weight)):
@@ -243,8 +280,9 @@ class PolarizationModel:
         if int(cv_folds) < 2:
             raise ValueError(f"cv_folds must be >= 2, got {cv_folds!r}")
         self.parameters = {
-            "cutoff": "auto" if cutoff == "auto" else float(cutoff), "n_max": int(n_max), "l_max": int(l_max),
+            "cutoff": cutoff if cutoff in ("auto", None) else float(cutoff), "n_max": int(n_max), "l_max": int(l_max),
             "n_references": None if n_references is None else int(n_references),
+            "max_features": max_features if max_features in (None, "auto") else int(max_features),
             "dipole_weight": float(dipole_weight), "born_weight": float(born_weight),
             "regularization": None if regularization is None else float(regularization),
             "cv_folds": int(cv_folds),
@@ -270,6 +308,11 @@ class PolarizationModel:
     def descriptor(self):
         """The :class:`~ase_dipole.descriptors.lambda_soap.LambdaSOAP` of the model."""
         return self._fitted()["descriptor"]
+
+    @property
+    def kind(self):
+        """The fitted model form, one of :data:`MODELS` (``model="auto"`` resolved)."""
+        return self._fitted()["kind"]
 
     @property
     def species(self):
@@ -325,7 +368,7 @@ class PolarizationModel:
     def __repr__(self):
         if self._state is None:
             return f"PolarizationModel({self.parameters}) (not fitted)"
-        return (f"PolarizationModel(model={self.parameters['model']!r}, species={self.species}, "
+        return (f"PolarizationModel(model={self.kind!r}, species={self.species}, "
                 f"cutoff={self.descriptor.cutoff}, "
                 f"n_max={self.descriptor.n_max}, l_max={self.descriptor.l_max}, "
                 f"regularization={self.regularization:.3g})")
@@ -423,18 +466,48 @@ class PolarizationModel:
         samples = self._samples(frames, targets)
         p = self.parameters
         numbers = sorted({int(z) for s in samples for z in s.atoms.numbers})
-        search = self._search_cutoff(frames, targets, progress) if p["cutoff"] == "auto" else None
-        cutoff = search["chosen"] if search else p["cutoff"]
+        with_born = {int(z) for s in samples if s.born is not None for z in s.atoms.numbers}
+        if with_born and set(numbers) - with_born:
+            missing = [chemical_symbols[z] for z in sorted(set(numbers) - with_born)]
+            raise ValueError(f"species {missing} occur in no frame with Born charges, so their mean "
+                             "Born charge cannot be set; add Born-charge frames that contain them, "
+                             "or fit targets='dipole'")
+        finite = not any(np.any(s.atoms.pbc) for s in samples)
+        cutoffs = (CUTOFF_CANDIDATES if p["cutoff"] == "auto" or (p["cutoff"] is None and finite)
+                   else (DEFAULT_CUTOFF if p["cutoff"] is None else p["cutoff"],))
+        models = (p["model"],) if p["model"] != "auto" else ("linear",)
+        if (p["model"] == "auto" and len(cutoffs) > 1 and p["n_references"] is None
+                and feature_selection.features_per_species(
+                    p["max_features"], len(numbers),
+                    LambdaSOAP(numbers, cutoff=1.0, n_max=p["n_max"], l_max=p["l_max"]).n_features)
+                is None):
+            models = AUTO_MODELS
+        search = None
+        if len(cutoffs) * len(models) > 1:
+            search = self._search_cutoff(frames, targets, progress, cutoffs, models, finite)
+        cutoff = search["chosen"] if search else cutoffs[0]
+        form = search["model"] if search else models[0]
         descriptor = LambdaSOAP(numbers, cutoff=cutoff, n_max=p["n_max"], l_max=p["l_max"])
         species_index = np.full(max(numbers) + 1, -1, dtype=np.int64)
         species_index[numbers] = np.arange(len(numbers))
         mean_born = self._mean_born(samples, species_index, len(numbers))
         bases, references = self._reference_bases(samples, descriptor, species_index, progress)
+        columns = None
+        if form == "linear" and p["n_references"] is None:
+            kept = feature_selection.features_per_species(p["max_features"], len(numbers),
+                                                          descriptor.n_features)
+            if kept is not None:
+                n_keep = np.full(len(numbers), kept)
+                if p["max_features"] == "auto":  # and at most 3 per training environment
+                    counts = np.bincount(np.concatenate([species_index[s.atoms.numbers] for s in samples]),
+                                         minlength=len(numbers))
+                    n_keep = np.minimum(n_keep, feature_selection.COLUMNS_PER_ENVIRONMENT * counts)
+                columns = self._select_features(samples, descriptor, species_index, n_keep)
         product = None
-        if p["model"] == "product":
+        if form == "product":
             product = ProductFeatures.fit(descriptor, [s.atoms for s in samples],
                                           n_invariants=p["n_invariants"], n_vectors=p["n_vectors"])
-        elif p["model"] == "kernel":
+        elif form == "kernel":
             product = KernelFeatures.fit(descriptor, [s.atoms for s in samples], zeta=p["zeta"],
                                          n_references=p["kernel_references"],
                                          n_features=p["n_invariants"], n_vectors=p["n_vectors"],
@@ -460,6 +533,7 @@ class PolarizationModel:
                                            ("dipole", any(s.dipole is not None for s in samples)))
                       if present)
         n_columns = (len(numbers) * product.n_columns(descriptor) if product is not None else
+                     sum(map(len, columns)) if columns is not None else
                      sum(descriptor.n_features if basis is None else len(basis) for basis in bases))
         fit_charges = p["charges"] == "fit"
         n_columns += len(numbers) if fit_charges else 0
@@ -476,7 +550,8 @@ class PolarizationModel:
                     rows = product.born_rows(sample.atoms)
                 elif sample.born is not None:
                     gradients = descriptor.summed_gradients(sample.atoms)  # (N, 3, 3, S, F)
-                    rows = _reduce(gradients.reshape(-1, len(numbers), descriptor.n_features), bases)
+                    rows = _reduce(gradients.reshape(-1, len(numbers), descriptor.n_features), bases,
+                                   columns)
                 if sample.born is not None:
                     born = sample.born - zbar[:, None, None] * np.eye(3)
                     if fit_charges:
@@ -487,7 +562,7 @@ class PolarizationModel:
                     rows = product.dipole_rows(sample.atoms)
                 elif sample.dipole is not None:
                     summed = descriptor.summed_features(sample.atoms)  # (S, 3, F)
-                    rows = _reduce(summed.transpose(1, 0, 2), bases)
+                    rows = _reduce(summed.transpose(1, 0, 2), bases, columns)
                 if sample.dipole is not None:
                     if fit_charges:
                         rows = np.hstack([rows, _charge_dipole_rows(
@@ -515,11 +590,20 @@ class PolarizationModel:
             solution = ridge.solve(equations, row_weights, p["regularization"])
         corrections = solution.coefficients[n_columns - len(numbers):] if fit_charges else None
         coefficients = _expand(solution.coefficients[:n_columns - len(numbers)] if fit_charges
-                               else solution.coefficients, bases)
+                               else solution.coefficients, bases, columns, descriptor.n_features)
         posterior_bases = bases + [np.eye(len(numbers))] if fit_charges and bases[0] is not None else bases
         posterior = (self._posterior(equations, row_weights, solution, posterior_bases, n_folds)
                      if self._with_uncertainty else None)
         metrics = {"cutoff_search": search} if search else {}
+        if columns is not None:
+            F = descriptor.n_features
+            if posterior is not None:
+                posterior.columns = np.concatenate(
+                    [s * F + c for s, c in enumerate(columns)]
+                    + ([len(numbers) * F + np.arange(len(numbers))] if fit_charges else []))
+            metrics["feature_selection"] = {
+                "features_per_species": descriptor.n_features,
+                "kept_per_species": dict(zip(descriptor.species, map(len, columns)))}
         if fit_charges:
             metrics["charge_corrections_e"] = dict(zip(descriptor.species, corrections.tolist()))
             mean_born = mean_born + corrections
@@ -541,21 +625,23 @@ class PolarizationModel:
             "regularization": solution.regularization, "metrics": metrics, "references": references,
             "cv": {"grid": solution.grid.tolist(), "loss": solution.cv_loss.tolist(),
                    "rmse": {k: v.tolist() for k, v in solution.cv_rmse.items()}},
-            "posterior": posterior, "product": product,
+            "posterior": posterior, "product": product, "kind": form,
         }
         self._state["uncertainty"] = self._training_uncertainty(samples) if posterior else None
         self._state["provenance"] = _training_provenance(samples, command)
         self._file_sha256 = None
         return self
 
-    def _search_cutoff(self, frames, targets, progress):
-        """Frame-grouped CV over :data:`CUTOFF_CANDIDATES` on a subset of frames."""
-        picks = np.unique(np.linspace(0, len(frames) - 1, min(CUTOFF_SEARCH_FRAMES, len(frames)))
-                          .astype(int))
+    def _search_cutoff(self, frames, targets, progress, cutoffs, models, finite):
+        """Frame-grouped CV over the cut-offs × model forms on a subset of
+        frames (:data:`FINITE_SEARCH_FRAMES` of a finite set, else
+        :data:`CUTOFF_SEARCH_FRAMES`, evenly spaced)."""
+        limit = FINITE_SEARCH_FRAMES if finite else CUTOFF_SEARCH_FRAMES
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(limit, len(frames))).astype(int))
         subset = [frames[i] for i in picks]
-        loss, rmse = [], []
-        for cutoff in CUTOFF_CANDIDATES:
-            trial = PolarizationModel(**dict(self.parameters, cutoff=cutoff))
+        loss, rmse, trials = [], [], [(c, m) for m in models for c in cutoffs]
+        for cutoff, kind in trials:
+            trial = PolarizationModel(**dict(self.parameters, cutoff=cutoff, model=kind))
             trial._with_uncertainty = False
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -573,10 +659,12 @@ class PolarizationModel:
                                       if f"rmse_{n}" in metrics)))
                 rmse.append({})
             if progress:
-                print(f"cut-off {cutoff} Å: cross-validated loss {loss[-1]:.4g}", file=sys.stderr)
-        chosen = float(CUTOFF_CANDIDATES[int(np.argmin(loss))])
-        return {"candidates": list(CUTOFF_CANDIDATES), "cv_loss": loss, "cv_rmse": rmse,
-                "frames": [int(i) for i in picks], "chosen": chosen}
+                print(f"{kind} model, cut-off {cutoff} Å: cross-validated loss {loss[-1]:.4g}",
+                      file=sys.stderr)
+        best = int(np.argmin(loss))
+        return {"candidates": [float(c) for c, _ in trials], "models": [m for _, m in trials],
+                "cv_loss": loss, "cv_rmse": rmse, "frames": [int(i) for i in picks],
+                "chosen": float(trials[best][0]), "model": trials[best][1]}
 
     @staticmethod
     def _posterior(equations, row_weights, solution, bases, n_folds):
@@ -622,6 +710,37 @@ class PolarizationModel:
                 np.add.at(total, index, np.trace(sample.born, axis1=1, axis2=2))
                 np.add.at(count, index, 3)
         return np.divide(total, count, out=np.zeros(n_species), where=count > 0)
+
+    @staticmethod
+    def _select_features(samples, descriptor, species_index, n_keep):
+        """Columns (r_s,) int64 of each species kept by the feature selection, at
+        most ``n_keep[s]``
+        (:func:`ase_dipole.learning.feature_selection.select_columns` on the Z*
+        and dipole design rows of up to ``SELECTION_FRAMES`` evenly spaced
+        frames, at most ``SELECTION_ROWS`` per species and 0.6 GB in all)."""
+        S, F = len(descriptor.species), descriptor.n_features
+        picks = np.unique(np.linspace(0, len(samples) - 1, min(feature_selection.SELECTION_FRAMES,
+                                                                len(samples))).astype(int))
+        budget = min(feature_selection.SELECTION_ROWS, int(6e8 / (4 * S * F)))
+        per_frame = max(1, budget // len(picks))
+        rows = [[] for _ in range(S)]
+        for i in picks:
+            sample = samples[i]
+            try:
+                blocks = []
+                if sample.born is not None:
+                    blocks.append(descriptor.summed_gradients(sample.atoms).reshape(-1, S, F))
+                if sample.dipole is not None:
+                    blocks.append(descriptor.summed_features(sample.atoms).transpose(1, 0, 2))
+            except ValueError as error:
+                raise ValueError(f"frame {sample.index}: {error}") from None
+            for block in blocks:
+                for s in range(S):
+                    live = block[:, s][np.any(block[:, s] != 0.0, axis=1)]
+                    step = max(1, -(-len(live) // per_frame))
+                    rows[s].append(live[::step].astype(np.float32))
+        return [feature_selection.select_columns(np.concatenate(r) if r else np.zeros((0, F)), n)
+                for r, n in zip(rows, n_keep)]
 
     def _reference_bases(self, samples, descriptor, species_index, progress):
         """Orthonormal bases (r_s, F) of the coefficient space of each species
@@ -843,7 +962,10 @@ class PolarizationModel:
         if (samples, seed) not in cache:
             factor = posterior.factor.astype(float)
             normal = np.random.default_rng(seed).standard_normal((factor.shape[1], samples))
-            cache[samples, seed] = np.ascontiguousarray((factor @ normal).T)  # (K, P)
+            shape = state["coefficients"].shape
+            n_columns = shape[0] * shape[1] + (shape[0] if self.parameters["charges"] == "fit" else 0)
+            cache[samples, seed] = np.ascontiguousarray(
+                posterior.full_factor_rows((factor @ normal).T, n_columns))  # (K, P)
         draws = cache[samples, seed]
         S = len(self.descriptor.species)
         n_charges = S if self.parameters["charges"] == "fit" else 0
@@ -885,6 +1007,7 @@ class PolarizationModel:
             "cross_validation": state["cv"],
             "training_metrics": state["metrics"],
             "references": state["references"],
+            "model": state["kind"],
         }
         if state.get("product") is not None:
             document["product"] = state["product"].to_document()
@@ -931,8 +1054,8 @@ class PolarizationModel:
                              f"{__version__} reads version {FORMAT_VERSION} (and the older "
                              f"versions {', '.join(map(str, READ_VERSIONS[:-1]))})")
         try:
-            # files written before the option existed held Z̄ at the mean
-            model = cls(**{"charges": "mean", **document["parameters"]})
+            # files written before the options existed held Z̄ at the mean, kept all features
+            model = cls(**{"charges": "mean", "max_features": None, **document["parameters"]})
             descriptor = LambdaSOAP(**document["descriptor"])
             coefficients = np.array(document["coefficients"], dtype=float)
             mean_born = np.array(document["mean_born_charges_e"], dtype=float)
@@ -941,9 +1064,12 @@ class PolarizationModel:
                                  f"{list(descriptor.species)}")
             S = len(descriptor.species)
             product = None
-            if model.parameters["model"] == "product":
+            kind = document.get("model", model.parameters["model"])
+            if kind not in MODELS:
+                raise ValueError(f"unknown model form {kind!r}")
+            if kind == "product":
                 product = ProductFeatures.from_document(document["product"], descriptor)
-            elif model.parameters["model"] == "kernel":
+            elif kind == "kernel":
                 product = KernelFeatures.from_document(document["product"], descriptor)
             n_columns = descriptor.n_features if product is None else product.n_columns(descriptor)
             if coefficients.shape != (S, n_columns) or mean_born.shape != (S,):
@@ -955,7 +1081,7 @@ class PolarizationModel:
                 "regularization": float(document["regularization"]),
                 "metrics": dict(document["training_metrics"]),
                 "references": document["references"], "cv": document["cross_validation"],
-                "posterior": None, "uncertainty": None, "product": product,
+                "posterior": None, "uncertainty": None, "product": product, "kind": kind,
             }
             if "posterior" in document:
                 charge_columns = S if model.parameters["charges"] == "fit" else 0
@@ -1000,15 +1126,26 @@ def _content_digest(document):
     return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
 
 
-def _reduce(rows, bases):
-    """Design rows (m, S, F) → (m, Σ r_s) in the reference bases (or flat)."""
+def _reduce(rows, bases, columns=None):
+    """Design rows (m, S, F) → (m, Σ r_s) in the reference bases, on the kept
+    ``columns`` (a list of S index arrays), or flat."""
+    if columns is not None:
+        return np.concatenate([rows[:, s, kept] for s, kept in enumerate(columns)], axis=1)
     if bases[0] is None:
         return rows.reshape(len(rows), -1)
     return np.concatenate([rows[:, s] @ basis.T for s, basis in enumerate(bases)], axis=1)
 
 
-def _expand(solution, bases):
-    """Reduced coefficients (Σ r_s,) → coefficient vectors (S, F)."""
+def _expand(solution, bases, columns=None, n_features=None):
+    """Reduced coefficients (Σ r_s,) → coefficient vectors (S, F) (zero
+    outside the kept ``columns``)."""
+    if columns is not None:
+        out = np.zeros((len(columns), n_features))
+        start = 0
+        for s, kept in enumerate(columns):
+            out[s, kept] = solution[start:start + len(kept)]
+            start += len(kept)
+        return out
     if bases[0] is None:
         return solution.reshape(len(bases), -1)
     out, start = [], 0

@@ -85,30 +85,56 @@ class Posterior:
         The fitted s² (weighted units).
     method : str
         How s² was fitted (``"cross-validation"`` or ``"evidence"``).
+    columns : ndarray, shape (P',), int64, or None
+        With feature selection (:mod:`ase_dipole.learning.feature_selection`)
+        the coefficients outside the kept columns are exactly zero and
+        ``factor`` has one row per kept column: its rows are coefficients
+        ``columns`` of the flattened vector (``None``: all P).
     """
 
     factor: np.ndarray
     noise_variance: dict
     scale2: float
     method: str
+    columns: np.ndarray = None
 
     def variance(self, rows):
         """Epistemic variance ``gᵀΣg`` of each row ``g`` of ``rows`` (m, P), (m,)."""
+        rows = np.asarray(rows)
+        if self.columns is not None:
+            rows = rows[:, self.columns]
         projected = np.asarray(rows, dtype=np.float32) @ self.factor
         return np.einsum("mr,mr->m", projected, projected, dtype=np.float64)
 
+    def full_factor_rows(self, draws, n_columns):
+        """Draws (K, P') on the factor's rows → (K, P) on all ``n_columns`` coefficients."""
+        if self.columns is None:
+            return draws
+        out = np.zeros((len(draws), n_columns))
+        out[:, self.columns] = draws
+        return out
+
     def to_document(self):
-        return {"factor": encode_array(self.factor, "<f4"),
-                "noise_variance": {k: float(v) for k, v in self.noise_variance.items()},
-                "scale2": float(self.scale2), "method": self.method}
+        document = {"factor": encode_array(self.factor, "<f4"),
+                    "noise_variance": {k: float(v) for k, v in self.noise_variance.items()},
+                    "scale2": float(self.scale2), "method": self.method}
+        if self.columns is not None:
+            document["columns"] = [int(c) for c in self.columns]
+        return document
 
     @classmethod
     def from_document(cls, document, n_columns):
         factor = decode_array(document["factor"]).astype(np.float32)
-        if factor.ndim != 2 or factor.shape[0] != n_columns:
-            raise ValueError(f"posterior factor {factor.shape} does not fit {n_columns} coefficients")
+        columns = document.get("columns")
+        if columns is not None:
+            columns = np.array(columns, dtype=np.int64)
+            if columns.ndim != 1 or (len(columns) and not 0 <= columns.min() <= columns.max() < n_columns):
+                raise ValueError(f"posterior columns do not index {n_columns} coefficients")
+        rows = n_columns if columns is None else len(columns)
+        if factor.ndim != 2 or factor.shape[0] != rows:
+            raise ValueError(f"posterior factor {factor.shape} does not fit {rows} coefficients")
         return cls(factor, {k: float(v) for k, v in document["noise_variance"].items()},
-                   float(document["scale2"]), str(document["method"]))
+                   float(document["scale2"]), str(document["method"]), columns)
 
 
 def _scaled_eigen(G):
