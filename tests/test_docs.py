@@ -38,7 +38,7 @@ def test_conventions_cover_what_the_code_relies_on():
 
 # --- the documentation site (docs/, Sphinx + MyST) and the README as its front door ---
 
-AUTODOC = re.compile(r"^\.\. auto(?:class|function|data):: ase_dipole\.(\w+)\s*$", re.MULTILINE)
+AUTODOC = re.compile(r"^\.\. auto(?:class|exception|function|data):: ase_dipole\.(\w+)\s*$", re.MULTILINE)
 TOCTREE = re.compile(r"^```\{toctree\}\n(.*?)^```", re.MULTILINE | re.DOTALL)
 ARGPARSE = re.compile(r"^```\{argparse\}\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

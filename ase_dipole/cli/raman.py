@@ -10,6 +10,9 @@ from ase_dipole.provenance import command_line, provenance
 
 help = "finite-temperature Raman spectrum from polarizability (alpha-dot) logs, averaged over trajectories"
 
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"laser_wavelength_nm": "laser_nm"}
+
 _RECORDED_OPTIONS = ("channel", "quantity", "laser_nm", "temperature_K", "fwhm_cm1", "max_wavenumber_cm1", "plot")
 
 

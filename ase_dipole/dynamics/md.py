@@ -556,15 +556,15 @@ def _with_field(calculator, task, model=None):
     return DipoleCalculator(model, calculator=calculator, electric_field_V_per_A=field)
 
 
-def _production_task(task, progress=None):
+def _production_task(task, progress=None, stream=None):
     """One NVE run from ``task['start']`` logging Ṗ, checkpointed, resumed
     from its checkpoint when one exists; one process at a time per
-    trajectory (a lock on its start file)."""
+    trajectory (a lock on its start file). ``progress`` is the step bar,
+    ``stream`` where a wait for another process is said (None: nowhere)."""
     def say_waiting():
-        if progress is not None:
-            progress.write(f"production {task['trajectory'] + 1}/{task['n_trajectories']}: "
-                           f"another process is running it (it holds {task['start']}); "
-                           "waiting for it\n")
+        progress_line(f"production {task['trajectory'] + 1}/{task['n_trajectories']}: "
+                      f"another process is running it (it holds {task['start']}); "
+                      "waiting for it", stream)
 
     with _exclusive(task["start"], say_waiting) as waited:
         return dict(_production_run(task, progress), waited_for_other_process=waited)
@@ -910,7 +910,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
             for task in segments:
                 _report(_sampling_segment(task, progress=bar), n_trajectories, progress)
             for task in productions:
-                _report(_production_task(task, progress=bar), n_trajectories, progress)
+                _report(_production_task(task, progress=bar, stream=progress), n_trajectories, progress)
         else:
             _run_on_client(client, segments, productions, n_chains, int(retries), progress, bar)
     return [task["log"] for task in productions]
