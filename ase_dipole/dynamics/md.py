@@ -74,6 +74,11 @@ from ase_dipole.dynamics.checkpoint import (
     restore_log,
 )
 from ase_dipole.dynamics.dipole_log import read_dipole_log
+from ase_dipole.dynamics.mace_forcefield import (
+    is_mace_specification,
+    mace_from_specification,
+    parse_mace_specification,
+)
 from ase_dipole.dynamics.observer import DipoleObserver
 from ase_dipole.progress import Progress
 
@@ -92,9 +97,11 @@ def make_force_calculator(spec):
     spec : ase calculator or callable or str
         A calculator (returned as is); a callable returning one; the name
         ``"tblite"`` (GFN2-xTB via :class:`tblite.ase.TBLite` with a tight
-        SCF, ``accuracy=0.01``; needs the ``reference`` extra); or
-        ``"module:factory"``, an importable callable returning a calculator
-        (e.g. ``"ase.calculators.emt:EMT"``).
+        SCF, ``accuracy=0.01``; needs the ``reference`` extra);
+        ``"mace:PATH"`` or ``"mace:PATH?dtype=float32"``, a MACE model file
+        on the CPU (:mod:`ase_dipole.dynamics.mace_forcefield`; needs the
+        ``mace`` extra); or ``"module:factory"``, an importable callable
+        returning a calculator (e.g. ``"ase.calculators.emt:EMT"``).
     """
     if hasattr(spec, "get_property") and not isinstance(spec, type):
         return spec
@@ -111,9 +118,11 @@ def make_force_calculator(spec):
             ) from None
         # tight SCF: with tblite's default accuracy NVE runs drift visibly
         return TBLite(method="GFN2-xTB", accuracy=0.01, verbosity=0)
+    if is_mace_specification(spec):
+        return mace_from_specification(spec)
     if ":" not in spec:
         raise ValueError(
-            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS} or "
+            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS}, 'mace:PATH' or "
             "'module:factory' (a callable returning an ASE calculator, e.g. "
             "'ase.calculators.emt:EMT')"
         )
@@ -263,9 +272,12 @@ def _log_is_complete(path, n_rows, model_sha256):
 def _check_specification(spec):
     """The local part of :func:`make_force_calculator`'s checks: the form of a
     specification that is only built on the workers."""
+    if is_mace_specification(spec):
+        parse_mace_specification(spec)
+        return
     if spec not in BUILTIN_CALCULATORS and ":" not in spec:
         raise ValueError(
-            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS} or "
+            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS}, 'mace:PATH' or "
             "'module:factory' (a callable returning an ASE calculator, e.g. "
             "'ase.calculators.emt:EMT')"
         )
@@ -288,7 +300,7 @@ def _build_calculator(spec):
         return make_force_calculator(spec)
     try:
         return make_force_calculator(spec)
-    except (ImportError, ValueError, TypeError, AttributeError) as error:
+    except (ImportError, ValueError, TypeError, AttributeError, FileNotFoundError) as error:
         raise type(error)(
             f"force calculator {spec!r} could not be built on {_where()}: {error}; install it "
             "in the workers' Python environment or fix the specification"
