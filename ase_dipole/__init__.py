@@ -32,6 +32,8 @@ from ase_dipole.reference import (dft_born_charges, label_frames, label_frames_p
 from ase_dipole.workflow.demo import run_demo
 from ase_dipole.workflow.protocol import load_protocol
 from ase_dipole.workflow.steps import run_protocol
+from ase_dipole.learning.parity import born_charge_parity, parity_statistics
+from ase_dipole.dynamics.mace_forcefield import MACEForceField
 
 __all__ = [
     "__version__",
@@ -84,4 +86,7 @@ __all__ = [
     "run_demo",
     "load_protocol",
     "run_protocol",
+    "born_charge_parity",
+    "parity_statistics",
+    "MACEForceField",
 ]

@@ -132,13 +132,13 @@ def test_real_model_forces_are_minus_the_energy_gradient():
     set within 50 meV/Å RMS (the model's held-out error is ~14 meV/Å)."""
     from ase_dipole.io import load_paper_water
 
-    frame = load_paper_water(index=0)
+    frame = load_paper_water(index="0:1")[0]
     reference = frame.get_forces().copy()
     frame.calc = make_force_calculator(f"mace:{MODEL}")
     forces = frame.get_forces()
     assert np.sqrt(np.mean((forces - reference) ** 2)) < 0.05
     step = 1e-3
-    for atom, axis in ((0, 0), (150, 2)):
+    for atom, axis in ((150, 2),):
         energies = []
         for sign in (1, -1):
             moved = frame.copy()
