@@ -158,12 +158,12 @@ class MACEForceField(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         check_mace_species(self.model_numbers, self.atoms.numbers)
-        wanted = [name for name in properties if name in self.implemented_properties]
-        if "stress" in wanted and not self.atoms.cell.rank == 3:
-            wanted.remove("stress")
+        periodic = self.atoms.cell.rank == 3
+        wanted = [name for name in properties
+                  if name in self.implemented_properties and (periodic or name != "stress")]
         self.mace.calculate(self.atoms, wanted or ["energy"], system_changes)
         for name in self.implemented_properties:
-            if name in self.mace.results:
+            if name in self.mace.results and (periodic or name != "stress"):
                 self.results[name] = self.mace.results[name]
         self.results.setdefault("free_energy", self.results["energy"])
 

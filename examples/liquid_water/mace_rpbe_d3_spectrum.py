@@ -26,6 +26,7 @@ Usage::
 
     python examples/liquid_water/mace_rpbe_d3_spectrum.py                     # final
     python examples/liquid_water/mace_rpbe_d3_spectrum.py --partial           # a look
+    python examples/liquid_water/mace_rpbe_d3_spectrum.py --status            # progress
 """
 
 import argparse
@@ -34,6 +35,7 @@ import glob
 import json
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -81,6 +83,32 @@ def nve_rows(logs):
     return rows
 
 
+def campaign_status(md, run):
+    """Lines saying how far the campaign in ``md`` has got (from its files)."""
+    import numpy as np
+
+    lines = []
+    for k in range(run["n_trajectories"]):
+        start = os.path.join(md, f"start_{k:03d}.traj")
+        log = os.path.join(md, f"traj_{k:03d}.log")
+        if os.path.exists(log[:-len(".log")] + ".nve.json"):
+            lines.append(f"trajectory {k}: NVE finished ({run['production_steps']} steps)")
+            continue
+        phase, checkpoint = (("NVE", log[:-len(".log")] + ".ckpt.npz") if os.path.exists(start)
+                             else ("sampling", start[:-len(".traj")] + ".ckpt.npz"))
+        step = "no checkpoint yet"
+        if os.path.exists(checkpoint):
+            with np.load(checkpoint) as data:
+                header = json.loads(str(data["header"]))
+            step = (f"checkpoint at step {header['step']}, "
+                    f"{time.strftime('%H:%M:%S', time.localtime(os.path.getmtime(checkpoint)))}")
+        total = (run["production_steps"] if phase == "NVE" else
+                 run["equilibration_steps"] if k < run["sampling_chains"] else
+                 run["decorrelation_steps"])
+        lines.append(f"trajectory {k}: {phase} segment of {total} steps, {step}")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--md", default=os.path.join(HERE, "work", "mace_rpbe_d3", "md"),
@@ -88,12 +116,17 @@ def main(argv=None):
     parser.add_argument("-o", "--outdir", default=None,
                         help="default: results/mace_rpbe_d3 (final) or "
                              "work/mace_rpbe_d3/partial (--partial)")
+    parser.add_argument("--status", action="store_true",
+                        help="only print how far the campaign has got")
     parser.add_argument("--partial", action="store_true",
                         help="use the finished trajectories of an unfinished campaign; output "
                              "labelled PARTIAL and kept out of results/")
     args = parser.parse_args(argv)
     with open(os.path.join(args.md, "run.json")) as handle:
         run = json.load(handle)["parameters"]
+    if args.status:
+        print("\n".join(campaign_status(args.md, run)))
+        return 0
     logs = finished_logs(args.md)
     wanted = run["n_trajectories"]
     if not args.partial and len(logs) < wanted:
