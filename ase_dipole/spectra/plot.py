@@ -230,7 +230,7 @@ def plot_born_charge_parity(panels, path, *, title=None):
     _check_path(path)
     if not panels:
         raise ValueError("plot_born_charge_parity needs at least one panel")
-    figure = Figure(figsize=(4.6 * len(panels), 4.8))
+    figure = Figure(figsize=(4.6 * len(panels), 5.3), layout="constrained")
     low = min(min(p[0].min(), p[1].min()) for p in panels.values())
     high = max(max(p[0].max(), p[1].max()) for p in panels.values())
     pad = 0.05 * (high - low or 1.0)
@@ -262,7 +262,6 @@ def plot_born_charge_parity(panels, path, *, title=None):
             handle.set_alpha(1.0)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     return _save(figure, path)
 
 

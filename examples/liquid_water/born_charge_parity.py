@@ -53,13 +53,13 @@ def main(argv=None):
     for k, held in enumerate(folds):
         path = os.path.join(args.work, f"model_without_{held[0]:02d}_{held[-1]:02d}.json")
         training = [frame for index, frame in enumerate(frames) if index not in held]
-        if os.path.exists(path):
-            model = PolarizationModel.load(path)
-        else:
+        if not os.path.exists(path):
             start = time.process_time()
-            model = PolarizationModel().fit(training, targets="born", progress=False)
-            seconds.append(time.process_time() - start)
-            model.save(path)
+            PolarizationModel().fit(training, targets="born", progress=False).save(path)
+            write_text_atomic(path + ".cpu_s", f"{time.process_time() - start}\n")
+        model = PolarizationModel.load(path)
+        with open(path + ".cpu_s") as handle:
+            seconds.append(float(handle.read()))
         lambdas.append(model.regularization)
         out_of_fold.append(predicted_and_reference(model, [frames[i] for i in held]))
         if held[0] == 80:
@@ -74,7 +74,7 @@ def main(argv=None):
     predicted = np.concatenate([part[1] for part in out_of_fold])
     symbols = [symbol for part in out_of_fold for symbol in part[2]]
     statistics["cv5"] = born_charge_parity(
-        {"5-fold cross-validation: all 100 frames, each predicted by the model without it":
+        {"5-fold CV: 100 frames, each by the model without it":
          (reference, predicted, symbols)},
         os.path.join(args.outdir, "parity_cv5.png"),
         title="default model, RPBE-D3 liquid water (paper's set)")
