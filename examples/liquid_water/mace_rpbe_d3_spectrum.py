@@ -70,8 +70,7 @@ def nve_rows(logs):
     rows = []
     for log in logs:
         with open(log[:-len(".log")] + ".nve.json") as handle:
-            record = json.load(handle)
-        quality = record.get("nve", record)
+            quality = json.load(handle)  # written by ase_dipole.dynamics.md (NVEMonitor.summary)
         rows.append(dict(
             trajectory=os.path.basename(log),
             mean_temperature_K=round(quality["mean_temperature_K"], 2),
