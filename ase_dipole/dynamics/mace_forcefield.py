@@ -114,14 +114,6 @@ def _load_mace_calculator(path, dtype):
     return MACECalculator(model_paths=path, device="cpu", default_dtype=dtype)
 
 
-def _model_numbers(calculator):
-    """Atomic numbers a loaded ``MACECalculator`` knows."""
-    table = getattr(calculator, "z_table", None)
-    if table is not None:
-        return list(table.zs)
-    return [int(z) for z in calculator.models[0].atomic_numbers]
-
-
 class MACEForceField(Calculator):
     """Energy, forces and stress of a MACE model file (mace-torch, CPU).
 
@@ -153,7 +145,7 @@ class MACEForceField(Calculator):
         self.dtype = dtype
         check_model_file(self.path)
         self.mace = _load_mace_calculator(self.path, dtype)
-        self.model_numbers = _model_numbers(self.mace)
+        self.model_numbers = [int(z) for z in self.mace.z_table.zs]  # elements it was trained on
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
