@@ -591,8 +591,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         Starting structure (not modified).
     force_calculator : ase calculator or callable or str
         Energy and forces (see :func:`make_force_calculator`). With a
-        ``client`` it must be a specification string (``'tblite'`` or
-        ``'module:factory'``), built on each worker.
+        ``client`` it must be a specification string (``'tblite'``,
+        ``'mace:PATH'`` or ``'module:factory'``), built on each worker.
     model : object or str or path-like
         Dipole model (see :func:`ase_dipole.dynamics.calculator.load_model`).
         With a ``client``, a model object is saved into ``outdir`` and read
@@ -703,7 +703,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         if not isinstance(force_calculator, str):
             raise TypeError(
                 "with a Dask client the force calculator travels as a specification: give "
-                "'tblite' or 'module:factory' (a callable importable on the workers), not "
+                "'tblite', 'mace:PATH' or 'module:factory' (a callable importable on the "
+                "workers), not "
                 f"{type(force_calculator).__name__}"
             )
         _check_specification(force_calculator)
