@@ -1,5 +1,7 @@
 """Born-charge parity (paper Fig. 2): statistics per element, the figure, the CLI."""
 
+import re
+
 import ase.io
 import numpy as np
 import pytest
@@ -82,7 +84,7 @@ def test_predict_command_draws_the_parity_plot(dimer, tmp_path, capsys):
              "--parity: cannot write a figure .* unknown extension '.gif'")):
         with pytest.raises(SystemExit):
             main(argv)
-        assert __import__("re").search(message, capsys.readouterr().err)
+        assert re.search(message, capsys.readouterr().err)
     bare = tmp_path / "bare.extxyz"
     frame = dimer["born_test"][0].copy()
     frame.arrays.pop("born_charges", None)
