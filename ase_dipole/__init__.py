@@ -39,6 +39,8 @@ from ase_dipole.io.polarizability import (get_polarizability, get_polarizability
 from ase_dipole.spectra.raman import HarmonicRaman, RamanSpectrum, raman_spectrum, read_raman_csv
 from ase_dipole.learning.polarizability import PolarizabilityModel
 from ase_dipole.memory import InsufficientMemoryError
+from ase_dipole.learning.parity import born_charge_parity, parity_statistics
+from ase_dipole.dynamics.mace_forcefield import MACEForceField
 
 __all__ = [
     "__version__",
@@ -105,4 +107,7 @@ __all__ = [
     "read_vasp_polarizability",
     "PolarizabilityModel",
     "InsufficientMemoryError",
+    "born_charge_parity",
+    "parity_statistics",
+    "MACEForceField",
 ]

@@ -24,7 +24,8 @@ def add_arguments(parser):
     source.add_argument("--force-sets", metavar="FILE", help="phonopy FORCE_SETS")
     source.add_argument("--force-constants", metavar="FILE", help="phonopy FORCE_CONSTANTS or force_constants.hdf5")
     source.add_argument("--calculator", metavar="MODULE:FACTORY",
-                        help="ASE calculator for finite displacements, e.g. tblite.ase:TBLite")
+                        help="ASE calculator for finite displacements, e.g. tblite.ase:TBLite, "
+                             "or 'tblite', or 'mace:PATH' (a MACE model file, needs ase-dipole[mace])")
     parser.add_argument("--supercell", type=int, nargs=3, metavar=("NA", "NB", "NC"),
                         help="supercell of the force calculation (with --structure); default 1 1 1 with --calculator")
     parser.add_argument("--primitive", default=None,

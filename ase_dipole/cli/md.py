@@ -28,8 +28,10 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--calculator", required=True,
-        help="force calculator: 'tblite' (GFN2-xTB) or 'module:factory', a callable returning "
-             "an ASE calculator, e.g. 'ase.calculators.emt:EMT'",
+        help="force calculator: 'tblite' (GFN2-xTB), 'mace:PATH' (a MACE model file on the CPU, "
+             "float64; 'mace:PATH?dtype=float32' about twice as fast; needs ase-dipole[mace]) or "
+             "'module:factory', a callable returning an ASE calculator, e.g. "
+             "'ase.calculators.emt:EMT'; built on each Dask worker",
     )
     parser.add_argument("--xtb-accuracy", type=float, default=None, metavar="X",
                         help="tblite's accuracy multiplier with --calculator tblite (default "

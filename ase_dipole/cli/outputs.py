@@ -12,7 +12,7 @@ import os
 import sys
 
 #: argument names (``dest``) holding output files
-OUTPUT_FILE_DESTS = ("output", "plot", "csv")
+OUTPUT_FILE_DESTS = ("output", "plot", "csv", "parity", "peaks")
 
 
 def _flag(parser, dest):

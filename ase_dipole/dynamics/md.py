@@ -74,6 +74,11 @@ from ase_dipole.dynamics.checkpoint import (
     restore_log,
 )
 from ase_dipole.dynamics.dipole_log import read_dipole_log
+from ase_dipole.dynamics.mace_forcefield import (
+    is_mace_specification,
+    mace_from_specification,
+    parse_mace_specification,
+)
 from ase_dipole.dynamics.observer import DipoleObserver
 from ase_dipole.progress import progress_bar, progress_line
 from ase_dipole.provenance import date_now
@@ -174,8 +179,10 @@ def make_force_calculator(spec, *, xtb_accuracy=XTB_ACCURACY):
     spec : ase calculator or callable or str
         A calculator (returned as is); a callable returning one; the name
         ``"tblite"`` (GFN2-xTB via :class:`tblite.ase.TBLite`; needs the
-        ``reference`` extra); or ``"module:factory"``, an importable callable
-        returning a calculator (e.g. ``"ase.calculators.emt:EMT"``).
+        ``reference`` extra); ``"mace:PATH"`` or ``"mace:PATH?dtype=float32"``,
+        a MACE model file on the CPU (:mod:`ase_dipole.dynamics.mace_forcefield`;
+        needs the ``mace`` extra); or ``"module:factory"``, an importable
+        callable returning a calculator (e.g. ``"ase.calculators.emt:EMT"``).
     xtb_accuracy : float, keyword-only
         tblite's accuracy multiplier of ``"tblite"`` (smaller is tighter;
         default :data:`XTB_ACCURACY`).
@@ -196,9 +203,11 @@ def make_force_calculator(spec, *, xtb_accuracy=XTB_ACCURACY):
         if not (np.isfinite(xtb_accuracy) and xtb_accuracy > 0):
             raise ValueError(f"xtb_accuracy must be a positive number, got {xtb_accuracy!r}")
         return TBLite(method="GFN2-xTB", accuracy=float(xtb_accuracy), verbosity=0)
+    if is_mace_specification(spec):
+        return mace_from_specification(spec)
     if ":" not in spec:
         raise ValueError(
-            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS} or "
+            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS}, 'mace:PATH' or "
             "'module:factory' (a callable returning an ASE calculator, e.g. "
             "'ase.calculators.emt:EMT')"
         )
@@ -366,9 +375,12 @@ def _log_is_complete(path, n_rows, model_sha256):
 def _check_specification(spec):
     """The local part of :func:`make_force_calculator`'s checks: the form of a
     specification that is only built on the workers."""
+    if is_mace_specification(spec):
+        parse_mace_specification(spec)
+        return
     if spec not in BUILTIN_CALCULATORS and ":" not in spec:
         raise ValueError(
-            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS} or "
+            f"unknown calculator {spec!r}; use one of {BUILTIN_CALCULATORS}, 'mace:PATH' or "
             "'module:factory' (a callable returning an ASE calculator, e.g. "
             "'ase.calculators.emt:EMT')"
         )
@@ -392,7 +404,7 @@ def _build_calculator(spec, parameters):
         return make_force_calculator(spec, **options)
     try:
         return make_force_calculator(spec, **options)
-    except (ImportError, ValueError, TypeError, AttributeError) as error:
+    except (ImportError, ValueError, TypeError, AttributeError, FileNotFoundError) as error:
         raise type(error)(
             f"force calculator {spec!r} could not be built on {_where()}: {error}; install it "
             "in the workers' Python environment or fix the specification"
@@ -736,8 +748,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         Starting structure (not modified).
     force_calculator : ase calculator or callable or str
         Energy and forces (see :func:`make_force_calculator`). With a
-        ``client`` it must be a specification string (``'tblite'`` or
-        ``'module:factory'``), built on each worker.
+        ``client`` it must be a specification string (``'tblite'``,
+        ``'mace:PATH'`` or ``'module:factory'``), built on each worker.
     model : object or str or path-like
         Dipole model (see :func:`ase_dipole.dynamics.calculator.load_model`).
         With a ``client``, a model object is saved into ``outdir`` and read
@@ -862,7 +874,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
         if not isinstance(force_calculator, str):
             raise TypeError(
                 "with a Dask client the force calculator travels as a specification: give "
-                "'tblite' or 'module:factory' (a callable importable on the workers), not "
+                "'tblite', 'mace:PATH' or 'module:factory' (a callable importable on the "
+                "workers), not "
                 f"{type(force_calculator).__name__}"
             )
         _check_specification(force_calculator)

@@ -776,14 +776,14 @@ def write_born_from_model(path, atoms, model, *, epsilon=None, symprec=1e-5):
 
 
 def load_calculator(spec):
-    """Build an ASE calculator from ``'module:factory'`` (e.g. ``'tblite.ase:TBLite'``)
-    or ``'tblite'``, as :func:`ase_dipole.dynamics.md.make_force_calculator`
+    """Build an ASE calculator from ``'module:factory'`` (e.g. ``'tblite.ase:TBLite'``),
+    ``'tblite'`` or ``'mace:PATH'``, as :func:`ase_dipole.dynamics.md.make_force_calculator`
     does (tblite's SCF printout silenced)."""
     from ase_dipole.dynamics.md import make_force_calculator
 
     if spec != "tblite" and ":" not in spec:
         raise ValueError(f"calculator '{spec}' is not of the form 'module:factory' (e.g. "
-                         "'tblite.ase:TBLite') or 'tblite'")
+                         "'tblite.ase:TBLite'), 'mace:PATH' or 'tblite'")
     try:
         return make_force_calculator(spec)
     except (ImportError, TypeError) as error:

@@ -206,6 +206,65 @@ def plot_parity(reference, predicted, path, *, label, unit):
     return _save(figure, path)
 
 
+#: colours of the elements in parity plots (others cycle through the default colours)
+ELEMENT_COLOURS = {"H": "tab:grey", "O": "tab:red", "C": "black", "N": "tab:blue"}
+
+
+def plot_born_charge_parity(panels, path, *, title=None):
+    """Z* parity panels (paper Fig. 2): predicted against reference components,
+    coloured by element, with RMSE and RMSPE per element and overall.
+
+    Parameters
+    ----------
+    panels : dict
+        Panel label -> ``(reference, predicted, symbols, statistics)``:
+        arrays of shape (n_atoms, 3, 3) in e, the elements (n_atoms,), and
+        :func:`ase_dipole.learning.parity.parity_statistics` of them.
+    path : str or path-like, ``.png``/``.pdf``/``.svg``
+    title : str or None, keyword-only
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_path(path)
+    if not panels:
+        raise ValueError("plot_born_charge_parity needs at least one panel")
+    figure = Figure(figsize=(4.6 * len(panels), 5.3), layout="constrained")
+    low = min(min(p[0].min(), p[1].min()) for p in panels.values())
+    high = max(max(p[0].max(), p[1].max()) for p in panels.values())
+    pad = 0.05 * (high - low or 1.0)
+    limits = (low - pad, high + pad)
+    others = cycle(["tab:green", "tab:purple", "tab:orange", "tab:cyan", "tab:brown"])
+    colours = {}
+    for index, (label, (reference, predicted, symbols, statistics)) in enumerate(panels.items()):
+        axes = figure.add_subplot(1, len(panels), index + 1)
+        axes.plot(limits, limits, color="black", lw=0.6)
+        for symbol in sorted(set(symbols.tolist())):
+            if symbol not in colours:
+                colours[symbol] = ELEMENT_COLOURS.get(symbol) or next(others)
+            chosen = symbols == symbol
+            row = statistics[symbol]
+            axes.scatter(reference[chosen].ravel(), predicted[chosen].ravel(), s=3, alpha=0.35,
+                         color=colours[symbol], rasterized=True, linewidths=0,
+                         label=f"{symbol}: RMSE {row['rmse_e']:.4f} e, RMSPE {row['rmspe_percent']:.1f} %")
+        overall = statistics["all"]
+        axes.set_title(f"{label}\nall: RMSE {overall['rmse_e']:.4f} e, "
+                       f"RMSPE {overall['rmspe_percent']:.1f} %", fontsize=9)
+        axes.set_xlim(*limits)
+        axes.set_ylim(*limits)
+        axes.set_aspect("equal")
+        axes.set_xlabel("reference $Z^*$ component (e)")
+        if index == 0:
+            axes.set_ylabel("predicted $Z^*$ component (e)")
+        legend = axes.legend(frameon=False, loc="upper left", fontsize=7, markerscale=3)
+        for handle in legend.legend_handles:
+            handle.set_alpha(1.0)
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
 def plot_learning_curve(table, path, *, title=None):
     """Learning curves on log-log axes (paper Fig. 1).
 
