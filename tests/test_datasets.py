@@ -10,6 +10,7 @@ frames (see each set's SOURCE.md), so a corrupted or mislabelled file fails.
 import json
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
 
@@ -66,7 +67,34 @@ def test_nine_species_gfn2(tmp_path):
     assert violation.max() < SUM_RULE_BOUND_E["nine_species_gfn2"]
 
 
+def test_water_dimer_b3lyp(tmp_path):
+    frames, summary = read_set("water_dimer_b3lyp")
+    check_round_trip(frames, tmp_path)
+    splits = [f.info["split"] for f in frames]
+    assert len(frames) == summary["n_frames"]
+    assert splits.count("born_train") == summary["split"]["born_train"] <= 64
+    assert splits.count("born_test") == summary["split"]["born_test"] <= 36
+    # every frame is its frame of the paper-protocol GFN2-xTB run, split kept
+    source = {f.info["step"]: f for f in ase.io.read(
+        ROOT / "ase_dipole" / "data" / "water_dimer_gfn2.extxyz.gz", index=":")
+        if f.info["split"].startswith("born")}
+    for frame in frames:
+        origin = source[frame.info["step"]]
+        assert frame.info["split"] == origin.info["split"]
+        np.testing.assert_array_equal(frame.positions, origin.positions)
+        np.testing.assert_allclose(frame.arrays["born_charges_gfn2"].reshape(-1, 3, 3),
+                                   get_born_charges(origin), atol=1e-8)
+    # B3LYP and GFN2-xTB agree to ~0.05 e: labels of the right molecule, not a copy
+    difference = np.array([get_born_charges(f) - f.arrays["born_charges_gfn2"].reshape(-1, 3, 3)
+                           for f in frames])
+    assert 0.02 < np.sqrt(np.mean(difference ** 2)) < 0.1
+    violation = sum_rule(frames)
+    assert violation.max() == pytest.approx(summary["sum_rule_e"]["max"], abs=1e-7)
+    assert violation.max() < SUM_RULE_BOUND_E["water_dimer_b3lyp"]
+
+
 #: about twice the largest |Σ_i Z*_i| measured on each shipped set, e
 SUM_RULE_BOUND_E = {
     "nine_species_gfn2": 7e-5,  # measured max 3.3e-5 e (bromobenzene)
+    "water_dimer_b3lyp": 7e-4,  # measured max 3.2e-4 e (step 186000, O–O 3.6 Å)
 }
