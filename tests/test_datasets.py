@@ -93,6 +93,18 @@ def test_water_dimer_b3lyp(tmp_path):
     assert violation.max() < SUM_RULE_BOUND_E["water_dimer_b3lyp"]
 
 
+def test_methanol_gfn2_md_frames():
+    """The MD frames of the methanol set: 100 frames, 64/36 split, GFN2 labels."""
+    frames = ase.io.read(DATASETS / "methanol_b3lyp" / "methanol_gfn2_md.extxyz.gz", index=":")
+    assert len(frames) == 100
+    assert [f.info["split"] for f in frames].count("born_test") == 36
+    assert [f.info["step"] for f in frames] == list(range(500, 50_001, 500))
+    born = np.array([f.arrays["born_charges_gfn2"].reshape(-1, 3, 3) for f in frames])
+    assert np.abs(born.sum(axis=1)).max() < 6e-6  # measured max 2.7e-6 e
+    # the fixed O (index 1) never moved
+    np.testing.assert_array_equal(np.ptp([f.positions[1] for f in frames], axis=0), 0.0)
+
+
 #: about twice the largest |Σ_i Z*_i| measured on each shipped set, e
 SUM_RULE_BOUND_E = {
     "nine_species_gfn2": 7e-5,  # measured max 3.3e-5 e (bromobenzene)
