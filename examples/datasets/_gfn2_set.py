@@ -19,7 +19,6 @@ import time
 import numpy as np
 
 import _tools
-from ase_dipole.reference.xtb import _import_tblite  # noqa: F401  (clear error without tblite)
 
 XTB_OPTIONS = {"accuracy": 1e-4, "step_A": 1e-3}
 

@@ -4,8 +4,9 @@ Labelling goes through the package's cached labeller
 (:func:`ase_dipole.reference.label_frames_parallel`), one frame per call so
 that each frame's single-thread CPU time (``time.process_time``) can be
 measured and kept beside the cache (``cpu_seconds/<cache digest>.json``,
-one file per frame, so two processes can share a cache): an interrupted run resumes from the cache and the timing
-table still covers every frame. Run the scripts with
+one file per frame, so two processes can share a cache): an interrupted run
+resumes from the cache and the timing table still covers every frame. Run
+the scripts with
 ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 nice -n 15``.
 """
 
