@@ -105,6 +105,22 @@ def test_methanol_gfn2_md_frames():
     np.testing.assert_array_equal(np.ptp([f.positions[1] for f in frames], axis=0), 0.0)
 
 
+def test_amino_acid_gfn2_md_frames():
+    """The MD frames of the amino-acid set: 5 × 20, held out by molecule and by frame."""
+    frames = ase.io.read(DATASETS / "amino_acids_b3lyp" / "amino_acids_gfn2_md.extxyz.gz",
+                         index=":")
+    molecules = ("glycine", "alanine", "serine", "cysteine", "methionine")
+    assert [f.info["molecule"] for f in frames] == [m for m in molecules for _ in range(20)]
+    for index, frame in enumerate(frames):  # 20 frames per molecule, in time order
+        expected = ("test_molecule" if frame.info["molecule"] == "cysteine" else
+                    "test_frame" if index % 20 % 4 == 1 else "train")
+        assert frame.info["split"] == expected
+    species = {s for f in frames for s in f.get_chemical_symbols()}
+    assert species == {"C", "H", "N", "O", "S"}
+    born = [f.arrays["born_charges_gfn2"].reshape(-1, 3, 3) for f in frames]
+    assert max(np.abs(b.sum(axis=0)).max() for b in born) < 2e-5  # measured max 8.5e-6 e
+
+
 #: about twice the largest |Σ_i Z*_i| measured on each shipped set, e
 SUM_RULE_BOUND_E = {
     "nine_species_gfn2": 7e-5,  # measured max 3.3e-5 e (bromobenzene)
