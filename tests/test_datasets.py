@@ -147,5 +147,5 @@ def test_methanol_b3lyp(tmp_path):
 SUM_RULE_BOUND_E = {
     "nine_species_gfn2": 7e-5,  # measured max 3.3e-5 e (bromobenzene)
     "water_dimer_b3lyp": 7e-4,  # measured max 3.2e-4 e (step 186000, O–O 3.6 Å)
-    "methanol_b3lyp": 6e-5,  # measured max 2.9e-5 e over the 13 frames shipped on 2026-12-07
+    "methanol_b3lyp": 8e-5,  # measured max 3.9e-5 e over the 57 frames shipped on 2026-12-07
 }
