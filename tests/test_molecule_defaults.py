@@ -1,8 +1,7 @@
-"""Cut-off and model chosen by frame-grouped cross-validation on molecules
-(issue 23, item 4): ``cutoff=None`` searches the cut-off when every training
-frame is finite, ``model="auto"`` compares the linear and the kernel model at
-each candidate cut-off; periodic sets keep the 4 Å linear model. The default
-cut-off is 4 Å (the search is opt-in, see the model's docstring)."""
+"""Defaults chosen by frame-grouped cross-validation on molecules (issue 23,
+item 4): ``cutoff=None`` searches the cut-off when every training frame is
+finite, ``model="auto"`` compares the linear and the kernel model at each
+candidate cut-off; periodic sets keep the 4 Å linear model."""
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ OPTIONS = dict(n_max=3, l_max=2, kernel_references=8, n_invariants=4, n_vectors=
 @pytest.fixture(scope="module")
 def searched(dimer):
     frames = dimer["born_train"][:10]
-    return frames, PolarizationModel(cutoff=None, **OPTIONS).fit(frames, targets="born", progress=False)
+    return frames, PolarizationModel(**OPTIONS).fit(frames, targets="born", progress=False)
 
 
 def test_finite_training_set_searches_cutoff_and_model(searched):
@@ -51,16 +50,10 @@ def test_periodic_or_given_cutoff_keeps_the_linear_default(dimer):
         boxed.pbc = True
         boxed.arrays["born_charges"] = atoms.arrays["born_charges"]
         frames.append(boxed)
-    periodic = PolarizationModel(cutoff=None, n_max=3, l_max=2).fit(frames, targets="born", progress=False)
+    periodic = PolarizationModel(n_max=3, l_max=2).fit(frames, targets="born", progress=False)
     assert "cutoff_search" not in periodic.training_metrics
     assert (periodic.kind, periodic.descriptor.cutoff) == ("linear", DEFAULT_CUTOFF)
     given = PolarizationModel(cutoff=5.0, n_max=3, l_max=2).fit(dimer["born_train"][:4],
                                                                 targets="born", progress=False)
     assert "cutoff_search" not in given.training_metrics
     assert (given.kind, given.descriptor.cutoff) == ("linear", 5.0)
-
-
-def test_default_cutoff_is_the_4_angstrom_linear_model_for_molecules_too(dimer):
-    model = PolarizationModel(n_max=3, l_max=2).fit(dimer["born_train"][:4], targets="born", progress=False)
-    assert "cutoff_search" not in model.training_metrics
-    assert (model.kind, model.descriptor.cutoff) == ("linear", DEFAULT_CUTOFF)

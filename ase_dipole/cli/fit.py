@@ -21,14 +21,13 @@ help = "fit a λ-SOAP polarization model to Born charges and/or dipoles of an ex
 
 
 def _cutoff(text):
-    """``--cutoff`` value: a positive number of Å, ``auto`` or ``auto-finite``."""
-    if text in ("auto", "auto-finite"):
-        return None if text == "auto-finite" else text
+    """``--cutoff`` value: a positive number of Å, ``auto`` or ``default``."""
+    if text in ("auto", "default"):
+        return None if text == "default" else text
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a cut-off in Å, 'auto' or 'auto-finite', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a cut-off in Å or 'auto', got {text!r}") from None
     if not (np.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"the cut-off must be a positive number of Å, got {text!r}")
     return value
@@ -59,12 +58,11 @@ def add_model_arguments(parser):
                              "selection on the training rows): an integer, 'all', or 'auto' (all "
                              "for one or two species, a share of a fixed coefficient budget "
                              "beyond)")
-    parser.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
+    parser.add_argument("--cutoff", type=_cutoff, default=None,
                         help="descriptor cut-off, Å, or 'auto': chosen among "
                              f"{', '.join(map(str, CUTOFF_CANDIDATES))} Å by frame-grouped "
-                             "cross-validation (with --model auto: linear or kernel too), or "
-                             "'auto-finite': 'auto' when every training frame is finite (molecules), "
-                             f"else {DEFAULT_CUTOFF} Å")
+                             "cross-validation; default: 'auto' when every training frame is "
+                             f"finite (molecules), else {DEFAULT_CUTOFF} Å")
     parser.add_argument("--n-max", type=int, default=8, help="radial functions per angular channel")
     parser.add_argument("--l-max", type=int, default=4, help="largest angular momentum")
     parser.add_argument("--regularization", type=float, default=None,

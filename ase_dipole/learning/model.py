@@ -137,12 +137,9 @@ class PolarizationModel:
     Parameters
     ----------
     cutoff : float, "auto" or None, Å
-        ``None``: ``"auto"`` when every training frame is finite (a
-        molecule), else :data:`DEFAULT_CUTOFF` (the default). Not the
-        default, because the evidence is mixed: on 64 GFN2-xTB water dimers
-        the search chose 6 Å (held-out Z* RMSPE 1.76 % against 1.92 % at
-        4 Å) but made the fit 14.5 s of CPU instead of ~3 s; on 18 B3LYP
-        dimers it did worse than 4 Å (4.79 % against 3.99 %).
+        ``None`` (the default): ``"auto"`` when every training frame is
+        finite (a molecule: the longer cut-offs win there, issue 23), else
+        :data:`DEFAULT_CUTOFF`.
         ``"auto"``: chosen among :data:`CUTOFF_CANDIDATES` by the
         frame-grouped cross-validated Z* (or dipole) error of fits on at most
         :data:`CUTOFF_SEARCH_FRAMES` evenly spaced training frames; the
@@ -243,7 +240,7 @@ class PolarizationModel:
     :attr:`training_metrics`, :attr:`cross_validation`, :attr:`sha256`.
     """
 
-    def __init__(self, *, cutoff=DEFAULT_CUTOFF, n_max=8, l_max=4, n_references=None,
+    def __init__(self, *, cutoff=None, n_max=8, l_max=4, n_references=None,
                  max_features="auto", dipole_weight=10.0, born_weight=1.0, regularization=None, cv_folds=5,
                  regularization_grid=ridge.DEFAULT_REGULARIZATION_GRID, model="auto",
                  n_invariants=None, n_vectors=None, zeta=DEFAULT_ZETA,
