@@ -62,19 +62,20 @@ class FormSpy:
         ridge.cross_validate = self._original
 
 
-def time_fit(label, frames, profile):
-    """Fit the default model to ``frames`` on one thread; print CPU time and figures."""
+def time_fit(label, frames, profile, **options):
+    """Fit the default model (with ``options``) to ``frames`` on one thread;
+    print CPU time and figures."""
     with single_thread():
         # numba compilation (or cache loading) of every kernel the fit runs, cross-validation included
         PolarizationModel(regularization=1e-6).fit(frames[:1], progress=False)
-        PolarizationModel().fit(frames[:2], progress=False)
+        PolarizationModel(**options).fit(frames[:2], progress=False)
         before = dgemm_seconds()
         profiler = cProfile.Profile(time.thread_time) if profile else None  # CPU time
         with FormSpy() as spy:
             wall, cpu = time.perf_counter(), time.thread_time()
             if profiler:
                 profiler.enable()
-            model = PolarizationModel().fit(frames, progress=False)
+            model = PolarizationModel(**options).fit(frames, progress=False)
             if profiler:
                 profiler.disable()
             wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
@@ -103,7 +104,9 @@ def main():
     args = parser.parse_args()
     print(f"machine: {machine_description()}; BLAS: {blas_description()}")
     if args.case in ("dimer", "both"):
-        time_fit("water dimer", dimer_frames(args.dimer_frames), args.profile)
+        frames = dimer_frames(args.dimer_frames)
+        time_fit("water dimer, r_c 4 Å linear", frames, args.profile, cutoff=4.0, model="linear")
+        time_fit("water dimer, defaults (r_c and model searched)", frames, args.profile)
     if args.case in ("liquid", "both"):
         time_fit("liquid water", load_paper_water()[:args.frames], args.profile)
     print(f"load average at the end: {machine_description().rsplit('load average ', 1)[1]}")
