@@ -10,7 +10,7 @@ import pytest
 from ase_dipole.learning import ridge
 from ase_dipole.learning.model import PolarizationModel
 
-SMALL = dict(n_max=4, l_max=2)
+SMALL = dict(cutoff=4.0, n_max=4, l_max=2)
 
 
 def test_folds_without_repeats_are_the_contiguous_blocks():
@@ -127,9 +127,9 @@ def test_dual_fit_of_a_model_matches_the_primal_fit(dimer, monkeypatch):
         return solution
 
     monkeypatch.setattr(ridge, "cross_validate", spy)
-    dual = PolarizationModel(n_max=6, l_max=3).fit(frames, progress=False)
+    dual = PolarizationModel(cutoff=4.0, n_max=6, l_max=3).fit(frames, progress=False)
     monkeypatch.setattr(ridge, "cross_validate", lambda *args, **kwargs: spy(*args, form="primal", **kwargs))
-    primal = PolarizationModel(n_max=6, l_max=3).fit(frames, progress=False)
+    primal = PolarizationModel(cutoff=4.0, n_max=6, l_max=3).fit(frames, progress=False)
     assert forms == ["dual", "primal"]
     assert dual.regularization == primal.regularization
     for key, value in primal.training_metrics.items():

@@ -76,7 +76,7 @@ def test_missing_model_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"MACE model file '{path}' not found"):
         make_force_calculator(f"mace:{path}")
     with pytest.raises(FileNotFoundError, match=r"could not be built on this process.*water.model"):
-        _build_calculator(f"mace:{path}")
+        _build_calculator(f"mace:{path}", {})
 
 
 def test_without_mace_torch_names_the_extra(model_file, monkeypatch):
