@@ -64,7 +64,7 @@ def test_five_species_fit_beyond_memory_is_one_line_before_it_allocates(monkeypa
                              r"largest frame 90 rows\) needs about 9\d\.\d GB of memory but 24 GB is "
                              r"available; at most 1\d{4} coefficients fit; use n_references <= \d+ .*, "
                              r"or a fixed regularization .*, or a smaller n_max / l_max") as error:
-        PolarizationModel().fit(frames, progress=False)
+        PolarizationModel(max_features=None).fit(frames, progress=False)
     assert isinstance(error.value, MemoryError) and isinstance(error.value, ValueError)
     assert "\n" not in str(error.value)
 
@@ -74,7 +74,7 @@ def test_the_suggested_option_fits_within_the_budget(monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 20 * 10**6)
     frames = five_species_frames()
     with pytest.raises(memory.InsufficientMemoryError, match=r"use n_references <= (\d+) ") as error:
-        PolarizationModel(n_max=4, l_max=2).fit(frames, progress=False)
+        PolarizationModel(n_max=4, l_max=2, max_features=None).fit(frames, progress=False)
     suggested = int(error.value.args[0].split("n_references <= ")[1].split()[0])
     model = PolarizationModel(n_max=4, l_max=2, n_references=suggested).fit(frames, progress=False)
     assert model.predict(frames[0])[1].shape == (10, 3, 3)
@@ -87,10 +87,10 @@ def test_cli_fit_beyond_memory_is_one_error_line(tmp_path, monkeypatch, capsys, 
     ase.io.write(path, five_species_frames())
     monkeypatch.setattr(memory, "available_bytes", lambda: 10**9)
     with pytest.raises(SystemExit):
-        main(["fit", str(path), "-o", str(tmp_path / "model.json"), "--quiet"])
+        main(["fit", str(path), "-o", str(tmp_path / "model.json"), "--quiet", "--max-features", "all"])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ase-dipole")
              or "error" in line]
-    assert len(lines) == 1 and "needs about" in lines[0] and "n_references <=" in lines[0], lines
+    assert len(lines) == 1 and "needs about" in lines[0] and "--n-references <=" in lines[0], lines
     assert not (tmp_path / "model.json").exists()
 
 

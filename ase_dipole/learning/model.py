@@ -1055,7 +1055,9 @@ class PolarizationModel:
                              f"versions {', '.join(map(str, READ_VERSIONS[:-1]))})")
         try:
             # files written before the options existed held Z̄ at the mean, kept all features
-            model = cls(**{"charges": "mean", "max_features": None, **document["parameters"]})
+            # and were linear models
+            model = cls(**{"charges": "mean", "max_features": None, "model": "linear",
+                           **document["parameters"]})
             descriptor = LambdaSOAP(**document["descriptor"])
             coefficients = np.array(document["coefficients"], dtype=float)
             mean_born = np.array(document["mean_born_charges_e"], dtype=float)
