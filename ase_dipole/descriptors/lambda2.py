@@ -84,7 +84,9 @@ class Lambda2SOAP:
         P = self.n_channels
         return 1 + P + P * (P + 1)
 
-    def _run(self, atoms, want_gradient):
+    def _environment(self, atoms):
+        """Species indices (N,) of the atoms (an unknown species is an error)
+        and their neighbour list within the cut-off."""
         numbers = atoms.numbers
         known = (numbers < len(self._species_index)) & (
             self._species_index[np.minimum(numbers, len(self._species_index) - 1)] >= 0)
@@ -92,7 +94,10 @@ class Lambda2SOAP:
             unknown = sorted({chemical_symbols[z] for z in numbers[~known]})
             raise ValueError(f"unknown species {unknown}; this descriptor knows {list(self.species)}")
         species = self._species_index[numbers]
-        nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+        return species, neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+
+    def _run(self, atoms, want_gradient):
+        species, nl = self._environment(atoms)
         S, N = len(self.species), len(atoms)
         F2, F0 = self.n_tensor_features, self.n_scalar_features
         D2 = np.empty((S, F2, 3, 3))
@@ -125,14 +130,7 @@ class Lambda2SOAP:
         if c2.shape != (S, self.n_tensor_features) or c0.shape != (S, self.n_scalar_features):
             raise ValueError(f"coefficients have shapes {c2.shape}, {c0.shape}; expected "
                              f"({S}, {self.n_tensor_features}) and ({S}, {self.n_scalar_features})")
-        numbers = atoms.numbers
-        known = (numbers < len(self._species_index)) & (
-            self._species_index[np.minimum(numbers, len(self._species_index) - 1)] >= 0)
-        if not known.all():
-            unknown = sorted({chemical_symbols[z] for z in numbers[~known]})
-            raise ValueError(f"unknown species {unknown}; this descriptor knows {list(self.species)}")
-        species = self._species_index[numbers]
-        nl = neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+        species, nl = self._environment(atoms)
         alpha = np.empty((3, 3))
         dalpha = np.empty((len(atoms), 3, 3, 3) if gradient else (0, 3, 3, 3))
         kernels.predict(nl.offsets, nl.neighbours, nl.vectors, species, species[nl.neighbours], self._table,
