@@ -25,10 +25,13 @@ def test_finite_training_set_searches_cutoff_and_model(searched):
         (m, c) for m in AUTO_MODELS for c in CUTOFF_CANDIDATES)
     best = int(np.argmin(search["cv_loss"]))
     assert (model.kind, model.descriptor.cutoff) == (search["models"][best], search["candidates"][best])
-    # each loss is the cross-validated loss of that fit on the same frames
+    # each loss is the cross-validated loss of that fit on the same frames and λ grid
+    # (every other λ of the default grid)
+    assert search["regularization_grid"] == list(PolarizationModel().parameters["regularization_grid"][::2])
     subset = [frames[i] for i in search["frames"]]
     for form, cutoff, loss in list(zip(search["models"], search["candidates"], search["cv_loss"]))[::5]:
-        trial = PolarizationModel(**dict(OPTIONS, cutoff=cutoff, model=form)).fit(
+        trial = PolarizationModel(**dict(OPTIONS, cutoff=cutoff, model=form,
+                                         regularization_grid=search["regularization_grid"])).fit(
             subset, targets="born", progress=False)
         assert loss == pytest.approx(min(trial.cross_validation["loss"]), rel=1e-9)
 

@@ -276,7 +276,8 @@ def test_automatic_cutoff_is_the_cross_validated_best(tmp_path):
     assert model.descriptor.cutoff == search["chosen"]
     subset = [frames[i] for i in search["frames"]]
     for cutoff, loss in zip(CUTOFF_CANDIDATES, search["cv_loss"]):
-        trial = PolarizationModel(cutoff=cutoff, **options).fit(subset, targets="born", progress=False)
+        trial = PolarizationModel(cutoff=cutoff, regularization_grid=search["regularization_grid"],
+                                  **options).fit(subset, targets="born", progress=False)
         assert loss == pytest.approx(min(trial.cross_validation["loss"]), rel=1e-9)
     model.save(tmp_path / "auto.json")
     loaded = PolarizationModel.load(tmp_path / "auto.json")

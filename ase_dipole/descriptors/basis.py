@@ -13,6 +13,8 @@
   Cartesian polar vectors whatever the harmonics' sign conventions.
 """
 
+import functools
+
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import spherical_jn
@@ -22,6 +24,13 @@ from ase_dipole.descriptors import lambda_soap_numba as kernels
 
 def spherical_bessel_zeros(l_max, n_max):
     """``zeros[l, n]``: the (n+1)-th positive zero of ``j_l``, shape (l_max+1, n_max)."""
+    return _spherical_bessel_zeros(int(l_max), int(n_max)).copy()
+
+
+@functools.lru_cache(maxsize=None)
+def _spherical_bessel_zeros(l_max, n_max):
+    """:func:`spherical_bessel_zeros`, found once per (l_max, n_max) (the
+    root search is most of a descriptor's set-up)."""
     zeros = np.empty((l_max + 1, n_max))
     upper = (n_max + l_max + 2) * np.pi
     x = np.linspace(1e-6, upper, 20000)
@@ -54,6 +63,14 @@ def radial_functions(r, cutoff, n_max, l_max):
 def radial_table(cutoff, n_max, l_max, n_grid=1024):
     """Spline table ``(table[2, n_grid+1, (l_max+1)*n_max], grid_step_A)``: values
     and derivatives of g_nl at the grid points, column ``l*n_max + n``."""
+    table, step = _radial_table(float(cutoff), int(n_max), int(l_max), int(n_grid))
+    return table.copy(), step
+
+
+@functools.lru_cache(maxsize=64)
+def _radial_table(cutoff, n_max, l_max, n_grid):
+    """:func:`radial_table`, tabulated once per argument set (a model search
+    builds descriptors of the same few cut-offs again and again)."""
     grid = np.linspace(0.0, cutoff, n_grid + 1)
     values, derivatives = radial_functions(grid, cutoff, n_max, l_max)
     values[-1] = 0.0

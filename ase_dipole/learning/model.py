@@ -100,6 +100,8 @@ CUTOFF_SEARCH_FRAMES = 12
 #: this many (evenly spaced) frames: molecules are cheap, and the choice between
 #: models needs more held-out frames than that of a cut-off
 FINITE_SEARCH_FRAMES = 16
+#: the search's trial fits take every other λ of a regularization grid longer than this
+SEARCH_GRID_THINNING_ABOVE = 12
 #: training frames whose σ(Z*) set the default flagging threshold
 UNCERTAINTY_SAMPLE_FRAMES = 8
 #: default threshold = this × the largest per-atom σ(Z*) seen on those frames
@@ -297,6 +299,7 @@ class PolarizationModel:
         # (descriptor, bytes of the atomic numbers last checked, their species indices)
         self._species_index_of = (None, None, None)
         self._with_uncertainty = True
+        self._cv_only = False  # a trial fit of the cut-off search: the CV losses only
 
     # -- results ------------------------------------------------------------
     def _fitted(self):
@@ -580,8 +583,12 @@ class PolarizationModel:
         if p["regularization"] is None:
             with progress_bar(n_folds + 1, "cross-validation", unit="solve", stream=stream) as bar:
                 solution = ridge.cross_validate(equations, row_weights,
-                                                grid=p["regularization_grid"],
+                                                grid=p["regularization_grid"], final=not self._cv_only,
                                                 progress=lambda done, total: bar.update(done - bar.n))
+            if self._cv_only:
+                self._state = {"cv": {"grid": solution.grid.tolist(), "loss": solution.cv_loss.tolist(),
+                                      "rmse": {k: v.tolist() for k, v in solution.cv_rmse.items()}}}
+                return self
             best = int(np.argmin(solution.cv_loss))
             if p["regularization_grid"] and best in (0, len(solution.grid) - 1) and len(solution.grid) > 1:
                 warnings.warn(f"cross-validation chose λ = {solution.regularization:.3g} at the edge "
@@ -635,14 +642,21 @@ class PolarizationModel:
     def _search_cutoff(self, frames, targets, progress, cutoffs, models, finite):
         """Frame-grouped CV over the cut-offs × model forms on a subset of
         frames (:data:`FINITE_SEARCH_FRAMES` of a finite set, else
-        :data:`CUTOFF_SEARCH_FRAMES`, evenly spaced)."""
+        :data:`CUTOFF_SEARCH_FRAMES`, evenly spaced); the trial fits
+        cross-validate only (no final solve, in the dual form when their rows
+        are fewer than their coefficients)."""
         limit = FINITE_SEARCH_FRAMES if finite else CUTOFF_SEARCH_FRAMES
         picks = np.unique(np.linspace(0, len(frames) - 1, min(limit, len(frames))).astype(int))
         subset = [frames[i] for i in picks]
         loss, rmse, trials = [], [], [(c, m) for m in models for c in cutoffs]
+        grid = self.parameters["regularization_grid"]
+        # every other λ of a fine grid: the same ranking of the trials on the water dimer,
+        # methanol and the GFN2 dimer, 15-30 % faster (the final fit searches the whole grid)
+        coarse = grid[::2] if len(grid) > SEARCH_GRID_THINNING_ABOVE else grid
         for cutoff, kind in trials:
-            trial = PolarizationModel(**dict(self.parameters, cutoff=cutoff, model=kind))
-            trial._with_uncertainty = False
+            trial = PolarizationModel(**dict(self.parameters, cutoff=cutoff, model=kind,
+                                             regularization_grid=coarse))
+            trial._with_uncertainty, trial._cv_only = False, True
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 trial.fit(subset, targets=targets, progress=False)
@@ -664,6 +678,7 @@ class PolarizationModel:
         best = int(np.argmin(loss))
         return {"candidates": [float(c) for c, _ in trials], "models": [m for _, m in trials],
                 "cv_loss": loss, "cv_rmse": rmse, "frames": [int(i) for i in picks],
+                "regularization_grid": [float(x) for x in coarse],
                 "chosen": float(trials[best][0]), "model": trials[best][1]}
 
     @staticmethod

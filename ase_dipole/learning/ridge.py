@@ -95,10 +95,11 @@ class NormalEquations:
         self._pending = {}  # (fold, kind) -> [(rows, targets), ...] not yet folded in
         # (fold, kind) -> [(rows, targets), ...] kept for the dual form while there are at most
         # P rows in all (at most P² numbers, one more normal matrix); None beyond
+        # while they are kept, rows are folded into the (P, P) sums (allocated then) only when
+        # a sum is asked for, so that a cross-validation in the dual form never forms them
         self._kept, self._n_kept = {}, 0
         for fold in range(self.n_folds):
             for kind in self.kinds:
-                self._gram[fold, kind] = np.zeros((P, P), order="F")
                 self._rhs[fold, kind] = np.zeros(P)
 
     def add(self, fold, kind, rows, targets):
@@ -124,14 +125,16 @@ class NormalEquations:
             raise ValueError(f"rows {rows.shape} and targets {targets.shape} do not match "
                              f"(m, {self.n_columns}) and (m,)")
         key = (fold, kind)
+        self._sums[key] += (len(targets), targets.sum(), targets @ targets)
+        pending = self._pending.setdefault(key, [])
+        pending.append((rows, targets))
         if self._kept is not None:
             self._n_kept += len(rows)
             if self._n_kept > self.n_columns:
-                self._kept = None
+                self.release_rows()
             else:
-                self._kept.setdefault(key, []).append((rows.copy(), targets.copy()))
-        pending = self._pending.setdefault(key, [])
-        pending.append((rows, targets))
+                self._kept.setdefault(key, []).append((rows, targets))
+                return
         if sum(len(r) for r, _ in pending) >= self.BUFFER_ROWS:
             self._flush(key)
 
@@ -144,12 +147,13 @@ class NormalEquations:
         else:
             rows = np.concatenate([r for r, _ in pending])
             targets = np.concatenate([t for _, t in pending])
+        if key not in self._gram:
+            self._gram[key] = np.zeros((self.n_columns,) * 2, order="F")
         # rows.T is Fortran-ordered for C-ordered rows: dsyrk forms (rowsᵀ)(rowsᵀ)ᵀ without a copy
         with fit_blas_threads():
             self._gram[key] = dsyrk(1.0, np.asfortranarray(rows.T), beta=1.0, c=self._gram[key],
                                     trans=0, lower=0, overwrite_c=1)
         self._rhs[key] += rows.T @ targets
-        self._sums[key] += (len(targets), targets.sum(), targets @ targets)
 
     def kept_rows(self):
         """The rows and targets of every ``(fold, kind)``, ``{(fold, kind): (rows (m, P),
@@ -160,8 +164,19 @@ class NormalEquations:
                 for key, blocks in self._kept.items()}
 
     def release_rows(self):
-        """Stop keeping rows (frees them)."""
+        """Stop keeping rows (frees them once they are folded into the sums)."""
         self._kept = None
+        self._flush_all()
+
+    def kept_diagonal(self, weights):
+        """``diag Σ_kind w_kind AᵀA`` (P,) from the kept rows (:meth:`kept_rows`
+        must not be ``None``), without forming the (P, P) sums."""
+        diagonal = np.zeros(self.n_columns)
+        for (_, kind), blocks in self._kept.items():
+            if weights.get(kind):
+                for rows, _ in blocks:
+                    diagonal += weights[kind] * np.einsum("ij,ij->j", rows, rows)
+        return diagonal
 
     def _flush_all(self):
         for key in list(self._pending):
@@ -171,6 +186,8 @@ class NormalEquations:
         """``AᵀA`` of ``(fold, kind)`` held as its upper triangle (the strict
         lower triangle is zero), shape (P, P), Fortran order."""
         self._flush((fold, kind))
+        if (fold, kind) not in self._gram:
+            self._gram[fold, kind] = np.zeros((self.n_columns,) * 2, order="F")
         return self._gram[fold, kind]
 
     def gram(self, fold, kind):
@@ -184,13 +201,11 @@ class NormalEquations:
 
     def count(self, kind, folds=None):
         """Number of rows of ``kind`` in ``folds`` (all folds by default)."""
-        self._flush_all()
         return int(sum(self._sums[f, kind][0] for f in self._folds(folds)))
 
     def target_std(self, kind):
         """Standard deviation of all targets of ``kind`` about their mean;
         ``nan`` without rows."""
-        self._flush_all()
         n, total, squares = sum(self._sums[f, kind] for f in range(self.n_folds))
         if n == 0:
             return float("nan")
@@ -318,16 +333,16 @@ class ScaledEigen:
 DEAD_COLUMN = 1e-20
 
 
-def _column_scale(G, standardize):
+def _column_scale(diagonal, standardize):
     """Column norms used to scale G (all equal to their mean when not
-    standardising) and the mask of live (not numerically zero) columns;
-    only the diagonal of G is read."""
-    squares = np.clip(np.diag(G), 0.0, None)
-    live = squares > DEAD_COLUMN * squares.max() if squares.max() > 0 else np.zeros(len(G), bool)
+    standardising) and the mask of live (not numerically zero) columns,
+    from the diagonal (P,) of G."""
+    squares = np.clip(diagonal, 0.0, None)
+    live = squares > DEAD_COLUMN * squares.max() if squares.max() > 0 else np.zeros(len(squares), bool)
     if standardize:
         scale = np.sqrt(squares)
     else:
-        scale = np.full(len(G), np.sqrt(squares[live].mean()) if live.any() else 1.0)
+        scale = np.full(len(squares), np.sqrt(squares[live].mean()) if live.any() else 1.0)
     scale[~live] = 1.0
     return scale, live
 
@@ -494,7 +509,7 @@ def solve(equations, weights, regularization, *, standardize=True):
         raise ValueError(f"regularization must be a positive number, got {regularization!r}")
     equations.release_rows()
     upper, b = equations._weighted_upper(weights)
-    scale, live = _column_scale(upper, standardize)
+    scale, live = _column_scale(np.diagonal(upper), standardize)
     with fit_blas_threads():
         path, eigen = _ridge_path(upper, b, scale, live, [regularization])
     empty = np.empty(0)
@@ -502,7 +517,7 @@ def solve(equations, weights, regularization, *, standardize=True):
 
 
 def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, standardize=True,
-                   progress=None, form="auto"):
+                   progress=None, form="auto", final=True):
     """Choose λ by k-fold cross-validation and solve with all folds.
 
     For every fold k the system of the other folds is reduced to a band
@@ -529,6 +544,11 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
         which ``equations`` keeps while there are at most P of them);
         ``"auto"``: dual when the rows were kept (n ≤ P: then n_T³ < R³).
         Both give the same losses up to round-off.
+    final : bool
+        Solve with all folds at the chosen λ. ``False``: only the losses
+        (the solution's ``coefficients`` and ``eigen`` are ``None``; in the
+        dual form the (P, P) sums are then never formed), for comparing
+        models.
 
     Returns
     -------
@@ -542,14 +562,23 @@ def cross_validate(equations, weights, *, grid=DEFAULT_REGULARIZATION_GRID, stan
     if form not in ("auto", "primal", "dual"):
         raise ValueError(f"unknown form {form!r}; use one of 'auto', 'primal', 'dual'")
     with fit_blas_threads():
-        return _cross_validate(equations, weights, grid, standardize, progress, form)
+        return _cross_validate(equations, weights, grid, standardize, progress, form, final)
 
 
-def _cross_validate(equations, weights, grid, standardize, progress, form):
+def _cross_validate(equations, weights, grid, standardize, progress, form, final):
     """:func:`cross_validate` after its checks."""
+    P = equations.n_columns
+    if form == "dual" and equations._kept is None:
+        raise ValueError(f"the dual form needs the rows kept, i.e. at most {P} rows (the coefficient "
+                         "count); use form='auto' or 'primal'")
+    dual = form != "primal" and equations._kept is not None
+    if dual and not final:  # the column scale from the rows: no (P, P) sum is ever formed
+        scale, live = _column_scale(equations.kept_diagonal(weights), standardize)
+        loss, squared = _dual_losses(equations, weights, scale, live, grid, progress)
+        return RidgeSolution(None, float(grid[int(np.argmin(loss))]), grid, loss,
+                             _cv_rmse(equations, weights, squared, grid), None, "dual")
     # the training system of fold k is the total minus fold k's own weighted
     # sums, which are formed again entry by entry where they are subtracted
-    P = equations.n_columns
     terms = [equations._weighted_terms(weights, fold) for fold in range(equations.n_folds)]
     b_fold = [equations._weighted_rhs(weights, fold) for fold in range(equations.n_folds)]
     upper_all, b_all = np.zeros((P, P), order="F"), b_fold[0].copy()
@@ -558,30 +587,35 @@ def _cross_validate(equations, weights, grid, standardize, progress, form):
             kernels.add_weighted(fold_weights, matrices, upper_all, fold > 0)
         if fold > 0:
             b_all += b_fold[fold]
-    scale, live = _column_scale(upper_all, standardize)
-    if form == "dual" and equations._kept is None:
-        raise ValueError(f"the dual form needs the rows kept, i.e. at most {P} rows (the coefficient "
-                         "count); use form='auto' or 'primal'")
-    if form != "primal" and equations._kept is not None:
-        form = "dual"
+    scale, live = _column_scale(np.diagonal(upper_all), standardize)
+    if dual:
         del terms
         loss, squared = _dual_losses(equations, weights, scale, live, grid, progress)
+        equations.release_rows()
     else:
-        form = "primal"
         equations.release_rows()
         loss, squared = _primal_losses(equations, weights, terms, upper_all, b_all, b_fold, scale,
                                        live, grid, progress)
         del terms
     best = int(np.argmin(loss))
-    cv_rmse = {}
-    for kind in weights:
-        n = equations.count(kind)
-        cv_rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
+    if not final:
+        return RidgeSolution(None, float(grid[best]), grid, loss, _cv_rmse(equations, weights, squared, grid),
+                             None, "dual" if dual else "primal")
     eigen = _eigen_of_scaled(_scaled_live(upper_all, scale, live), scale, live)
     path = _path_from_eigen(eigen, b_all, [grid[best]])
     if progress is not None:
         progress(equations.n_folds + 1, equations.n_folds + 1)
-    return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, cv_rmse, eigen, form)
+    return RidgeSolution(path[:, 0], float(grid[best]), grid, loss, _cv_rmse(equations, weights, squared, grid),
+                         eigen, "dual" if dual else "primal")
+
+
+def _cv_rmse(equations, weights, squared, grid):
+    """Validation RMSE ``{kind: (L,)}`` from the squared errors summed over folds."""
+    rmse = {}
+    for kind in weights:
+        n = equations.count(kind)
+        rmse[kind] = np.sqrt(squared[kind] / n) if n else np.full(grid.size, np.nan)
+    return rmse
 
 
 def _primal_losses(equations, weights, terms, upper_all, b_all, b_fold, scale, live, grid, progress):
@@ -615,7 +649,7 @@ def _training_gram(gram, root, train):
 
 def _dual_losses(equations, weights, scale, live, grid, progress):
     """As :func:`_primal_losses`, in the dual form, from the rows kept by
-    ``equations`` (:meth:`NormalEquations.kept_rows`; released here).
+    ``equations`` (:meth:`NormalEquations.kept_rows`).
 
     With the scaled rows ``X = A D⁻¹`` (n, R) of all folds and kinds and the
     square roots ``r`` of their weights, the ridge solution of the training
@@ -627,7 +661,6 @@ def _dual_losses(equations, weights, scale, live, grid, progress):
     s = scale[live]
     kinds, n_folds = list(weights), equations.n_folds
     kept = equations.kept_rows()
-    equations.release_rows()
     keys = [key for key in sorted(kept) if key[1] in weights]
     X = np.concatenate([kept[key][0][:, live] for key in keys]) / s  # (n, R)
     y = np.concatenate([kept[key][1] for key in keys])
