@@ -28,6 +28,20 @@ def test_round_trip_keeps_every_digit_that_matters(tmp_path):
     assert log.metadata["temperature_K"] == 300.0
 
 
+def test_gzip_compressed_log_reads_as_the_plain_one(tmp_path):
+    import gzip
+    import shutil
+
+    path = tmp_path / "a.log"
+    write_rows(path, np.arange(5) * 1.0)
+    with open(path, "rb") as plain, gzip.open(tmp_path / "a.log.gz", "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    log, packed_log = read_dipole_log(path), read_dipole_log(tmp_path / "a.log.gz")
+    np.testing.assert_array_equal(packed_log.pdot, log.pdot)
+    np.testing.assert_array_equal(packed_log.time_fs, log.time_fs)
+    assert packed_log.metadata == log.metadata
+
+
 def test_append_continues_and_checks_metadata(tmp_path):
     path = tmp_path / "a.log"
     write_rows(path, np.arange(3) * 1.0)

@@ -26,6 +26,7 @@ of a script, another model or temperature) is refused with an error naming
 the mismatch; ``overwrite=True`` replaces the log instead.
 """
 
+import gzip
 import json
 import os
 import warnings
@@ -92,6 +93,14 @@ class DipoleLog:
         return float(self.time_fs[1] - self.time_fs[0])
 
 
+def open_text(path):
+    """``path`` opened for reading text, through gzip when it starts with
+    the gzip magic bytes (whatever its name)."""
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if compressed else open(path)
+
+
 def _parse_header(path, lines):
     if not lines or lines[0].rstrip("\n") != MAGIC:
         raise ValueError(f"{path!r} is not an ase-dipole dipole log (first line must be {MAGIC!r})")
@@ -127,9 +136,10 @@ def read_dipole_log(path):
     """Read a dipole log written by :class:`DipoleLogWriter`.
 
     A truncated last row (a run killed while writing) is skipped with a
-    warning. Returns a :class:`DipoleLog`.
+    warning. A gzip-compressed log (as committed or archived) is read as it
+    is. Returns a :class:`DipoleLog`.
     """
-    with open(path) as handle:
+    with open_text(path) as handle:
         lines = handle.readlines()
     metadata = _parse_header(path, lines)
     n_columns = N_COLUMNS[metadata["format_version"]]
