@@ -380,3 +380,27 @@ def test_cli_convert(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["convert", BORN_SIO2, "-o", str(out)])
     assert "pass --structure" in capsys.readouterr().err
+
+
+def test_command_line_reads_the_paper_sets_bec_key_as_born_charges(tmp_path):
+    """`ase-dipole fit/predict` read Z* stored as `BEC` (the shipped paper-water file's
+    comment key) as the package's own reader does, not as frames without Z*."""
+    import argparse
+
+    import ase_dipole
+    from ase_dipole.cli.fit import read_frames
+    from ase_dipole.io import load_paper_water
+
+    source = os.path.join(os.path.dirname(ase_dipole.__file__), "data", "paper_water_rpbe_d3_bec.xyz.gz")
+    with gzip.open(source, "rt") as handle:
+        n_atoms = int(handle.readline())
+        handle.seek(0)
+        text = "".join(handle.readline() for _ in range(2 * (n_atoms + 2)))
+    assert "BEC=" in text
+    path = tmp_path / "two_frames.xyz"
+    path.write_text(text)
+    frames = read_frames(str(path), argparse.ArgumentParser())
+    reference = load_paper_water()[:2]
+    for atoms, expected in zip(frames, reference):
+        assert "BEC" not in atoms.info and "BEC" not in atoms.arrays
+        np.testing.assert_array_equal(get_born_charges(atoms), get_born_charges(expected))

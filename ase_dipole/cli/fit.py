@@ -10,6 +10,8 @@ import ase.io
 import numpy as np
 from ase.io.formats import UnknownFileTypeError
 
+from ase_dipole.io._common import BornChargeFormatError
+from ase_dipole.io.water import adopt_bec
 from ase_dipole.learning.kernel import (DEFAULT_KERNEL_FEATURES, DEFAULT_KERNEL_REFERENCES,
                                         DEFAULT_KERNEL_VECTORS, DEFAULT_ZETA)
 from ase_dipole.learning.model import (CHARGES, CUTOFF_CANDIDATES, DEFAULT_CUTOFF, MODELS, TARGETS,
@@ -122,6 +124,11 @@ def read_frames(path, parser):
         parser.error(f"cannot read {path}: {error}")
     if not frames:
         parser.error(f"{path} holds no frames; give a file with at least one structure")
+    try:  # Z* stored as BEC (LES-BEC, the paper's water set) are read as born_charges
+        for number, atoms in enumerate(frames):
+            adopt_bec(atoms, f"{path} frame {number}")
+    except BornChargeFormatError as error:
+        parser.error(str(error))
     return frames
 
 

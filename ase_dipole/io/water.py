@@ -88,6 +88,28 @@ def _born_values(atoms, key, source):
     return values.reshape(len(atoms), 3, 3)
 
 
+def adopt_bec(atoms, source):
+    """Move the ``BEC`` entry of a frame read by plain :func:`ase.io.read`
+    (LES-BEC ``BEC:R:9`` arrays, the paper-water ``BEC`` comment) into
+    ``arrays['born_charges']``, as :func:`read_extxyz_born` does, unless the
+    frame has ``born_charges`` already.
+
+    Returns
+    -------
+    bool
+        Whether a ``BEC`` entry was moved.
+    """
+    if "born_charges" in atoms.arrays:
+        return False
+    born = _born_values(atoms, "BEC", source)
+    if born is None:
+        return False
+    atoms.arrays.pop("BEC", None)
+    atoms.info.pop("BEC", None)
+    finish_frame(atoms, born, source=f"{source} (extxyz 'BEC')")
+    return True
+
+
 def read_extxyz_born(path, *, index=":", born_key=None, dipole_key=None):
     """Frames with Born charges from an extended-XYZ file.
 
