@@ -75,6 +75,8 @@ def parse_args(argv=None):
     parser.add_argument("--friction-per-ps", type=float, default=10.0)
     parser.add_argument("--frames-per-molecule", type=int, default=20)
     parser.add_argument("--seed", type=int, default=20261207)
+    parser.add_argument("--label-molecules", nargs="+", default=None, choices=list(MOLECULES),
+                        help="label the MD frames of these molecules only (default: --molecules)")
     parser.add_argument("--max-frames", type=int, default=None,
                         help="label only the first n frames of the balanced order")
     parser.add_argument("--xc", default="b3lyp")
@@ -93,8 +95,9 @@ def parse_args(argv=None):
                         help="atoms of the first labelled frame whose analytic Z* is "
                              "checked against finite differences of mu (6 SCFs each)")
     args = parser.parse_args(argv)
-    if args.test_molecule not in args.molecules:
-        parser.error(f"--test-molecule {args.test_molecule} is not among --molecules")
+    args.label_molecules = args.label_molecules or args.molecules
+    if args.test_molecule not in args.label_molecules:
+        parser.error(f"--test-molecule {args.test_molecule} is not among the labelled molecules")
     if not 0 <= args.skip_steps < args.md_steps or args.frames_per_molecule < 2:
         parser.error("need 0 <= skip_steps < md_steps and frames_per_molecule >= 2")
     return args
@@ -140,16 +143,24 @@ def conformers(name, index, args):
     return frames
 
 
+def assign_splits(frames, args):
+    """``info['split']`` of every frame: ``test_molecule`` for the frames of
+    ``--test-molecule``; of the other molecules every ``--test-every``-th
+    frame in time (the 2nd, 6th, ... for k = 4) ``test_frame``, the rest ``train``."""
+    seen = {}
+    for frame in sorted(frames, key=lambda f: (f.info["molecule"], f.info["step"])):
+        k = seen[frame.info["molecule"]] = seen.get(frame.info["molecule"], -1) + 1
+        if frame.info["molecule"] == args.test_molecule:
+            frame.info["split"] = "test_molecule"
+        else:
+            frame.info["split"] = "test_frame" if k % args.test_every == 1 else "train"
+
+
 def make_md_frames(args):
     frames = []
     for index, name in enumerate(args.molecules):
-        mol_frames = conformers(name, index, args)
-        for k, frame in enumerate(mol_frames):
-            if name == args.test_molecule:
-                frame.info["split"] = "test_molecule"
-            else:
-                frame.info["split"] = "test_frame" if k % args.test_every == 1 else "train"
-        frames.extend(mol_frames)
+        frames.extend(conformers(name, index, args))
+    assign_splits(frames, args)
     gfn2 = label_frames(frames, method="gfn2", accuracy=1e-4, step_A=1e-3, progress=False)
     for frame, labelled in zip(frames, gfn2):
         frame.info["dipole_gfn2"] = get_dipole(labelled)
@@ -184,6 +195,8 @@ def main(argv=None):
         _tools.log(f"wrote {args.md_output}: {len(frames)} frames")
     for frame in frames:
         frame.calc = None
+    frames = [frame for frame in frames if frame.info["molecule"] in args.label_molecules]
+    assign_splits(frames, args)  # the held-out molecule is chosen when labelling
     labelled, wall, cpu = _tools.label_in_order(
         frames, balanced_order(frames)[:args.max_frames], cache_dir=args.cache_dir,
         method="dft", options=options, shard=args.shard, cached_only=args.cached_only)
@@ -217,7 +230,7 @@ def main(argv=None):
         "labels": _tools.label_summary(labelled),
     }
     if args.fd_check_atoms is not None:
-        first = [f for f in labelled if f.info["molecule"] == args.molecules[0]][0]
+        first = [f for f in labelled if f.info["molecule"] == args.label_molecules[0]][0]
         max_abs, rms, seconds = _tools.fd_check_dft(first, options=options,
                                                     atom_indices=args.fd_check_atoms or None)
         summary["fd_check"] = {"molecule": first.info["molecule"], "step": first.info["step"],
