@@ -161,7 +161,10 @@ class PolarizabilityObserver:
         and time come from it.
     source : object
         ``source.predict(atoms) -> (alpha (3, 3) Å³, dalpha (N, 3, 3, 3) Å²)``
-        (e.g. a polarizability model, or an analytic α(R)).
+        (e.g. a polarizability model, or an analytic α(R)); a source with
+        ``predict_alphadot(atoms, velocities_A_per_fs) -> (alpha, alphadot)``
+        (a :class:`~ase_dipole.learning.polarizability.PolarizabilityModel`)
+        is asked for α̇ directly, without ∂α/∂x.
     path : str or path-like
         New log file; an existing file is refused unless ``overwrite=True``.
     interval : int, keyword-only
@@ -201,10 +204,13 @@ class PolarizabilityObserver:
         if not atoms.has("momenta"):
             raise ValueError("the atoms have no velocities (no 'momenta' array); attach the observer to an ASE dynamics")
         velocities = atoms.get_velocities() * units.fs  # [Å/fs]
-        alpha, dalpha = self._source.predict(atoms)
+        if hasattr(self._source, "predict_alphadot"):
+            alpha, alphadot = self._source.predict_alphadot(atoms, velocities)
+        else:
+            alpha, dalpha = self._source.predict(atoms)
+            dalpha = check_polarizability_derivatives(dalpha, len(atoms))
+            alphadot = np.einsum("iabc,ic->ab", dalpha, velocities)
         alpha = check_polarizability(alpha)
-        dalpha = check_polarizability_derivatives(dalpha, len(atoms))
-        alphadot = np.einsum("iabc,ic->ab", dalpha, velocities)
         time_fs = self._dynamics.get_time() / units.fs
         row = np.concatenate([[time_fs], to_voigt(alphadot), to_voigt(alpha)])
         self._handle.write(" ".join(f"{x:.12e}" for x in row) + "\n")
