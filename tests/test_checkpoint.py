@@ -149,3 +149,84 @@ def test_a_trajectory_is_written_by_one_process_at_a_time(tmp_path):
     log = read_dipole_log(tmp_path / "traj_000.log")
     assert len(log.time_fs) == 11
     np.testing.assert_allclose(log.pdot, expected.pdot, rtol=1e-9, atol=1e-14)
+
+
+def test_a_killed_raman_run_resumes_to_the_uninterrupted_polarizability_log(tmp_path):
+    """A PolarizabilityObserver run (EMT water, NVE, a row every 2 steps,
+    checkpoints every 8) killed in step 23 with a row half written, then
+    restored from its checkpoint (step 16) and appended to, logs the rows of
+    an uninterrupted run; so does a run stopped at step 20 and continued by
+    new dynamics from its last logged frame. A run that does not continue
+    the log is refused."""
+    from ase import units
+    from ase.calculators.emt import EMT
+    from ase.md.velocitydistribution import thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    from ase_dipole.dynamics.checkpoint import CheckpointWriter
+    from ase_dipole.dynamics.polarizability_log import PolarizabilityObserver, read_polarizability_log
+    from ase_dipole.learning.polarizability import PolarizabilityModel
+
+    model = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3)
+    model.coefficients = np.random.default_rng(3).normal(size=model.n_columns)
+    start = molecule("H2O")
+    start.rattle(0.05, seed=4)
+    thermalize_momenta(start, temperature_K=300, rng=np.random.default_rng(5))
+    identity = dict(run="raman", trajectory=0)
+
+    def run(path, atoms=None, *, steps=40, state=None, crash_at=None, temperature_K=300.0):
+        atoms = start.copy() if atoms is None else atoms
+        atoms.calc = EMT()
+        if state is not None:
+            restore_atoms(atoms, state)
+        dyn = VelocityVerlet(atoms, 0.25 * units.fs)
+        if state is not None:
+            dyn.nsteps = state["step"]
+        observer = PolarizabilityObserver(dyn, model, path, interval=2, temperature_K=temperature_K)
+        dyn.attach(observer, interval=2)
+        dyn.attach(CheckpointWriter(dyn, str(path) + ".ckpt.npz", identity=identity, every_steps=8,
+                                    log_path=str(path)), interval=2)
+
+        def crash():
+            if dyn.nsteps == crash_at:
+                raise Crash("killed")
+
+        dyn.attach(crash, interval=1)
+        try:
+            dyn.run(steps - dyn.nsteps)
+        finally:
+            observer.close()
+        return atoms
+
+    run(tmp_path / "full.alog")
+    full = read_polarizability_log(tmp_path / "full.alog")
+    assert len(full.time_fs) == 21
+
+    def same_rows(path):
+        log = read_polarizability_log(path)
+        np.testing.assert_allclose(log.time_fs, full.time_fs, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(log.alphadot, full.alphadot, rtol=1e-10, atol=1e-12 * np.abs(full.alphadot).max())
+        np.testing.assert_allclose(log.alpha, full.alpha, rtol=1e-10)
+        assert {key: log.metadata[key] for key in ("model_sha256", "temperature_K", "interval")} == \
+            {key: full.metadata[key] for key in ("model_sha256", "temperature_K", "interval")}
+
+    cut = tmp_path / "cut.alog"
+    with pytest.raises(Crash):
+        run(cut, crash_at=23)
+    assert len(read_polarizability_log(cut).time_fs) == 12  # steps 0 … 22
+    with open(cut, "a") as handle:
+        handle.write("5.75e+00 1.2")  # killed while writing a row
+    state = load_checkpoint(str(cut) + ".ckpt.npz", identity)
+    assert (state["step"], state["log_rows"]) == (16, 9)
+    restore_log(cut, state)
+    run(cut, state=state)
+    same_rows(cut)
+
+    stopped = tmp_path / "stopped.alog"
+    atoms = run(stopped, steps=20)
+    with pytest.raises(ValueError, match=r"its temperature_K is 300\.0, this run has 200\.0"):
+        run(stopped, atoms.copy(), temperature_K=200.0)
+    with pytest.raises(ValueError, match="this run does not continue it"):
+        run(stopped)  # from the first state again
+    run(stopped, atoms, steps=20)  # new dynamics from the last logged frame
+    same_rows(stopped)

@@ -174,7 +174,8 @@ def test_observer_logs_alpha_dot_of_the_model(fitted, tmp_path):
     assert log.metadata["model_sha256"] == model.sha256
     central = (log.alpha[2:] - log.alpha[:-2]) / (log.time_fs[2:] - log.time_fs[:-2])[:, None]
     np.testing.assert_allclose(central, log.alphadot[1:-1], atol=0.01 * np.abs(log.alphadot).max())
-    with pytest.raises(FileExistsError, match="exists; remove it or pass overwrite=True"):
+    with pytest.raises(ValueError, match=r"cannot append to .*run\.alog': its temperature_K is 300\.0, "
+                       "this run has None; a log holds one run"):
         PolarizabilityObserver(dyn, model, tmp_path / "run.alog")
 
 
