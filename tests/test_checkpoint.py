@@ -230,3 +230,60 @@ def test_a_killed_raman_run_resumes_to_the_uninterrupted_polarizability_log(tmp_
         run(stopped)  # from the first state again
     run(stopped, atoms, steps=20)  # new dynamics from the last logged frame
     same_rows(stopped)
+
+
+def test_ir_md_with_raman_logs_resumes_both_logs_after_a_crash(tmp_path):
+    """run_ir_md(polarizability_model=...) writes traj_000.alog beside the
+    dipole log; a run killed in production step 23 (checkpoint at step 16)
+    and rerun ends with both logs of an uninterrupted run."""
+    from ase.calculators.emt import EMT
+
+    from ase_dipole.dynamics.polarizability_log import read_polarizability_log
+    from ase_dipole.learning.fixed_charges import FixedChargesModel
+    from ase_dipole.learning.polarizability import PolarizabilityModel
+    from raman_helpers import emt_water
+
+    atoms = emt_water()
+    charges = np.array([-0.8, 0.4, 0.4])[:, None, None] * np.eye(3)
+    model = FixedChargesModel(charges, reference_positions=atoms.positions, symbols=atoms.get_chemical_symbols())
+    alpha_model = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3)
+    alpha_model.coefficients = np.random.default_rng(3).normal(size=alpha_model.n_columns)
+    options = dict(temperature_K=300.0, timestep_fs=0.25, n_trajectories=1, equilibration_steps=10,
+                   decorrelation_steps=0, production_steps=40, interval=2, seed=4, checkpoint_steps=8,
+                   polarizability_model=alpha_model)
+    crash_after = {"calls": None}
+    calls = {"n": 0}
+
+    def emt():
+        calculator = EMT()
+        calculate = calculator.calculate
+
+        def counted(*args, **kwargs):
+            calls["n"] += 1
+            if crash_after["calls"] is not None and calls["n"] > crash_after["calls"]:
+                raise Crash("killed")
+            calculate(*args, **kwargs)
+
+        calculator.calculate = counted
+        return calculator
+
+    run_ir_md(atoms, emt, model, tmp_path / "uninterrupted", progress=None, **options)
+    outdir = tmp_path / "crashed"
+    calls["n"], crash_after["calls"] = 0, 1 + 10 + 1 + 22  # sampling, then production steps 1 … 22
+    with pytest.raises(Crash):
+        run_ir_md(atoms, emt, model, outdir, progress=None, **options)
+    crash_after["calls"] = None
+    assert len(read_polarizability_log(outdir / "traj_000.alog").time_fs) == 12
+    report = StringIO()
+    run_ir_md(atoms, emt, model, outdir, progress=report, **options)
+    assert "from its checkpoint at step 16 of 40 (9 log rows kept)" in report.getvalue()
+    assert log_text_of_the_run(outdir / "traj_000.log") == \
+        log_text_of_the_run(tmp_path / "uninterrupted" / "traj_000.log")
+    resumed = read_polarizability_log(outdir / "traj_000.alog")
+    full = read_polarizability_log(tmp_path / "uninterrupted" / "traj_000.alog")
+    assert len(full.time_fs) == 21 and full.metadata["model_sha256"] == alpha_model.sha256
+    np.testing.assert_allclose(resumed.time_fs, full.time_fs, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(resumed.alphadot, full.alphadot, rtol=1e-10,
+                               atol=1e-12 * np.abs(full.alphadot).max())
+    np.testing.assert_allclose(resumed.alpha, full.alpha, rtol=1e-10)
+    assert not [name for name in os.listdir(outdir) if name.endswith(".ckpt.npz")]
