@@ -149,3 +149,141 @@ def test_a_trajectory_is_written_by_one_process_at_a_time(tmp_path):
     log = read_dipole_log(tmp_path / "traj_000.log")
     assert len(log.time_fs) == 11
     np.testing.assert_allclose(log.pdot, expected.pdot, rtol=1e-9, atol=1e-14)
+
+
+def test_a_killed_raman_run_resumes_to_the_uninterrupted_polarizability_log(tmp_path):
+    """A PolarizabilityObserver run (EMT water, NVE, a row every 2 steps,
+    checkpoints every 8) killed in step 23 with a row half written, then
+    restored from its checkpoint (step 16) and appended to, logs the rows of
+    an uninterrupted run; so does a run stopped at step 20 and continued by
+    new dynamics from its last logged frame. A run that does not continue
+    the log is refused."""
+    from ase import units
+    from ase.calculators.emt import EMT
+    from ase.md.velocitydistribution import thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    from ase_dipole.dynamics.checkpoint import CheckpointWriter
+    from ase_dipole.dynamics.polarizability_log import PolarizabilityObserver, read_polarizability_log
+    from ase_dipole.learning.polarizability import PolarizabilityModel
+
+    model = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3)
+    model.coefficients = np.random.default_rng(3).normal(size=model.n_columns)
+    start = molecule("H2O")
+    start.rattle(0.05, seed=4)
+    thermalize_momenta(start, temperature_K=300, rng=np.random.default_rng(5))
+    identity = dict(run="raman", trajectory=0)
+
+    def run(path, atoms=None, *, steps=40, state=None, crash_at=None, temperature_K=300.0):
+        atoms = start.copy() if atoms is None else atoms
+        atoms.calc = EMT()
+        if state is not None:
+            restore_atoms(atoms, state)
+        dyn = VelocityVerlet(atoms, 0.25 * units.fs)
+        if state is not None:
+            dyn.nsteps = state["step"]
+        observer = PolarizabilityObserver(dyn, model, path, interval=2, temperature_K=temperature_K)
+        dyn.attach(observer, interval=2)
+        dyn.attach(CheckpointWriter(dyn, str(path) + ".ckpt.npz", identity=identity, every_steps=8,
+                                    log_path=str(path)), interval=2)
+
+        def crash():
+            if dyn.nsteps == crash_at:
+                raise Crash("killed")
+
+        dyn.attach(crash, interval=1)
+        try:
+            dyn.run(steps - dyn.nsteps)
+        finally:
+            observer.close()
+        return atoms
+
+    run(tmp_path / "full.alog")
+    full = read_polarizability_log(tmp_path / "full.alog")
+    assert len(full.time_fs) == 21
+
+    def same_rows(path):
+        log = read_polarizability_log(path)
+        np.testing.assert_allclose(log.time_fs, full.time_fs, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(log.alphadot, full.alphadot, rtol=1e-10, atol=1e-12 * np.abs(full.alphadot).max())
+        np.testing.assert_allclose(log.alpha, full.alpha, rtol=1e-10)
+        assert {key: log.metadata[key] for key in ("model_sha256", "temperature_K", "interval")} == \
+            {key: full.metadata[key] for key in ("model_sha256", "temperature_K", "interval")}
+
+    cut = tmp_path / "cut.alog"
+    with pytest.raises(Crash):
+        run(cut, crash_at=23)
+    assert len(read_polarizability_log(cut).time_fs) == 12  # steps 0 … 22
+    with open(cut, "a") as handle:
+        handle.write("5.75e+00 1.2")  # killed while writing a row
+    state = load_checkpoint(str(cut) + ".ckpt.npz", identity)
+    assert (state["step"], state["log_rows"]) == (16, 9)
+    restore_log(cut, state)
+    run(cut, state=state)
+    same_rows(cut)
+
+    stopped = tmp_path / "stopped.alog"
+    atoms = run(stopped, steps=20)
+    with pytest.raises(ValueError, match=r"its temperature_K is 300\.0, this run has 200\.0"):
+        run(stopped, atoms.copy(), temperature_K=200.0)
+    with pytest.raises(ValueError, match="this run does not continue it"):
+        run(stopped)  # from the first state again
+    run(stopped, atoms, steps=20)  # new dynamics from the last logged frame
+    same_rows(stopped)
+
+
+def test_ir_md_with_raman_logs_resumes_both_logs_after_a_crash(tmp_path):
+    """run_ir_md(polarizability_model=...) writes traj_000.alog beside the
+    dipole log; a run killed in production step 23 (checkpoint at step 16)
+    and rerun ends with both logs of an uninterrupted run."""
+    from ase.calculators.emt import EMT
+
+    from ase_dipole.dynamics.polarizability_log import read_polarizability_log
+    from ase_dipole.learning.fixed_charges import FixedChargesModel
+    from ase_dipole.learning.polarizability import PolarizabilityModel
+    from raman_helpers import emt_water
+
+    atoms = emt_water()
+    charges = np.array([-0.8, 0.4, 0.4])[:, None, None] * np.eye(3)
+    model = FixedChargesModel(charges, reference_positions=atoms.positions, symbols=atoms.get_chemical_symbols())
+    alpha_model = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3)
+    alpha_model.coefficients = np.random.default_rng(3).normal(size=alpha_model.n_columns)
+    options = dict(temperature_K=300.0, timestep_fs=0.25, n_trajectories=1, equilibration_steps=10,
+                   decorrelation_steps=0, production_steps=40, interval=2, seed=4, checkpoint_steps=8,
+                   polarizability_model=alpha_model)
+    crash_after = {"calls": None}
+    calls = {"n": 0}
+
+    def emt():
+        calculator = EMT()
+        calculate = calculator.calculate
+
+        def counted(*args, **kwargs):
+            calls["n"] += 1
+            if crash_after["calls"] is not None and calls["n"] > crash_after["calls"]:
+                raise Crash("killed")
+            calculate(*args, **kwargs)
+
+        calculator.calculate = counted
+        return calculator
+
+    run_ir_md(atoms, emt, model, tmp_path / "uninterrupted", progress=None, **options)
+    outdir = tmp_path / "crashed"
+    calls["n"], crash_after["calls"] = 0, 1 + 10 + 1 + 22  # sampling, then production steps 1 … 22
+    with pytest.raises(Crash):
+        run_ir_md(atoms, emt, model, outdir, progress=None, **options)
+    crash_after["calls"] = None
+    assert len(read_polarizability_log(outdir / "traj_000.alog").time_fs) == 12
+    report = StringIO()
+    run_ir_md(atoms, emt, model, outdir, progress=report, **options)
+    assert "from its checkpoint at step 16 of 40 (9 log rows kept)" in report.getvalue()
+    assert log_text_of_the_run(outdir / "traj_000.log") == \
+        log_text_of_the_run(tmp_path / "uninterrupted" / "traj_000.log")
+    resumed = read_polarizability_log(outdir / "traj_000.alog")
+    full = read_polarizability_log(tmp_path / "uninterrupted" / "traj_000.alog")
+    assert len(full.time_fs) == 21 and full.metadata["model_sha256"] == alpha_model.sha256
+    np.testing.assert_allclose(resumed.time_fs, full.time_fs, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(resumed.alphadot, full.alphadot, rtol=1e-10,
+                               atol=1e-12 * np.abs(full.alphadot).max())
+    np.testing.assert_allclose(resumed.alpha, full.alpha, rtol=1e-10)
+    assert not [name for name in os.listdir(outdir) if name.endswith(".ckpt.npz")]

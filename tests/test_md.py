@@ -329,6 +329,40 @@ def test_md_command_line(tmp_path, capsys):
     assert "unknown calculator 'emt'" in capsys.readouterr().err
 
 
+def test_md_command_line_logs_raman_with_a_polarizability_model(tmp_path, capsys):
+    """``ase-dipole md --raman MODEL.npz`` writes traj_000.alog beside the
+    dipole log, whose α̇ equals central differences of its α; a file that is
+    no model is one clear error."""
+    from raman_helpers import emt_water
+
+    from ase_dipole.dynamics.polarizability_log import read_polarizability_log
+    from ase_dipole.learning.polarizability import PolarizabilityModel
+
+    atoms = emt_water()
+    set_born_charges(atoms, np.array([-0.8, 0.4, 0.4])[:, None, None] * np.eye(3))
+    set_dipole(atoms, np.zeros(3))
+    write(tmp_path / "water.extxyz", atoms)
+    alpha_model = PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=3)
+    alpha_model.coefficients = np.random.default_rng(3).normal(size=alpha_model.n_columns)
+    alpha_model.save(tmp_path / "alpha.npz")
+    arguments = ["md", str(tmp_path / "water.extxyz"), "--fixed-charges", str(tmp_path / "water.extxyz"),
+                 "--calculator", "ase.calculators.emt:EMT", "-o", str(tmp_path / "run"),
+                 "--temperature-K", "300", "--timestep-fs", "0.25", "--n-trajectories", "1",
+                 "--equilibration-steps", "10", "--decorrelation-steps", "0", "--production-steps", "40",
+                 "--quiet"]
+    assert main(arguments + ["--raman", str(tmp_path / "alpha.npz")]) == 0
+    log = read_polarizability_log(tmp_path / "run" / "traj_000.alog")
+    assert len(log.time_fs) == 41 and log.metadata["model_sha256"] == alpha_model.sha256
+    assert log.metadata["temperature_K"] == 300.0
+    central = (log.alpha[2:] - log.alpha[:-2]) / (log.time_fs[2:] - log.time_fs[:-2])[:, None]
+    np.testing.assert_allclose(central, log.alphadot[1:-1], atol=0.01 * np.abs(log.alphadot).max())
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "other") if argument == str(tmp_path / "run") else argument for argument in arguments]
+             + ["--raman", str(tmp_path / "water.extxyz")])
+    assert "is not a PolarizabilityModel file" in capsys.readouterr().err
+
+
 def test_second_identical_md_waits_and_says_so(tmp_path, capsys):
     """A second identical ``md`` started while the first runs a trajectory
     waits for its lock; it printed "resumed 1 interrupted trajectory"."""

@@ -174,7 +174,8 @@ def test_observer_logs_alpha_dot_of_the_model(fitted, tmp_path):
     assert log.metadata["model_sha256"] == model.sha256
     central = (log.alpha[2:] - log.alpha[:-2]) / (log.time_fs[2:] - log.time_fs[:-2])[:, None]
     np.testing.assert_allclose(central, log.alphadot[1:-1], atol=0.01 * np.abs(log.alphadot).max())
-    with pytest.raises(FileExistsError, match="exists; remove it or pass overwrite=True"):
+    with pytest.raises(ValueError, match=r"cannot append to .*run\.alog': its temperature_K is 300\.0, "
+                       "this run has None; a log holds one run"):
         PolarizabilityObserver(dyn, model, tmp_path / "run.alog")
 
 
@@ -273,3 +274,64 @@ def test_posterior_sigma_shrinks_with_data_and_covers_errors():
     assert 1 / 3 < ratios[1] < 3
     with pytest.raises(RuntimeError, match="no posterior: fit with cross-validation"):
         PolarizabilityModel(["H", "O"], cutoff=3.0, n_max=2).fit(test[:2], regularization=1e-6).predict_std(test[0])
+
+
+def test_alphadot_in_the_kernel_equals_the_contracted_derivative():
+    """predict_alphadot contracts ∂α/∂x with the velocities inside the kernel:
+    the same α, and α̇ equal to Σ_k ∂α/∂x_k·v_k of the full derivative to
+    round-off (molecule and a periodic three-species cell); a rigid
+    translation gives α̇ = 0 and a rigid rotation v = ω × r gives α̇ = Ωα − αΩ."""
+    from ase.build import bulk
+
+    model = PolarizabilityModel(["C", "H", "O"], cutoff=3.5, n_max=3)
+    model.coefficients = np.random.default_rng(5).normal(size=model.n_columns)
+    crystal = bulk("C", "diamond", a=3.6).repeat((1, 1, 2))
+    crystal.symbols[1] = "O"
+    crystal.symbols[3] = "H"
+    crystal.rattle(0.05, seed=3)
+    rng = np.random.default_rng(6)
+    for atoms in (_methanol(), crystal):
+        velocities = rng.normal(scale=0.01, size=(len(atoms), 3))
+        alpha, derivatives = model.predict(atoms)
+        kernel_alpha, alphadot = model.predict_alphadot(atoms, velocities)
+        contracted = np.einsum("kabc,kc->ab", derivatives, velocities)
+        np.testing.assert_allclose(kernel_alpha, alpha, atol=1e-13 * np.abs(alpha).max())
+        np.testing.assert_allclose(alphadot, contracted, atol=1e-12 * np.abs(contracted).max())
+        assert np.abs(contracted).max() > 1e-3 * np.abs(alpha).max()
+        _, translated = model.predict_alphadot(atoms, np.tile([0.003, -0.002, 0.001], (len(atoms), 1)))
+        np.testing.assert_allclose(translated, 0.0, atol=1e-12 * np.abs(contracted).max())
+    atoms = _methanol()
+    omega = np.array([0.002, -0.001, 0.003])  # rad/fs
+    Omega = np.cross(omega, np.eye(3)).T  # Ω x = ω × x
+    alpha, alphadot = model.predict_alphadot(atoms, np.cross(omega, atoms.positions))
+    np.testing.assert_allclose(alphadot, Omega @ alpha - alpha @ Omega, atol=1e-10 * np.abs(alpha).max())
+    with pytest.raises(ValueError, match=r"velocities have shape \(3, 3\); expected \(6, 3\)"):
+        model.predict_alphadot(atoms, np.zeros((3, 3)))
+
+
+def test_calculator_gives_dipole_and_polarizability_from_one_call(fitted):
+    """A PolarizabilityCalculator around a DipoleCalculator: μ, Z*, α and
+    ∂α/∂x of one calculate() equal each model's own, and are recomputed
+    after the atoms move (no stale forwarded results)."""
+    from ase.calculators.calculator import all_changes
+
+    from ase_dipole.dynamics.calculator import DipoleCalculator
+    from ase_dipole.dynamics.polarizability_calculator import PolarizabilityCalculator
+    from ase_dipole.learning.fixed_charges import FixedChargesModel
+
+    model, frames = fitted
+    atoms = frames[2].copy()
+    charges = np.array([-0.8, 0.4, 0.4])[:, None, None] * np.eye(3)
+    dipole_model = FixedChargesModel(charges, reference_positions=atoms.positions,
+                                     symbols=atoms.get_chemical_symbols())
+    calculator = PolarizabilityCalculator(model, calculator=DipoleCalculator(dipole_model))
+    names = ["dipole", "born_effective_charges", "polarizability", "polarizability_derivatives"]
+    for shift in (0.0, 0.03):
+        atoms.positions[1] += shift
+        calculator.calculate(atoms, names, all_changes)
+        alpha, derivatives = model.predict(atoms)
+        np.testing.assert_allclose(calculator.results["dipole"], dipole_model.predict_dipole(atoms), atol=1e-14)
+        np.testing.assert_allclose(calculator.results["born_effective_charges"], charges, atol=1e-14)
+        np.testing.assert_allclose(calculator.results["polarizability"], alpha, rtol=1e-12)
+        np.testing.assert_allclose(calculator.results["polarizability_derivatives"], derivatives,
+                                   rtol=1e-12, atol=1e-15)

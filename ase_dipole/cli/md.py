@@ -14,6 +14,9 @@ from ase_dipole.cli.options import add_mass_argument, masses_from_args
 from ase_dipole.distributed import add_cluster_arguments
 from ase_dipole.dynamics.md import XTB_ACCURACY
 
+#: API keywords passed under another name: an error naming one names the option
+keywords = {"polarizability_model": "raman"}
+
 help = "run the IR MD protocol (Langevin sampling, NVE production runs logging Ṗ)"
 
 
@@ -68,6 +71,10 @@ def add_arguments(parser):
                              "approximation, warns above 0.1 V/Å, refused above 1 V/Å; not with "
                              "--ensemble npt); "
                              "recorded in run.json and the logs")
+    parser.add_argument("--raman", metavar="MODEL.npz",
+                        help="saved PolarizabilityModel: every NVE run also logs α̇ and α "
+                             "(traj_000.alog ..., for 'ase-dipole raman'), checkpointed and resumed "
+                             "with its dipole log")
     parser.add_argument("--retries", type=int, default=2,
                         help="Dask retries of a failed task (each resumes from its checkpoint)")
     add_cluster_arguments(parser)
@@ -128,7 +135,7 @@ def run(args, parser):
                 electric_field_V_per_A=field, client=client, retries=args.retries,
                 progress=None if args.quiet else sys.stderr,
                 xtb_accuracy=XTB_ACCURACY if args.xtb_accuracy is None else args.xtb_accuracy,
-                command=command_line(args._argv),
+                command=command_line(args._argv), polarizability_model=args.raman,
             )
     except (ValueError, TypeError, ImportError, FileNotFoundError, ConnectionError,
             MDBlowUpError) as error:

@@ -19,7 +19,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from ase_dipole.descriptors import basis
 from ase_dipole.descriptors import lambda2_numba as kernels
-from ase_dipole.descriptors.neighbours import neighbour_list
+from ase_dipole.descriptors.lambda_soap import VERLET_SKIN_A
+from ase_dipole.descriptors.neighbours import VerletList
 
 
 class Lambda2SOAP:
@@ -62,6 +63,12 @@ class Lambda2SOAP:
                 pair_index[p, q] = pair_index[q, p] = count
                 count += 1
         self._pair_index = pair_index
+        self._neighbours = VerletList(self.cutoff, VERLET_SKIN_A)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_neighbours"] = VerletList(self.cutoff, VERLET_SKIN_A)
+        return state
 
     @property
     def hyper_parameters(self):
@@ -86,7 +93,8 @@ class Lambda2SOAP:
 
     def _environment(self, atoms):
         """Species indices (N,) of the atoms (an unknown species is an error)
-        and their neighbour list within the cut-off."""
+        and their neighbour list within the cut-off (a Verlet list kept
+        between calls, rebuilt once an atom has moved half its skin)."""
         numbers = atoms.numbers
         known = (numbers < len(self._species_index)) & (
             self._species_index[np.minimum(numbers, len(self._species_index) - 1)] >= 0)
@@ -94,7 +102,7 @@ class Lambda2SOAP:
             unknown = sorted({chemical_symbols[z] for z in numbers[~known]})
             raise ValueError(f"unknown species {unknown}; this descriptor knows {list(self.species)}")
         species = self._species_index[numbers]
-        return species, neighbour_list(atoms.positions, atoms.cell.array, atoms.pbc, self.cutoff)
+        return species, self._neighbours.update(atoms.positions, atoms.cell.array, atoms.pbc)
 
     def _run(self, atoms, want_gradient):
         species, nl = self._environment(atoms)
@@ -120,19 +128,43 @@ class Lambda2SOAP:
         and G0 (N, 3, S, F0)."""
         return self._run(atoms, True)
 
-    def predict(self, atoms, tensor_coefficients, scalar_coefficients, *, gradient=True):
-        """α (3, 3) and ∂α/∂x (N, 3, 3, 3) (or None) of the linear model with
-        per-species coefficients (S, F2) and (S, F0), by the folded route of
-        :func:`ase_dipole.descriptors.lambda2_numba.predict` (no feature gradients formed)."""
+    def _coefficients(self, tensor_coefficients, scalar_coefficients):
         S = len(self.species)
         c2 = np.ascontiguousarray(tensor_coefficients, dtype=float)
         c0 = np.ascontiguousarray(scalar_coefficients, dtype=float)
         if c2.shape != (S, self.n_tensor_features) or c0.shape != (S, self.n_scalar_features):
             raise ValueError(f"coefficients have shapes {c2.shape}, {c0.shape}; expected "
                              f"({S}, {self.n_tensor_features}) and ({S}, {self.n_scalar_features})")
+        return c2, c0
+
+    def _predict(self, atoms, coefficients, mode, velocities, rate, dalpha):
+        c2, c0 = self._coefficients(*coefficients)
         species, nl = self._environment(atoms)
         alpha = np.empty((3, 3))
-        dalpha = np.empty((len(atoms), 3, 3, 3) if gradient else (0, 3, 3, 3))
         kernels.predict(nl.offsets, nl.neighbours, nl.vectors, species, species[nl.neighbours], self._table,
-                        self._grid_step, self.n_max, self._pair_index, c2, c0, alpha, dalpha, gradient)
+                        self._grid_step, self.n_max, self._pair_index, c2, c0, mode, velocities, alpha, rate,
+                        dalpha)
+        return alpha
+
+    def predict(self, atoms, tensor_coefficients, scalar_coefficients, *, gradient=True):
+        """α (3, 3) and ∂α/∂x (N, 3, 3, 3) (or None) of the linear model with
+        per-species coefficients (S, F2) and (S, F0), by the folded route of
+        :func:`ase_dipole.descriptors.lambda2_numba.predict` (no feature gradients formed)."""
+        mode = kernels.GRADIENT if gradient else kernels.VALUE
+        dalpha = np.empty((len(atoms), 3, 3, 3) if gradient else (0, 3, 3, 3))
+        alpha = self._predict(atoms, (tensor_coefficients, scalar_coefficients), mode, np.empty((0, 3)),
+                              np.empty((3, 3)), dalpha)
         return alpha, (dalpha if gradient else None)
+
+    def predict_rate(self, atoms, tensor_coefficients, scalar_coefficients, velocities):
+        """α (3, 3) and α̇ = Σ_k ∂α/∂x_k·v_k (3, 3), per unit of the velocities
+        (N, 3), contracted inside the kernel (∂α/∂x is never formed)."""
+        v = np.ascontiguousarray(velocities, dtype=float)
+        if v.shape != (len(atoms), 3):
+            raise ValueError(f"velocities have shape {v.shape}; expected ({len(atoms)}, 3) in Å/fs")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("velocities contain NaN or inf")
+        rate = np.empty((3, 3))
+        alpha = self._predict(atoms, (tensor_coefficients, scalar_coefficients), kernels.RATE, v, rate,
+                              np.empty((0, 3, 3, 3)))
+        return alpha, rate

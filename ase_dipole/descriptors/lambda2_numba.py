@@ -218,18 +218,91 @@ def _traceless_add(out, weight, a_vec, b_vec):
                                    - (2.0 * dot / 3.0 if a == b else 0.0))
 
 
+#: what :func:`predict` computes besides α
+VALUE, RATE, GRADIENT = 0, 1, 2
+
+
+@njit(cache=True, fastmath=False)
+def _pair_values(offsets, vectors, j, table, grid_step, want_derivative, g, dg, distance, unit, radial_g,
+                 radial_dg):
+    """Distance (n,), unit vector (n, 3) and radial values (n, L) (and their
+    r-derivatives) of the n pairs of centre j, row ``pair − offsets[j]``."""
+    L = g.shape[0]
+    for pair in range(offsets[j], offsets[j + 1]):
+        row = pair - offsets[j]
+        r = np.sqrt(vectors[pair, 0] ** 2 + vectors[pair, 1] ** 2 + vectors[pair, 2] ** 2)
+        distance[row] = r
+        for a in range(3):
+            unit[row, a] = vectors[pair, a] / r
+        radial(r, table, grid_step, g, dg, want_derivative)
+        for index in range(L):
+            radial_g[row, index] = g[index]
+        if want_derivative:
+            for index in range(L):
+                radial_dg[row, index] = dg[index]
+
+
+@njit(cache=True, fastmath=False)
+def _directional(u, r, w, sums, out):
+    """out (3, 3) = Σ_c ∂α/∂r_c w_c of one pair (r_jk = x_k − x_j, unit vector
+    u, length r Å) from its n-summed coefficient sums (see :func:`predict`):
+    the derivative of α along the pair-vector change w."""
+    A_d2, A_g2, scalar_d = sums[0], sums[1], sums[2]
+    uw = u[0] * w[0] + u[1] * w[1] + u[2] * w[2]
+    # d_scalar along w: c0 d0 u·w + 2 gv·dv w + 2 ht:dt w (summed over n)
+    d_scalar = scalar_d * uw
+    for a in range(3):
+        d_scalar += 2.0 * (sums[3 + a] - sums[6] * u[a]) * w[a] / r  # GVg·w − (GVg·u) u·w
+        d_scalar += 4.0 * (sums[8 + a] - sums[7] * u[a]) * w[a] / r  # (HTg u)·w − (u HTg u) u·w
+    qw0, qw1, qw2 = u[0] * uw, u[1] * uw, u[2] * uw
+    pw0, pw1, pw2 = (w[0] - qw0) / r, (w[1] - qw1) / r, (w[2] - qw2) / r
+    qw = (qw0, qw1, qw2)
+    pw = (pw0, pw1, pw2)
+    trace_fix = 0.0
+    for a in range(3):
+        trace_fix += qw[a] * sums[11 + a] + pw[a] * sums[14 + a]  # qw·Md + pw·Mg
+    d_scalar -= 2.0 * trace_fix / 3.0
+    for a in range(3):
+        for b in range(3):
+            value = (A_d2 * uw * (u[a] * u[b] - (1.0 / 3.0 if a == b else 0.0))
+                     + A_g2 / r * (w[a] * u[b] + u[a] * w[b] - 2.0 * u[a] * u[b] * uw)
+                     + uw * sums[17 + 3 * a + b]
+                     + qw[a] * sums[11 + b] + pw[a] * sums[14 + b] + qw[b] * sums[11 + a] + pw[b] * sums[14 + a])
+            out[a, b] = value + (d_scalar if a == b else 0.0)
+
+
 @njit(cache=True, fastmath=False)
 def predict(offsets, neighbours, vectors, species, neighbour_species, table, grid_step, n_max,
-            pair_index, c2, c0, alpha, dalpha, want_gradient):
-    """α (3, 3) and, if ``want_gradient``, ∂α/∂x (N, 3, 3, 3) ``[k, a, b, c]``
-    of the linear model with per-species coefficients c2 (S, F2), c0 (S, F0),
-    without forming feature gradients (both outputs are cleared first).
+            pair_index, c2, c0, mode, velocities, alpha, rate, dalpha):
+    """α (3, 3) and, by ``mode``, α̇ = Σ_k ∂α/∂x_k·v_k (3, 3) (:data:`RATE`,
+    ``velocities`` (N, 3)) or ∂α/∂x (N, 3, 3, 3) ``[k, a, b, c]``
+    (:data:`GRADIENT`) of the linear model with per-species coefficients
+    c2 (S, F2), c0 (S, F0), without forming feature gradients (outputs are
+    cleared first; the unused one may be empty).
 
     Per centre the coefficients are folded into the densities once,
-    u_p = Σ_q M_pq v_q (M_pq = b_pq/2 off the diagonal, b_pp on it, b the
-    1 ⊗ 1 coefficients), y_q = Σ_p e_pq s_p and z_p = Σ_q e_pq t_q (e the
-    0 ⊗ 2 ones), and likewise for the scalar products, so that each pair
-    costs O(n_max) instead of O(n_max · P)."""
+    m_p = Σ_q M_pq v_q (M_pq = b_pq/2 off the diagonal, b_pp on it, b the
+    1 ⊗ 1 coefficients), τ_q = c_q + Σ_p e_pq s_p and z_p = Σ_q e_pq t_q (c the
+    2-body, e the 0 ⊗ 2 ones), and likewise for the scalar products. Each pair's radial
+    values are evaluated once, and its derivative terms summed over the
+    radial index n before the angular factors are formed:
+
+    .. math::
+
+        \\frac{\\partial\\alpha_{ab}}{\\partial r_c} = \\sum_n \\Big[
+            \\tau_p \\frac{\\partial t_{ab}}{\\partial r_c} + z_{p,ab} \\frac{\\partial s}{\\partial r_c}
+            + \\mathrm{TL}\\Big(\\frac{\\partial v}{\\partial r_c} m_p^T
+            + m_p \\frac{\\partial v^T}{\\partial r_c}\\Big)_{ab}
+            + \\delta_{ab} \\frac{\\partial\\sigma_p}{\\partial r_c}\\Big],
+
+    where σ_p is channel p's share of the scalar (λ = 0) part,
+    ∂s/∂r = d0 u, ∂v_a/∂r_c = d1 u_a u_c + g1 (δ_ac − u_a u_c)/r and
+    ∂t_ab/∂r_c = d2 u_c (u_a u_b − δ_ab/3) + g2 (δ_ac u_b + u_a δ_bc − 2 u_a u_b u_c)/r
+    are linear in the radial values (g, d = dg/dr) of channel p = b·n_max + n,
+    so the n-sums of coefficient × radial value (26 numbers, ``sums``) carry
+    all of the pair's n-dependence: O(n_max) work per pair plus one 3×3×3
+    angular contraction (:func:`_directional`), and for α̇ only one 3×3, the
+    derivative along the pair's relative velocity v_k − v_j. Serial."""
     P = pair_index.shape[0]
     n_pairs = P * (P + 1) // 2
     base_b = P
@@ -237,35 +310,55 @@ def predict(offsets, neighbours, vectors, species, neighbour_species, table, gri
     base_vv = 1 + P
     base_tt = 1 + P + n_pairs
     alpha[:] = 0.0
-    if want_gradient:
+    if mode == RATE:
+        rate[:] = 0.0
+    if mode == GRADIENT:
         dalpha[:] = 0.0
     L = table.shape[2]
+    max_pairs = 0
+    for j in range(len(offsets) - 1):
+        max_pairs = max(max_pairs, offsets[j + 1] - offsets[j])
     g = np.empty(L)
     dg = np.empty(L)
-    ps = np.empty(n_max)
-    pv = np.empty((n_max, 3))
-    pt = np.empty((n_max, 3, 3))
-    ds = np.empty((n_max, 3))
-    dv = np.empty((n_max, 3, 3))
-    dt = np.empty((n_max, 3, 3, 3))
+    distance = np.empty(max_pairs)
+    unit = np.empty((max_pairs, 3))
+    radial_g = np.empty((max_pairs, L))
+    radial_dg = np.empty((max_pairs, L))
     s = np.empty(P)
     v = np.empty((P, 3))
     t = np.empty((P, 3, 3))
-    u = np.empty((P, 3))
+    m = np.empty((P, 3))
     gv = np.empty((P, 3))
     ht = np.empty((P, 3, 3))
     z = np.empty((P, 3, 3))
     tau = np.empty(P)
-    dA = np.empty((3, 3, 3))
-    column = np.empty(3)
+    sums = np.empty(26)
+    u = np.empty(3)
+    w = np.empty(3)
+    out = np.empty((3, 3))
     for j in range(len(offsets) - 1):
         sj = species[j]
-        _centre_densities(j, offsets, vectors, neighbour_species, table, grid_step, n_max, g, dg,
-                          ps, pv, pt, ds, dv, dt, s, v, t)
+        _pair_values(offsets, vectors, j, table, grid_step, mode != VALUE, g, dg, distance, unit, radial_g,
+                     radial_dg)
+        s[:] = 0.0
+        v[:] = 0.0
+        t[:] = 0.0
+        for pair in range(offsets[j], offsets[j + 1]):
+            row = pair - offsets[j]
+            base = neighbour_species[pair] * n_max
+            for n in range(n_max):
+                p = base + n
+                g1 = radial_g[row, n_max + n]
+                g2 = radial_g[row, 2 * n_max + n]
+                s[p] += radial_g[row, n]
+                for a in range(3):
+                    v[p, a] += g1 * unit[row, a]
+                    for b in range(3):
+                        t[p, a, b] += g2 * (unit[row, a] * unit[row, b] - (1.0 / 3.0 if a == b else 0.0))
         scalar = c0[sj, 0]
         for p in range(P):
             tau[p] = c2[sj, p]
-            u[p] = 0.0
+            m[p] = 0.0
             gv[p] = 0.0
             ht[p] = 0.0
             z[p] = 0.0
@@ -275,15 +368,15 @@ def predict(offsets, neighbours, vectors, species, neighbour_species, table, gri
                 f = pair_index[p, q]
                 half = 1.0 if p == q else 0.5
                 for a in range(3):
-                    u[p, a] += half * c2[sj, base_b + f] * v[q, a]
+                    m[p, a] += half * c2[sj, base_b + f] * v[q, a]
                     gv[p, a] += half * c0[sj, base_vv + f] * v[q, a]
                     for b in range(3):
                         ht[p, a, b] += half * c0[sj, base_tt + f] * t[q, a, b]
                         z[p, a, b] += c2[sj, base_c + p * P + q] * t[q, a, b]
                 tau[q] += c2[sj, base_c + p * P + q] * s[p]
-        # value: α = Σ τ_p t_p + TL(Σ v_p u_pᵀ) + 1 (c0 + Σ ... )
+        # value: α = Σ τ_p t_p + TL(Σ v_p m_pᵀ) + 1 (c0 + Σ ... )
         for p in range(P):
-            _traceless_add(alpha, 0.5, v[p], u[p])
+            _traceless_add(alpha, 0.5, v[p], m[p])
             scalar += v[p, 0] * gv[p, 0] + v[p, 1] * gv[p, 1] + v[p, 2] * gv[p, 2]
             for a in range(3):
                 for b in range(3):
@@ -291,34 +384,56 @@ def predict(offsets, neighbours, vectors, species, neighbour_species, table, gri
                     scalar += t[p, a, b] * ht[p, a, b]
         for a in range(3):
             alpha[a, a] += scalar
-        if not want_gradient:
+        if mode == VALUE:
             continue
         for pair in range(offsets[j], offsets[j + 1]):
-            _pair(vectors[pair], table, grid_step, n_max, g, dg, ps, pv, pt, ds, dv, dt, True)
+            row = pair - offsets[j]
             k = neighbours[pair]
             base = neighbour_species[pair] * n_max
+            r = distance[row]
+            for a in range(3):
+                u[a] = unit[row, a]
+            # n-sums: [0] Σ τ d2, [1] Σ τ g2, [2] Σ (c0 d0 + 2 d1 gv·u + 2 d2 ht:T),
+            # [3:6] GVg = Σ g1 gv, [6] GVg·u, [7] u·HTg·u, [8:11] HTg u with HTg = Σ g2 ht,
+            # [11:14] Md = Σ d1 m, [14:17] Mg = Σ g1 m, [17:26] Zd = Σ d0 z
+            sums[:] = 0.0
             for n in range(n_max):
                 p = base + n
-                dA[:] = 0.0
-                for c in range(3):
-                    for a in range(3):
-                        column[a] = dv[n, a, c]
-                    d_scalar = c0[sj, 1 + p] * ds[n, c]
-                    d_scalar += 2.0 * (gv[p, 0] * column[0] + gv[p, 1] * column[1] + gv[p, 2] * column[2])
-                    for a in range(3):
-                        for b in range(3):
-                            d_scalar += 2.0 * ht[p, a, b] * dt[n, a, b, c]
-                    for a in range(3):
-                        for b in range(3):
-                            dA[a, b, c] = (tau[p] * dt[n, a, b, c] + ds[n, c] * z[p, a, b]
-                                           + (d_scalar if a == b else 0.0))
-                    dot = column[0] * u[p, 0] + column[1] * u[p, 1] + column[2] * u[p, 2]
-                    for a in range(3):
-                        for b in range(3):
-                            dA[a, b, c] += (column[a] * u[p, b] + u[p, a] * column[b]
-                                            - (2.0 * dot / 3.0 if a == b else 0.0))
+                g1 = radial_g[row, n_max + n]
+                g2 = radial_g[row, 2 * n_max + n]
+                d0 = radial_dg[row, n]
+                d1 = radial_dg[row, n_max + n]
+                d2 = radial_dg[row, 2 * n_max + n]
+                sums[0] += tau[p] * d2
+                sums[1] += tau[p] * g2
+                gv_u = gv[p, 0] * u[0] + gv[p, 1] * u[1] + gv[p, 2] * u[2]
+                ht_t = 0.0
+                for a in range(3):
+                    ht_u = ht[p, a, 0] * u[0] + ht[p, a, 1] * u[1] + ht[p, a, 2] * u[2]
+                    ht_t += u[a] * ht_u
+                    sums[8 + a] += g2 * ht_u
+                    sums[3 + a] += g1 * gv[p, a]
+                    sums[11 + a] += d1 * m[p, a]
+                    sums[14 + a] += g1 * m[p, a]
+                    for b in range(3):
+                        sums[17 + 3 * a + b] += d0 * z[p, a, b]
+                ht_t -= (ht[p, 0, 0] + ht[p, 1, 1] + ht[p, 2, 2]) / 3.0
+                sums[2] += c0[sj, 1 + p] * d0 + 2.0 * d1 * gv_u + 2.0 * d2 * ht_t
+            sums[6] = sums[3] * u[0] + sums[4] * u[1] + sums[5] * u[2]
+            sums[7] = sums[8] * u[0] + sums[9] * u[1] + sums[10] * u[2]
+            if mode == RATE:
+                for a in range(3):
+                    w[a] = velocities[k, a] - velocities[j, a]
+                _directional(u, r, w, sums, out)
                 for a in range(3):
                     for b in range(3):
-                        for c in range(3):
-                            dalpha[k, a, b, c] += dA[a, b, c]
-                            dalpha[j, a, b, c] -= dA[a, b, c]
+                        rate[a, b] += out[a, b]
+            else:
+                for c in range(3):
+                    w[:] = 0.0
+                    w[c] = 1.0
+                    _directional(u, r, w, sums, out)
+                    for a in range(3):
+                        for b in range(3):
+                            dalpha[k, a, b, c] += out[a, b]
+                            dalpha[j, a, b, c] -= out[a, b]

@@ -2,7 +2,8 @@
 
 A checkpoint holds what the next step needs and what the outputs already
 hold: positions, momenta and cell, the step count, the number of dipole-log
-rows and the log's length in bytes at that step, the state of the
+rows and the log's length in bytes at that step (and the length of every
+other log written beside it, e.g. the polarizability log of a Raman run), the state of the
 thermostat's random generator, and the samples of the NVE monitor. It is one
 ``.npz`` file written atomically beside the log
 (:func:`ase_dipole.atomic.write_bytes_atomic`), so a run killed at any instant
@@ -38,7 +39,7 @@ def _sync_file(path):
         os.close(descriptor)
 
 
-def save_checkpoint(path, *, atoms, step, identity, log_path=None, rng=None, samples=None):
+def save_checkpoint(path, *, atoms, step, identity, log_path=None, other_logs=(), rng=None, samples=None):
     """Write a checkpoint of ``atoms`` after MD step ``step``.
 
     Parameters
@@ -54,6 +55,9 @@ def save_checkpoint(path, *, atoms, step, identity, log_path=None, rng=None, sam
         :func:`load_checkpoint` refuses a checkpoint of another run.
     log_path : str, optional
         The dipole log being written; its row count and byte length are stored.
+    other_logs : sequence of str
+        Further logs written along (e.g. a polarizability log); their byte
+        lengths are stored under their file names.
     rng : numpy.random.Generator, optional
         Random generator of a thermostat; its bit-generator state is stored.
     samples : dict of str to list of float, optional
@@ -66,8 +70,12 @@ def save_checkpoint(path, *, atoms, step, identity, log_path=None, rng=None, sam
             content = handle.read()
         log_bytes = len(content)
         log_rows = sum(1 for line in content.splitlines() if line and not line.startswith(b"#"))
+    other_log_bytes = {}
+    for other in other_logs:
+        _sync_file(other)
+        other_log_bytes[os.path.basename(other)] = os.path.getsize(other)
     header = dict(format_version=CHECKPOINT_FORMAT_VERSION, step=int(step), identity=identity,
-                  log_rows=log_rows, log_bytes=log_bytes,
+                  log_rows=log_rows, log_bytes=log_bytes, other_log_bytes=other_log_bytes,
                   rng_state=None if rng is None else rng.bit_generator.state)
     arrays = dict(header=np.array(json.dumps(header, sort_keys=True)),
                   positions=atoms.get_positions(), momenta=atoms.get_momenta(),
@@ -91,9 +99,9 @@ def load_checkpoint(path, identity):
     Returns
     -------
     dict or None
-        ``step``, ``log_rows``, ``log_bytes``, ``rng_state``, ``positions``
-        (N, 3) Å, ``momenta`` (N, 3), ``cell`` (3, 3) Å and ``samples`` (dict
-        of float arrays).
+        ``step``, ``log_rows``, ``log_bytes``, ``other_log_bytes`` (file name
+        to byte length), ``rng_state``, ``positions`` (N, 3) Å, ``momenta``
+        (N, 3), ``cell`` (3, 3) Å and ``samples`` (dict of float arrays).
     """
     if not os.path.exists(path):
         return None
@@ -114,22 +122,26 @@ def load_checkpoint(path, identity):
                          f"({header['identity']} ≠ {identity}); delete it or use a new "
                          "output directory")
     state.update((key, header[key]) for key in ("step", "log_rows", "log_bytes", "rng_state"))
+    state["other_log_bytes"] = header.get("other_log_bytes", {})
     return state
 
 
 def restore_log(log_path, state):
-    """Cut ``log_path`` back to the length it had at checkpoint ``state``.
+    """Cut ``log_path`` back to the length it had at checkpoint ``state``
+    (one of the checkpoint's ``other_logs`` when its file name is one of
+    them, else the checkpoint's log).
 
     Raises ``ValueError`` when the log is shorter than the checkpoint says
     (rows lost, e.g. by a crash of the file system): the trajectory must
     then restart from its beginning.
     """
+    n_bytes = state.get("other_log_bytes", {}).get(os.path.basename(log_path), state["log_bytes"])
     size = os.path.getsize(log_path) if os.path.exists(log_path) else -1
-    if size < state["log_bytes"]:
+    if size < n_bytes:
         raise ValueError(f"{log_path!r} is shorter ({size} bytes) than its checkpoint "
-                         f"records ({state['log_bytes']} bytes)")
+                         f"records ({n_bytes} bytes)")
     with open(log_path, "rb+") as handle:
-        handle.truncate(state["log_bytes"])
+        handle.truncate(n_bytes)
 
 
 def restore_atoms(atoms, state):
@@ -158,19 +170,21 @@ class CheckpointWriter:
         MD steps between checkpoints (a multiple of the log interval).
     every_wall_s : float
         Wall time between checkpoints, s, when ``every_steps`` is None.
-    log_path, rng : see :func:`save_checkpoint`
+    log_path, other_logs, rng : see :func:`save_checkpoint`
     samples : callable, optional
         Returns the ``samples`` dict of :func:`save_checkpoint`.
     """
 
     def __init__(self, dyn, path, *, identity, every_steps=None,
-                 every_wall_s=DEFAULT_CHECKPOINT_WALL_S, log_path=None, rng=None, samples=None):
+                 every_wall_s=DEFAULT_CHECKPOINT_WALL_S, log_path=None, other_logs=(), rng=None,
+                 samples=None):
         self.dyn = dyn
         self.path = path
         self.identity = identity
         self.every_steps = every_steps
         self.every_wall_s = float(every_wall_s)
         self.log_path = log_path
+        self.other_logs = tuple(other_logs)
         self.rng = rng
         self.samples = samples
         self.last_step = dyn.nsteps
@@ -191,7 +205,8 @@ class CheckpointWriter:
     def write(self):
         """Write a checkpoint of the current state now."""
         save_checkpoint(self.path, atoms=self.dyn.atoms, step=self.dyn.nsteps,
-                        identity=self.identity, log_path=self.log_path, rng=self.rng,
+                        identity=self.identity, log_path=self.log_path, other_logs=self.other_logs,
+                        rng=self.rng,
                         samples=None if self.samples is None else self.samples())
         self.last_step = self.dyn.nsteps
         self.last_time_s = time.monotonic()

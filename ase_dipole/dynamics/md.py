@@ -31,6 +31,7 @@ Output directory layout (one folder every worker can read and write)::
     run.json               parameters, version, date
     start_000.traj ...     starting configurations with velocities
     traj_000.log ...       dipole logs of the NVE runs
+    traj_000.alog ...      polarizability logs of the NVE runs (with a polarizability model)
     traj_000.nve.json ...  mean temperature and energy drift of each NVE run
     *.ckpt.npz             checkpoints of unfinished segments and NVE runs
 
@@ -39,7 +40,9 @@ configurations and resumes unfinished runs from their last checkpoint
 (:mod:`ase_dipole.dynamics.checkpoint`), so a killed run — a lost worker, a
 pre-empted job, ``kill -9`` of the command — is simply restarted and ends
 with the logs of an uninterrupted run (more trajectories may be requested;
-other parameters must match).
+other parameters must match). With ``polarizability_model`` each NVE run also
+logs α̇ and α for Raman (:class:`ase_dipole.dynamics.polarizability_log.PolarizabilityObserver`),
+checkpointed and resumed with its dipole log.
 """
 
 import contextlib
@@ -80,6 +83,7 @@ from ase_dipole.dynamics.mace_forcefield import (
     parse_mace_specification,
 )
 from ase_dipole.dynamics.observer import DipoleObserver
+from ase_dipole.dynamics.polarizability_log import PolarizabilityObserver, read_polarizability_log
 from ase_dipole.progress import progress_bar, progress_line
 from ase_dipole.provenance import date_now
 
@@ -372,6 +376,42 @@ def _log_is_complete(path, n_rows, model_sha256):
     return len(log.time_fs) >= n_rows
 
 
+def _polarizability_log_is_complete(path, n_rows, model_sha256):
+    if path is None:
+        return True
+    if not os.path.exists(path):
+        return False
+    log = read_polarizability_log(path)
+    if log.metadata.get("model_sha256") != model_sha256:
+        raise ValueError(f"{path!r} was written with another polarizability model (sha256 "
+                         f"{log.metadata.get('model_sha256')}); use a new output directory")
+    return len(log.time_fs) >= n_rows
+
+
+def _load_polarizability_model(model):
+    """A PolarizabilityModel, or the one saved at path ``model``."""
+    if isinstance(model, (str, os.PathLike)):
+        from ase_dipole.learning.polarizability import PolarizabilityModel
+
+        return PolarizabilityModel.load(model)
+    if not hasattr(model, "predict") or not hasattr(model, "sha256"):
+        raise TypeError(f"polarizability_model must be a PolarizabilityModel or the path of a saved one, "
+                        f"not {type(model).__name__}")
+    return model
+
+
+def _task_polarizability_model(task):
+    """The polarizability model of a task (loaded from its file on a worker);
+    its sha256 must be the one of the run."""
+    model = _load_polarizability_model(task["polarizability_model"])
+    if str(model.sha256) != task["parameters"]["polarizability_model_sha256"]:
+        raise ValueError(
+            f"polarizability model {task['polarizability_model']!r} read on {_where()} has sha256 "
+            f"{model.sha256}, the run was started with "
+            f"{task['parameters']['polarizability_model_sha256']}; it changed in between")
+    return model
+
+
 def _check_specification(spec):
     """The local part of :func:`make_force_calculator`'s checks: the form of a
     specification that is only built on the workers."""
@@ -434,8 +474,9 @@ def _model_file(model, model_argument, outdir):
             "path of a saved model"
         )
     from ase_dipole.learning.fixed_charges import FixedChargesModel
+    from ase_dipole.learning.polarizability import PolarizabilityModel
 
-    suffix = ".npz" if isinstance(model, FixedChargesModel) else ".json"
+    suffix = ".npz" if isinstance(model, (FixedChargesModel, PolarizabilityModel)) else ".json"
     path = os.path.join(outdir, f"model_{str(model.sha256)[:16]}{suffix}")
     if not os.path.exists(path):
         temporary = f"{path}.{os.getpid()}.part"
@@ -587,12 +628,14 @@ def _production_run(task, progress):
     from ase.md.verlet import VelocityVerlet
 
     k, log_path, quality_path = task["trajectory"], task["log"], task["nve"]
+    alpha_path = task.get("alpha_log")
     p = task["parameters"]
     checkpoint_path = log_path[:-len(".log")] + ".ckpt.npz"
     n_rows = p["production_steps"] // p["interval"] + 1
     result = dict(phase="production", trajectory=k, path=log_path, resumed_from_step=None,
                   rows_kept=0, steps=p["production_steps"], where=_where())
     if (_log_is_complete(log_path, n_rows, p["model_sha256"])
+            and _polarizability_log_is_complete(alpha_path, n_rows, p.get("polarizability_model_sha256"))
             and (os.path.exists(quality_path) or not os.path.exists(checkpoint_path))):
         if os.path.exists(checkpoint_path):
             os.remove(checkpoint_path)
@@ -608,6 +651,8 @@ def _production_run(task, progress):
     if state is not None:
         try:
             restore_log(log_path, state)
+            if alpha_path is not None:
+                restore_log(alpha_path, state)
         except ValueError:
             state = None
     if state is not None:
@@ -618,13 +663,18 @@ def _production_run(task, progress):
     dyn = VelocityVerlet(production, p["timestep_fs"] * units.fs)
     if state is not None:
         dyn.nsteps = state["step"]
+    metadata = dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"], date=date_now(),
+                    command=task["command"], electric_field_V_per_A=p.get("electric_field_V_per_A"))
     observer = DipoleObserver(dyn, model, log_path, interval=p["interval"],
-                              temperature_K=p["temperature_K"],
-                              metadata=dict(trajectory=k, ensemble=p["ensemble"], seed=p["seed"],
-                                            date=date_now(), command=task["command"],
-                                            electric_field_V_per_A=p.get("electric_field_V_per_A")),
+                              temperature_K=p["temperature_K"], metadata=metadata,
                               overwrite=state is None)  # without a checkpoint: from the start
     dyn.attach(observer, interval=p["interval"])
+    observers = [observer]
+    if alpha_path is not None:
+        observers.append(PolarizabilityObserver(dyn, _task_polarizability_model(task), alpha_path,
+                                                interval=p["interval"], temperature_K=p["temperature_K"],
+                                                metadata=metadata, overwrite=state is None))
+        dyn.attach(observers[-1], interval=p["interval"])
     monitor = NVEMonitor(production)
     if state is not None:
         monitor.temperatures_K = list(state["samples"].get("temperatures_K", ()))
@@ -635,13 +685,15 @@ def _production_run(task, progress):
     dyn.attach(CheckpointWriter(
         dyn, checkpoint_path, identity=identity, every_steps=task["checkpoint_steps"],
         every_wall_s=task["checkpoint_wall_s"], log_path=log_path,
+        other_logs=() if alpha_path is None else (alpha_path,),
         samples=lambda: dict(temperatures_K=monitor.temperatures_K,
                              total_energies_eV=monitor.total_energies_eV)),
         interval=p["interval"])
     try:
         _run_phase(dyn, p["production_steps"] - dyn.nsteps, label, progress)
     finally:
-        observer.close()
+        for each in observers:
+            each.close()
     quality = dict(monitor.summary(), electric_field_V_per_A=p.get("electric_field_V_per_A"))
     write_text_atomic(quality_path, json.dumps(quality, indent=1, sort_keys=True) + "\n")
     if os.path.exists(checkpoint_path):
@@ -739,7 +791,7 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
               pressure_bar=1.0, seed=0, sampling_chains=1, checkpoint_steps=None,
               checkpoint_wall_s=DEFAULT_CHECKPOINT_WALL_S, electric_field_V_per_A=None,
               client=None, retries=2, progress=sys.stderr, xtb_accuracy=XTB_ACCURACY,
-              command=None):
+              command=None, polarizability_model=None):
     """Run the IR MD protocol: thermostatted sampling, then NVE production runs.
 
     Parameters
@@ -816,6 +868,11 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     command : str, optional
         The command line that started the run, recorded with the date in
         ``run.json`` and in every dipole log (default: this process's).
+    polarizability_model : PolarizabilityModel or str or path-like, optional
+        Also log α̇ and α of every NVE run to ``traj_000.alog`` ... (for
+        :func:`ase_dipole.spectra.raman.raman_spectrum`), with the dipole
+        log's interval and temperature, checkpointed and resumed with it.
+        Its sha256 is one of the run's parameters.
 
     Returns
     -------
@@ -862,6 +919,10 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     model_argument = model
     model = load_model(model)
     check_species(model, atoms)
+    alpha_argument = polarizability_model
+    if polarizability_model is not None:
+        polarizability_model = _load_polarizability_model(polarizability_model)
+        polarizability_model.predict_polarizability(atoms)  # unknown species: one clear error now
     if client is None:
         if isinstance(force_calculator, str):
             make_force_calculator(force_calculator, xtb_accuracy=xtb_accuracy)  # fail now
@@ -895,6 +956,8 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
     )
     if force_calculator == "tblite":
         parameters["xtb_accuracy"] = float(xtb_accuracy)
+    if polarizability_model is not None:  # absent otherwise: earlier runs keep their identity
+        parameters["polarizability_model_sha256"] = str(polarizability_model.sha256)
     command = shlex.join(sys.argv) if command is None else command
     _check_run_file(outdir, parameters, command)
 
@@ -915,6 +978,12 @@ def run_ir_md(atoms, force_calculator, model, outdir, *, temperature_K, timestep
                         log=os.path.join(outdir, f"traj_{k:03d}.log"),
                         nve=os.path.join(outdir, f"traj_{k:03d}.nve.json"))
                    for k in range(n_trajectories)]
+    if polarizability_model is not None:
+        alpha_for_tasks = polarizability_model if client is None else \
+            _model_file(polarizability_model, alpha_argument, outdir)
+        for k, task in enumerate(productions):
+            task.update(polarizability_model=alpha_for_tasks,
+                        alpha_log=os.path.join(outdir, f"traj_{k:03d}.alog"))
     total = (min(n_chains, n_trajectories) * int(equilibration_steps)
              + max(n_trajectories - n_chains, 0) * int(decorrelation_steps)
              + n_trajectories * int(production_steps))

@@ -45,12 +45,29 @@ class PolarizabilityCalculator(Calculator):
             raise PropertyNotImplementedError(
                 f"PolarizabilityCalculator cannot compute {unknown}: it provides {self.implemented_properties}"
                 + ("" if self.calculator is not None else "; pass calculator= for energy and forces"))
-        for name in properties:
-            if name in self._forwarded:
-                self.results[name] = self.calculator.get_property(name, self.atoms)
+        forwarded = [name for name in properties if name in self._forwarded]
+        if forwarded:
+            self._forward(forwarded)
         if "polarizability_derivatives" in properties:
             alpha, derivatives = self.model.predict(self.atoms)
             self.results["polarizability"] = np.asarray(alpha, dtype=float)
             self.results["polarizability_derivatives"] = np.asarray(derivatives, dtype=float)
         elif "polarizability" in properties:
             self.results["polarizability"] = np.asarray(self.model.predict_polarizability(self.atoms), dtype=float)
+
+    def _forward(self, names):
+        """``names`` from the wrapped calculator, all asked in one of its
+        calculations (a :class:`~ase_dipole.dynamics.calculator.DipoleCalculator`
+        then gives 'dipole' and 'born_effective_charges' from one prediction),
+        with ``get_property``'s caching: results of other positions dropped."""
+        calculator = self.calculator
+        if calculator.atoms is None or calculator.check_state(self.atoms):
+            calculator.reset()
+        missing = [name for name in names if name not in calculator.results]
+        if missing:
+            calculator.calculate(self.atoms, missing, all_changes)
+        for name in names:
+            if name not in calculator.results:
+                raise PropertyNotImplementedError(f"{type(calculator).__name__} did not compute {name!r}")
+            value = calculator.results[name]
+            self.results[name] = value.copy() if isinstance(value, np.ndarray) else value

@@ -171,6 +171,12 @@ class PolarizabilityModel:
         """α (3, 3) Å³ only."""
         return self.descriptor.predict(atoms, *self._blocks(), gradient=False)[0]
 
+    def predict_alphadot(self, atoms, velocities_A_per_fs):
+        """α (3, 3) Å³ and α̇ = Σ_k ∂α/∂x_k·v_k (3, 3) Å³/fs for velocities
+        (N, 3) Å/fs, the derivative contracted with the velocities inside the
+        kernel (what the MD observer logs; ∂α/∂x is never formed)."""
+        return self.descriptor.predict_rate(atoms, *self._blocks(), velocities_A_per_fs)
+
     @property
     def has_uncertainty(self):
         """Whether :meth:`predict_std` is available (a cross-validated fit)."""
