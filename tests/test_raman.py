@@ -343,3 +343,20 @@ def test_polarizability_log_survives_a_killed_run(tmp_path):
     (tmp_path / "other.log").write_text("# ase-dipole dipole log\n")
     with pytest.raises(ValueError, match="is not an ase-dipole polarizability log"):
         read_polarizability_log(tmp_path / "other.log")
+
+
+def test_gzip_compressed_polarizability_log_reads_as_the_plain_one(tmp_path):
+    import gzip
+
+    from ase_dipole.dynamics.polarizability_log import (PolarizabilityLog, read_polarizability_log,
+                                                        write_polarizability_log)
+
+    rng = np.random.default_rng(2)
+    log = PolarizabilityLog(time_fs=np.arange(4) * 0.5, alphadot=rng.normal(size=(4, 6)),
+                            alpha=rng.normal(size=(4, 6)), metadata={"temperature_K": 300.0})
+    write_polarizability_log(tmp_path / "a.alog", log)
+    with gzip.open(tmp_path / "a.alog.gz", "wb") as packed:
+        packed.write((tmp_path / "a.alog").read_bytes())
+    plain, packed_log = (read_polarizability_log(tmp_path / name) for name in ("a.alog", "a.alog.gz"))
+    np.testing.assert_array_equal(packed_log.alphadot, plain.alphadot)
+    np.testing.assert_array_equal(packed_log.alpha, plain.alpha)

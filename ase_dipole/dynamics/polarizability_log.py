@@ -32,7 +32,7 @@ from ase import units
 
 from ase_dipole import __version__
 from ase_dipole.atomic import write_text_atomic
-from ase_dipole.dynamics.dipole_log import _drop_partial_last_line, _short
+from ase_dipole.dynamics.dipole_log import _drop_partial_last_line, _short, open_text
 from ase_dipole.io.polarizability import check_polarizability, check_polarizability_derivatives
 
 MAGIC = "# ase-dipole polarizability log"
@@ -78,8 +78,9 @@ class PolarizabilityLog:
 
 def read_polarizability_log(path):
     """Read a log written by :class:`PolarizabilityObserver`; a truncated last
-    row is skipped with a warning. Returns a :class:`PolarizabilityLog`."""
-    with open(path) as handle:
+    row is skipped with a warning; a gzip-compressed log is read as it is.
+    Returns a :class:`PolarizabilityLog`."""
+    with open_text(path) as handle:
         lines = handle.readlines()
     if not lines or lines[0].rstrip("\n") != MAGIC:
         raise ValueError(f"{os.fspath(path)!r} is not an ase-dipole polarizability log (first line must be {MAGIC!r})")
