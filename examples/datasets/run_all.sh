@@ -12,19 +12,19 @@ case "$1" in
 a)
     run water_dimer_b3lyp/make.py --shard 0/2 --fd-check
     run methanol_b3lyp/make.py --shard 0/2 --fd-check
-    run amino_acids_b3lyp/make.py --shard 0/2 --fd-check-atoms 0 1 3
+    run amino_acids_b3lyp/make.py --label-molecules glycine alanine serine cysteine --test-molecule alanine --shard 0/2
     ;;
 b)
     run nine_species_gfn2/make.py
     run water_dimer_b3lyp/make.py --shard 1/2
     run methanol_b3lyp/make.py --shard 1/2
     run peptides_gfn2/make.py
-    run amino_acids_b3lyp/make.py --shard 1/2
+    run amino_acids_b3lyp/make.py --label-molecules glycine alanine serine cysteine --test-molecule alanine --shard 1/2
     ;;
 collect)
     run water_dimer_b3lyp/make.py --cached-only --fd-check
     run methanol_b3lyp/make.py --cached-only --fd-check
-    run amino_acids_b3lyp/make.py --cached-only --fd-check-atoms 0 1 3
+    run amino_acids_b3lyp/make.py --label-molecules glycine alanine serine cysteine --test-molecule alanine --cached-only --fd-check-atoms 0 1 3
     run nine_species_gfn2/make.py --cached-only
     run peptides_gfn2/make.py --cached-only
     ;;
