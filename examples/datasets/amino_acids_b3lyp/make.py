@@ -169,12 +169,19 @@ def make_md_frames(args):
 
 
 def balanced_order(frames):
-    """Molecules round-robin, each molecule's frames in van der Corput order."""
+    """Molecules round-robin; within a molecule its frames of each split in
+    van der Corput order over time, the splits interleaved in proportion, so
+    that every prefix of the order has held-out frames of every molecule."""
     by_molecule = {}
     for i, frame in enumerate(frames):
-        by_molecule.setdefault(frame.info["molecule"], []).append(i)
-    queues = [[indices[k] for k in _tools.van_der_corput(len(indices))]
-              for indices in by_molecule.values()]
+        by_molecule.setdefault(frame.info["molecule"], {}).setdefault(frame.info["split"], []).append(i)
+    queues = []
+    for splits in by_molecule.values():
+        keyed = []
+        for indices in splits.values():
+            keyed += [((rank + 0.5) / len(indices), indices[k])
+                      for rank, k in enumerate(_tools.van_der_corput(len(indices)))]
+        queues.append([index for _, index in sorted(keyed)])
     order = []
     for rank in range(max(map(len, queues))):
         order.extend(queue[rank] for queue in queues if rank < len(queue))
