@@ -17,6 +17,10 @@ already in the file is not run again, so an interrupted series resumes):
     48-atom cell the grid is scaled to the same k-point density,
     ⌈k / √2⌉ × ⌈k / √2⌉ × ⌈k / 2⌉). Records the CPU time of pw.x and ph.x,
     the acoustic-sum-rule violation of the raw charges, ε∞ and Z*.
+    ``--rattle-A σ`` displaces every atom by a Gaussian of width σ Å (seed 0)
+    first: an MD frame has no symmetry, so pw.x and ph.x cannot reduce the
+    k-points or the perturbations as they do for the C3v starting cell, and
+    this is the cost a training frame has.
 ``md``
     CPU time of one velocity-Verlet step (CHGNet, one torch thread) of the
     2 × 2 × 2 pseudo-cubic supercell (96 atoms) and the 2 × 2 × 2 tetragonal
@@ -69,31 +73,45 @@ def _load_average():
     return os.getloadavg()[0]
 
 
-def run_qe(cell_name, ecuts, ks, shift, timeout_s):
+def run_qe(cell_name, ecuts, ks, shift, rattle_A, timeout_s):
     """One QE Born-charge run per (ecut, k); see the module docstring."""
     from ase_dipole.reference.qe import qe_born_charges
 
     atoms = ase.io.read(os.path.join(HERE, "data", f"MAPbI3_{cell_name}.extxyz"))
-    done = {(r["cell"], r["ecutwfc_Ry"], r["k"], r["shift"]) for r in _load() if r["kind"] == "qe"}
+    if rattle_A > 0:
+        atoms.rattle(stdev=rattle_A, seed=0)
+    done = {(r["cell"], r["ecutwfc_Ry"], r["k"], r["shift"], r.get("rattle_A", 0.0))
+            for r in _load() if r["kind"] == "qe"}
     for k in ks:
         for ecut in ecuts:
-            if (cell_name, ecut, k, shift) in done:
+            if (cell_name, ecut, k, shift, rattle_A) in done:
                 continue
             grid = (k, k, k) if len(atoms) == 12 else (math.ceil(k / 2 ** 0.5),) * 2 + (math.ceil(k / 2),)
             load_before = _load_average()
             born, epsilon, details = qe_born_charges(
                 atoms, pseudopotentials=PSEUDOPOTENTIALS, pseudo_dir=PSEUDO_DIR, ecutwfc_Ry=ecut,
                 kpts=grid, kpoint_shift=(shift,) * 3, threads=1, timeout_s=timeout_s,
-                keep_outputs=os.path.join(HERE, "work", f"{cell_name}_{ecut:g}_{k}_{shift}"))
+                keep_outputs=os.path.join(HERE, "work", f"{cell_name}_{ecut:g}_{k}_{shift}_{rattle_A:g}"))
             record = {"kind": "qe", "cell": cell_name, "n_atoms": len(atoms), "ecutwfc_Ry": ecut,
-                      "ecutrho_Ry": 4 * ecut, "k": k, "kpts": list(grid), "shift": shift, "threads": 1,
+                      "ecutrho_Ry": 4 * ecut, "k": k, "kpts": list(grid), "shift": shift, "rattle_A": rattle_A,
+                      "threads": 1, "n_kpoints": _count_kpoints(os.path.join(
+                          HERE, "work", f"{cell_name}_{ecut:g}_{k}_{shift}_{rattle_A:g}", "pw.out")),
                       "load_1min_before": load_before, "load_1min_after": _load_average(),
                       "epsilon": epsilon.tolist(), "born_charges": born.tolist(), **details}
             _append(record)
-            print(f"{cell_name} ecut {ecut:g} Ry k {grid} shift {shift}: pw.x {details['pw_cpu_s']:.0f} s CPU, "
+            print(f"{cell_name} ecut {ecut:g} Ry k {grid} shift {shift} rattle {rattle_A:g} A: pw.x {details['pw_cpu_s']:.0f} s CPU, "
                   f"ph.x {details['ph_cpu_s']:.0f} s CPU, sum rule "
                   f"{details['acoustic_sum_rule_violation_e']:.3f} e, eps_xx {epsilon[0, 0]:.2f}, "
                   f"load {load_before:.1f}", flush=True)
+
+
+def _count_kpoints(pw_out):
+    """Irreducible k-points pw.x used (its 'number of k points=' line)."""
+    with open(pw_out) as handle:
+        for line in handle:
+            if "number of k points=" in line:
+                return int(line.split("=")[1].split()[0])
+    return None
 
 
 def run_md(steps, threads):
@@ -134,18 +152,19 @@ def print_table():
     qe = [r for r in records if r["kind"] == "qe"]
     for cell in sorted({r["cell"] for r in qe}):
         runs = sorted((r for r in qe if r["cell"] == cell),
-                      key=lambda r: (r["shift"], r["k"], r["ecutwfc_Ry"]))
-        best = max((r for r in runs if r["shift"] == runs[-1]["shift"]),
+                      key=lambda r: (r.get("rattle_A", 0.0), r["shift"], r["k"], r["ecutwfc_Ry"]))
+        symmetric = [r for r in runs if not r.get("rattle_A")]
+        best = max((r for r in symmetric if r["shift"] == symmetric[-1]["shift"]),
                    key=lambda r: r["pw_cpu_s"] + r["ph_cpu_s"])
         reference = np.array(best["born_charges"])
         print(f"QE Born charges, {cell} ({best['n_atoms']} atoms); dZ* = max |Z* - Z*(ecut "
               f"{best['ecutwfc_Ry']:g}, k {best['k']})|")
-        print("  ecut/Ry  kpts  shift  pw.x CPU/s  ph.x CPU/s  sum rule/e  eps_xx  "
+        print("  ecut/Ry  kpts  shift  rattle/A  nk  pw.x CPU/s  ph.x CPU/s  sum rule/e  eps_xx  "
               "Z*Pb_xx  Z*I1_xx  Z*I1_yy   dZ*/e  load")
         for r in runs:
             born = np.array(r["born_charges"])
             print(f"  {r['ecutwfc_Ry']:7g}  {'x'.join(map(str, r['kpts'])):5s}  {r['shift']:5d}  "
-                  f"{r['pw_cpu_s']:10.0f}  "
+                  f"{r.get('rattle_A', 0.0):8g}  {str(r.get('n_kpoints', '?')):>2s}  {r['pw_cpu_s']:10.0f}  "
                   f"{r['ph_cpu_s']:10.0f}  {r['acoustic_sum_rule_violation_e']:10.3f}  "
                   f"{r['epsilon'][0][0]:6.2f}  {born[0, 0, 0]:7.3f}  {born[1, 0, 0]:7.3f}  "
                   f"{born[1, 1, 1]:7.3f}  {np.abs(born - reference).max():6.3f}  "
@@ -164,6 +183,7 @@ def main(argv=None):
     qe.add_argument("--ecut", type=float, nargs="+", default=[40.0])
     qe.add_argument("--k", type=int, nargs="+", default=[2])
     qe.add_argument("--shift", type=int, choices=(0, 1), default=1)
+    qe.add_argument("--rattle-A", type=float, default=0.0)
     qe.add_argument("--timeout-s", type=float, default=None)
     md = commands.add_parser("md")
     md.add_argument("--steps", type=int, default=5)
@@ -171,7 +191,7 @@ def main(argv=None):
     commands.add_parser("table")
     args = parser.parse_args(argv)
     if args.command == "qe":
-        run_qe(args.cell, args.ecut, args.k, args.shift, args.timeout_s)
+        run_qe(args.cell, args.ecut, args.k, args.shift, args.rattle_A, args.timeout_s)
     elif args.command == "md":
         run_md(args.steps, args.threads)
     print_table()
