@@ -28,7 +28,8 @@ already in the file is not run again, so an interrupted series resumes):
     ``chgnet`` (run with /work/venv-mace/bin/python).
 ``table``
     Prints every record and, for the QE series, the largest |ΔZ*| of each
-    setting against the most expensive one of the same cell.
+    setting against the highest cut-off at the same grid and against the
+    densest grid at the same cut-off.
 
 Examples::
 
@@ -147,28 +148,41 @@ def run_md(steps, threads):
 
 
 def print_table():
-    """Every record; for QE the largest |ΔZ*| against the costliest run of the same cell."""
+    """Every record; for QE the largest |ΔZ*| against the run of the highest cut-off at the same
+    grid (dZ*_ecut) and against the run of the densest grid at the same cut-off (dZ*_k)."""
     records = _load()
     qe = [r for r in records if r["kind"] == "qe"]
+
+    def key(r, *drop):
+        fields = {"cell": r["cell"], "ecut": r["ecutwfc_Ry"], "k": r["k"], "shift": r["shift"],
+                  "rattle": r.get("rattle_A", 0.0)}
+        return tuple(v for f, v in fields.items() if f not in drop)
+
+    def largest_change(r, field, order):
+        peers = [p for p in qe if key(p, field) == key(r, field)]
+        reference = max(peers, key=order)
+        if reference is r:
+            return "     -"
+        change = np.abs(np.array(r["born_charges"]) - np.array(reference["born_charges"])).max()
+        return f"{change:6.3f}"
+
     for cell in sorted({r["cell"] for r in qe}):
         runs = sorted((r for r in qe if r["cell"] == cell),
                       key=lambda r: (r.get("rattle_A", 0.0), r["shift"], r["k"], r["ecutwfc_Ry"]))
-        symmetric = [r for r in runs if not r.get("rattle_A")]
-        best = max((r for r in symmetric if r["shift"] == symmetric[-1]["shift"]),
-                   key=lambda r: r["pw_cpu_s"] + r["ph_cpu_s"])
-        reference = np.array(best["born_charges"])
-        print(f"QE Born charges, {cell} ({best['n_atoms']} atoms); dZ* = max |Z* - Z*(ecut "
-              f"{best['ecutwfc_Ry']:g}, k {best['k']})|")
+        print(f"QE Born charges, {cell} ({runs[0]['n_atoms']} atoms), one thread; CPU s of the "
+              "programs; dZ*_ecut: max |Z* - Z*(highest ecut, same grid)|, dZ*_k: max "
+              "|Z* - Z*(densest grid, same ecut)|, e")
         print("  ecut/Ry  kpts  shift  rattle/A  nk  pw.x CPU/s  ph.x CPU/s  sum rule/e  eps_xx  "
-              "Z*Pb_xx  Z*I1_xx  Z*I1_yy   dZ*/e  load")
+              "Z*Pb_xx  Z*I1_xx  Z*I1_yy  dZ*_ecut  dZ*_k  load")
         for r in runs:
             born = np.array(r["born_charges"])
             print(f"  {r['ecutwfc_Ry']:7g}  {'x'.join(map(str, r['kpts'])):5s}  {r['shift']:5d}  "
-                  f"{r.get('rattle_A', 0.0):8g}  {str(r.get('n_kpoints', '?')):>2s}  {r['pw_cpu_s']:10.0f}  "
-                  f"{r['ph_cpu_s']:10.0f}  {r['acoustic_sum_rule_violation_e']:10.3f}  "
+                  f"{r.get('rattle_A', 0.0):8g}  {str(r.get('n_kpoints', '?')):>2s}  "
+                  f"{r['pw_cpu_s']:10.0f}  {r['ph_cpu_s']:10.0f}  "
+                  f"{r['acoustic_sum_rule_violation_e']:10.3f}  "
                   f"{r['epsilon'][0][0]:6.2f}  {born[0, 0, 0]:7.3f}  {born[1, 0, 0]:7.3f}  "
-                  f"{born[1, 1, 1]:7.3f}  {np.abs(born - reference).max():6.3f}  "
-                  f"{r['load_1min_before']:.1f}")
+                  f"{born[1, 1, 1]:7.3f}  {largest_change(r, 'ecut', lambda p: p['ecutwfc_Ry']):>8s}  "
+                  f"{largest_change(r, 'k', lambda p: p['k']):>6s}  {r['load_1min_before']:.1f}")
     for r in (r for r in records if r["kind"] == "md"):
         print(f"MD step, {r['model']}, {r['cell']} ({r['n_atoms']} atoms): "
               f"{r['cpu_s_per_step']:.2f} s CPU / step ({r['wall_s_per_step']:.2f} s wall), "
