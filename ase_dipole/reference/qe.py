@@ -13,8 +13,13 @@ insulators: ph.x computes ε∞ and Z* only when the system has a gap.
 The raw Z* violate the acoustic sum rule Σ_i Z*_i = 0 by the basis-set and
 k-point error of the run; ``acoustic_sum_rule="simple"`` subtracts the mean
 per tensor component, as QE's ``dynmat.x`` (``asr = 'simple'``) does.
+
+Pseudopotential files may be gzip-compressed (``Pb-d.upf.gz``): each run
+links or decompresses the files it needs into its own scratch folder, so
+pw.x always reads plain files and the originals are never touched.
 """
 
+import gzip
 import os
 import resource
 import shlex
@@ -95,6 +100,28 @@ def _pseudopotential_table(symbols, pseudopotentials, pseudo_dir):
             raise FileNotFoundError(f"pseudopotential {path!r} for {symbol} not found; "
                                     f"check pseudopotentials= and pseudo_dir=")
     return pseudopotentials
+
+
+def _stage_pseudopotentials(pseudopotentials, pseudo_dir, folder):
+    """Plain copies (``.gz`` decompressed) or links of the files in ``folder``/pseudo.
+
+    Returns ``{symbol: file name}`` in that folder and the folder.
+    """
+    staged_dir = os.path.join(folder, "pseudo")
+    os.makedirs(staged_dir)
+    staged = {}
+    for symbol, name in pseudopotentials.items():
+        source = os.path.abspath(os.path.join(pseudo_dir, name))
+        plain = os.path.basename(name[:-3] if name.endswith(".gz") else name)
+        target = os.path.join(staged_dir, plain)
+        if not os.path.exists(target):
+            if name.endswith(".gz"):
+                with gzip.open(source, "rb") as packed, open(target, "wb") as out:
+                    shutil.copyfileobj(packed, out)
+            else:
+                os.symlink(source, target)
+        staged[symbol] = plain
+    return staged, staged_dir
 
 
 def _pw_input(atoms, *, pseudopotentials, pseudo_dir, ecutwfc_Ry, ecutrho_Ry, kpts,
@@ -188,7 +215,8 @@ def qe_born_charges(atoms, *, pseudopotentials=None, pseudo_dir=None, ecutwfc_Ry
     pseudopotentials : dict
         ``{symbol: file name}`` in ``pseudo_dir``, one functional for all
         species (QE takes the functional from the files), e.g.
-        ``{"Si": "Si.pbe-rrkj.UPF", "O": "O.pbe-rrkjus.UPF"}``.
+        ``{"Si": "Si.pbe-rrkj.UPF", "O": "O.pbe-rrkjus.UPF"}``; names ending
+        in ``.gz`` are decompressed for the run.
     pseudo_dir : str, optional
         Folder of the files (default :func:`default_pseudo_dir`).
     ecutwfc_Ry, ecutrho_Ry : float
@@ -243,8 +271,9 @@ def qe_born_charges(atoms, *, pseudopotentials=None, pseudo_dir=None, ecutwfc_Ry
     environment = dict(os.environ, OMP_NUM_THREADS=str(int(threads)))
     with tempfile.TemporaryDirectory(prefix="ase_dipole_qe_") as folder:
         paths = {name: os.path.join(folder, name) for name in ("pw.in", "pw.out", "ph.in", "ph.out")}
+        staged, staged_dir = _stage_pseudopotentials(pseudopotentials, pseudo_dir, folder)
         with open(paths["pw.in"], "w") as handle:
-            handle.write(_pw_input(atoms, pseudopotentials=pseudopotentials, pseudo_dir=pseudo_dir,
+            handle.write(_pw_input(atoms, pseudopotentials=staged, pseudo_dir=staged_dir,
                                    ecutwfc_Ry=float(ecutwfc_Ry), ecutrho_Ry=ecutrho_Ry, kpts=kpts,
                                    kpoint_shift=kpoint_shift, conv_thr_Ry=float(conv_thr_Ry),
                                    prefix="frame", outdir="./tmp"))
