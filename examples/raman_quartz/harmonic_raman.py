@@ -13,10 +13,14 @@ irrep and rank within it. Writes
 - ``results/peaks_harmonic.txt`` (the package's per-mode table),
 - ``results/modes_harmonic.txt`` (per degenerate set: irrep, frequency,
   activity, depolarization; VASP's frequency and activity),
-- ``results/raman_harmonic.csv`` (Gaussian lines, ``--fwhm-cm1``, activity
-  and cross-section per primitive cell, the CSV ``ase-dipole compare`` reads).
+- ``results/raman_harmonic.csv`` and ``results/raman_harmonic_activity.csv``
+  (Gaussian lines of ``--fwhm-cm1``, the MD window's; cross-section and
+  activity per primitive cell);
+- ``results/raman_harmonic_2x2x2.csv``: the cross-section spectrum times the
+  8 cells of the MD's 2×2×2 supercell (the MD spectrum is per simulated
+  system), the reference ``ase-dipole compare`` is given.
 
-    python harmonic_raman.py [--fwhm-cm1 20]
+    python harmonic_raman.py [--fwhm-cm1 45]
 """
 
 import argparse
@@ -30,7 +34,7 @@ import yaml
 
 from ase_dipole.atomic import atomic_write
 from ase_dipole.learning.polarizability import PolarizabilityModel
-from ase_dipole.spectra.raman import HarmonicRaman
+from ase_dipole.spectra.raman import HarmonicRaman, RamanSpectrum
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VASP_TABLE = os.path.join(HERE, "..", "..", "tests", "data", "vasp_outcar", "aSiO2_peak_table_README.txt")
@@ -92,7 +96,8 @@ def mode_sets(harmonic, sets):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--fwhm-cm1", type=float, default=20.0)
+    parser.add_argument("--fwhm-cm1", type=float, default=45.0)
+    parser.add_argument("--cells", type=int, default=8, help="cells of the MD supercell")
     parser.add_argument("--model", default=os.path.join(HERE, "work", "quartz_alpha.npz"))
     args = parser.parse_args(argv)
     phonon = load_phonons()
@@ -127,8 +132,13 @@ def main(argv=None):
         out.write(text)
     print(text)
     grid = np.arange(1.0, 1500.0, 1.0)
-    harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape="gaussian").write_csv(
-        os.path.join(HERE, "results", "raman_harmonic.csv"))
+    spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape="gaussian")
+    spectrum.write_csv(os.path.join(HERE, "results", "raman_harmonic.csv"))
+    RamanSpectrum(wavenumber_cm1=spectrum.wavenumber_cm1, intensity=args.cells * spectrum.intensity,
+                  error=np.zeros_like(spectrum.intensity), unit=spectrum.unit,
+                  metadata=dict(spectrum.metadata, cells=args.cells,
+                                note=f"{args.cells} x the spectrum per primitive cell")).write_csv(
+        os.path.join(HERE, "results", "raman_harmonic_2x2x2.csv"))
     harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape="gaussian", quantity="activity").write_csv(
         os.path.join(HERE, "results", "raman_harmonic_activity.csv"))
 
