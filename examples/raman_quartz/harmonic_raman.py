@@ -34,11 +34,10 @@ import yaml
 
 from ase_dipole.atomic import atomic_write
 from ase_dipole.learning.polarizability import PolarizabilityModel
-from ase_dipole.spectra.raman import HarmonicRaman, RamanSpectrum
+from ase_dipole.spectra.raman import HarmonicRaman, RamanSpectrum, raman_invariants
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VASP_TABLE = os.path.join(HERE, "..", "..", "tests", "data", "vasp_outcar", "aSiO2_peak_table_README.txt")
-THZ_TO_CM1 = 33.35641  # phonopy's THz → cm⁻¹ (1e12 / c[cm/s])
 
 
 def load_phonons(path=os.path.join(HERE, "results", "phonopy_chgnet.yaml.xz")):
@@ -81,8 +80,7 @@ def read_vasp_table(path=VASP_TABLE):
 def mode_sets(harmonic, sets):
     """Per degenerate set: irrep, degeneracy, mean frequency, summed activity
     (45 Σā² + 7 Σγ², Å⁴/amu), ρ = 3Σγ²/(45Σā² + 4Σγ²)."""
-    mean_square = np.asarray(harmonic._get("mean_square"))
-    anisotropy_square = np.asarray(harmonic._get("anisotropy_square"))
+    mean_square, anisotropy_square = raman_invariants(harmonic.raman_tensors)
     rows = []
     for bands, label in sets:
         a2, g2 = mean_square[bands].sum(), anisotropy_square[bands].sum()
