@@ -90,3 +90,16 @@ def test_committed_harmonic_activity_spectrum_integrates_to_the_mode_activities(
 def test_shipped_phonopy_file_is_the_chgnet_force_set():
     text = lzma.decompress((EXAMPLE / "results" / "phonopy_chgnet.yaml.xz").read_bytes()).decode()
     assert "displacements:" in text and "forces:" in text
+
+
+def test_committed_md_raman_channels_add_up_and_match_the_logs_it_names():
+    results = EXAMPLE / "results"
+    total, isotropic, anisotropic = (read_raman_csv(results / f"raman_md_300K{suffix}.csv")
+                                     for suffix in ("", "_isotropic", "_anisotropic"))
+    np.testing.assert_allclose(isotropic.wavenumber_cm1, total.wavenumber_cm1)
+    # total = isotropic + anisotropic (45 ā² + 7 γ² = 45 ā² + 7 γ², channel by channel)
+    scale = np.abs(total.intensity).max()
+    assert np.abs(isotropic.intensity + anisotropic.intensity - total.intensity).max() < 1e-9 * scale
+    logs = sorted(path.name for path in (results / "logs").glob("traj_*.alog.gz"))
+    assert total.metadata["n_logs"] == len(logs) >= 2
+    assert total.metadata["temperature_K"] == 300.0

@@ -10,11 +10,23 @@ cp work/md/run.json results/logs/run.json
 for json in work/md/traj_*.nve.json; do cp "$json" results/logs/; done
 $PY raman results/logs/traj_*.alog.gz -o results/raman_md_300K.csv --channel total --laser-nm 532 \
     --fwhm-cm1 $FWHM --max-wavenumber-cm1 1500
+$PY raman results/logs/traj_*.alog.gz -o results/raman_md_300K_activity.csv --channel total --quantity activity \
+    --laser-nm 532 --fwhm-cm1 $FWHM --max-wavenumber-cm1 1500
 for channel in isotropic anisotropic; do
     $PY raman results/logs/traj_*.alog.gz -o results/raman_md_300K_$channel.csv --channel $channel \
         --laser-nm 532 --fwhm-cm1 $FWHM --max-wavenumber-cm1 1500
 done
 $PY compare results/raman_md_300K.csv results/raman_harmonic_2x2x2.csv --range-cm1 60 1300 \
     -o results/compare_md_vs_harmonic.txt
-cat results/compare_md_vs_harmonic.txt
+$PY compare results/raman_md_300K_activity.csv results/raman_harmonic_activity_2x2x2.csv --range-cm1 60 1300 \
+    -o results/compare_md_vs_harmonic_activity.txt
+cat results/compare_md_vs_harmonic.txt results/compare_md_vs_harmonic_activity.txt
 python plot_raman.py
+# one trajectory at a time: the spread of the band areas
+for log in results/logs/traj_*.alog.gz; do
+    name=$(basename "$log" .alog.gz)
+    $PY raman "$log" -o "work/raman_${name}_activity.csv" --quantity activity --laser-nm 532 --fwhm-cm1 $FWHM \
+        --max-wavenumber-cm1 1500
+    $PY compare "work/raman_${name}_activity.csv" results/raman_harmonic_activity_2x2x2.csv --range-cm1 60 1300 \
+        -o "results/compare_${name}_activity.txt"
+done

@@ -16,7 +16,7 @@ irrep and rank within it. Writes
 - ``results/raman_harmonic.csv`` and ``results/raman_harmonic_activity.csv``
   (Gaussian lines of ``--fwhm-cm1``, the MD window's; cross-section and
   activity per primitive cell);
-- ``results/raman_harmonic_2x2x2.csv``: the cross-section spectrum times the
+- ``results/raman_harmonic_2x2x2.csv`` (and ``_activity_2x2x2``): the spectra times the
   8 cells of the MD's 2×2×2 supercell (the MD spectrum is per simulated
   system), the reference ``ase-dipole compare`` is given.
 
@@ -130,15 +130,14 @@ def main(argv=None):
         out.write(text)
     print(text)
     grid = np.arange(1.0, 1500.0, 1.0)
-    spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape="gaussian")
-    spectrum.write_csv(os.path.join(HERE, "results", "raman_harmonic.csv"))
-    RamanSpectrum(wavenumber_cm1=spectrum.wavenumber_cm1, intensity=args.cells * spectrum.intensity,
-                  error=np.zeros_like(spectrum.intensity), unit=spectrum.unit,
-                  metadata=dict(spectrum.metadata, cells=args.cells,
-                                note=f"{args.cells} x the spectrum per primitive cell")).write_csv(
-        os.path.join(HERE, "results", "raman_harmonic_2x2x2.csv"))
-    harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape="gaussian", quantity="activity").write_csv(
-        os.path.join(HERE, "results", "raman_harmonic_activity.csv"))
+    for quantity, suffix in (("cross_section", ""), ("activity", "_activity")):
+        spectrum = harmonic.spectrum(grid, fwhm_cm1=args.fwhm_cm1, lineshape="gaussian", quantity=quantity)
+        spectrum.write_csv(os.path.join(HERE, "results", f"raman_harmonic{suffix}.csv"))
+        RamanSpectrum(wavenumber_cm1=spectrum.wavenumber_cm1, intensity=args.cells * spectrum.intensity,
+                      error=np.zeros_like(spectrum.intensity), unit=spectrum.unit,
+                      metadata=dict(spectrum.metadata, cells=args.cells,
+                                    note=f"{args.cells} x the spectrum per primitive cell")).write_csv(
+            os.path.join(HERE, "results", f"raman_harmonic{suffix}_2x2x2.csv"))
 
 
 if __name__ == "__main__":
