@@ -25,7 +25,7 @@ already in the file is not run again, so an interrupted series resumes):
     CPU time of one velocity-Verlet step (CHGNet, one torch thread) of the
     2 × 2 × 2 pseudo-cubic supercell (96 atoms) and the 2 × 2 × 2 tetragonal
     supercell (384 atoms): ``--steps`` steps after one warm-up step. Needs
-    ``chgnet`` (run with /work/venv-mace/bin/python).
+    ``chgnet`` (run with python).
 ``table``
     Prints every record and, for the QE series, the largest |ΔZ*| of each
     setting against the highest cut-off at the same grid and against the
@@ -35,7 +35,7 @@ Examples::
 
     nice -n 10 python cost.py qe --ecut 40 60 80 --k 2
     nice -n 10 python cost.py qe --cell tetragonal --ecut 40 --k 2
-    nice -n 10 /work/venv-mace/bin/python cost.py md --steps 5
+    nice -n 10 python cost.py md --steps 5
     python cost.py table
 """
 

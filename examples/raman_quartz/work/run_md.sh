@@ -3,4 +3,4 @@
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 export PYTHONPATH=../..:../quartz
-exec nice -n 10 /work/venv-mace/bin/python md_raman.py "$@"
+exec nice -n 10 "${PYTHON:-python}" md_raman.py "$@"
