@@ -240,7 +240,7 @@ def main(argv=None):
         first = [f for f in labelled if f.info["molecule"] == args.label_molecules[0]][0]
         max_abs, rms, seconds = _tools.fd_check_dft(first, options=options,
                                                     atom_indices=args.fd_check_atoms or None)
-        summary["fd_check"] = {"molecule": first.info["molecule"], "step": first.info["step"],
+        summary["fd_check"] = {"molecule": first.info["molecule"], "step": int(first.info["step"]),
                                "atoms": args.fd_check_atoms, "max_abs_e": max_abs,
                                "rms_e": rms, "cpu_s": seconds, "step_A": 2e-3}
     _tools.write_gz(args.output, labelled)
