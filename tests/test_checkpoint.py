@@ -66,6 +66,21 @@ class Crash(RuntimeError):
     """The simulated loss of the process."""
 
 
+def crashing(calculator, calls, crash_after):
+    """``calculator`` counting its calculations in ``calls["n"]`` and raising
+    :class:`Crash` once they exceed ``crash_after["calls"]`` (never when None)."""
+    calculate = calculator.calculate
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        if crash_after["calls"] is not None and calls["n"] > crash_after["calls"]:
+            raise Crash("killed")
+        calculate(*args, **kwargs)
+
+    calculator.calculate = counted
+    return calculator
+
+
 def test_runs_crashing_in_sampling_and_production_resume_to_the_uninterrupted_logs(tmp_path):
     model, atoms = water_model()
     options = dict(temperature_K=300.0, timestep_fs=0.5, n_trajectories=2, equilibration_steps=40,
@@ -75,17 +90,7 @@ def test_runs_crashing_in_sampling_and_production_resume_to_the_uninterrupted_lo
     calls = {"n": 0}
 
     def gfn2():  # one name for every run: the run's parameters record it
-        calculator = gfn2_xtb_stateless()
-        calculate = calculator.calculate
-
-        def counted(*args, **kwargs):
-            calls["n"] += 1
-            if crash_after["calls"] is not None and calls["n"] > crash_after["calls"]:
-                raise Crash("killed")
-            calculate(*args, **kwargs)
-
-        calculator.calculate = counted
-        return calculator
+        return crashing(gfn2_xtb_stateless(), calls, crash_after)
 
     with one_thread():
         run_ir_md(atoms, gfn2, model, tmp_path / "uninterrupted", progress=None, **options)
@@ -255,17 +260,7 @@ def test_ir_md_with_raman_logs_resumes_both_logs_after_a_crash(tmp_path):
     calls = {"n": 0}
 
     def emt():
-        calculator = EMT()
-        calculate = calculator.calculate
-
-        def counted(*args, **kwargs):
-            calls["n"] += 1
-            if crash_after["calls"] is not None and calls["n"] > crash_after["calls"]:
-                raise Crash("killed")
-            calculate(*args, **kwargs)
-
-        calculator.calculate = counted
-        return calculator
+        return crashing(EMT(), calls, crash_after)
 
     run_ir_md(atoms, emt, model, tmp_path / "uninterrupted", progress=None, **options)
     outdir = tmp_path / "crashed"
